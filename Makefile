@@ -1,0 +1,33 @@
+# nasforge: `make demo` and `make test` install what they need into the current Python.
+PYTHON ?= python3
+PIP := $(PYTHON) -m pip
+DEMO_DB ?= nasforge-demo.db
+
+.PHONY: demo test install-core install-dev lint typecheck pytest clean
+
+install-core:
+	$(PIP) install --quiet --disable-pip-version-check -e .
+
+install-dev:
+	$(PIP) install --quiet --disable-pip-version-check -e ".[dev]"
+
+## demo: a NAS-Bench-Graph search on Cora with embedded defaults (no download, no server)
+demo: install-core
+	$(PYTHON) -m nasforge.demo --db $(DEMO_DB)
+
+## test: lint, format check, type check and the test suite
+test: install-dev lint typecheck pytest
+
+lint:
+	$(PYTHON) -m ruff check src tests benchmarks
+	$(PYTHON) -m ruff format --check src tests benchmarks
+
+typecheck:
+	$(PYTHON) -m mypy
+
+pytest:
+	bash scripts/ensure-postgres.sh
+	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf .pytest_cache .mypy_cache .ruff_cache $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm

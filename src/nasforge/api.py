@@ -1,0 +1,206 @@
+"""The Python API: what the CLI calls, usable on its own."""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from nasforge._builtins import BENCHMARKS, SPACES, STRATEGIES
+from nasforge.budget import Budget
+from nasforge.errors import ConfigError
+from nasforge.evaluators.base import Evaluator
+from nasforge.experiment import Experiment, Progress, RunSummary, best_trial
+from nasforge.objective import Objective
+from nasforge.spaces.base import SearchSpace
+from nasforge.store.base import ExperimentRecord, TrialRecord
+from nasforge.store.sql import open_store
+from nasforge.strategies.base import Strategy
+
+__all__ = [
+    "SearchResult",
+    "best",
+    "default_name",
+    "list_benchmarks",
+    "list_experiments",
+    "list_spaces",
+    "list_strategies",
+    "make_strategy",
+    "search",
+    "strategy_options",
+    "trials",
+]
+
+_RESERVED = {"space", "objective", "seed"}
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    """What :func:`search` returns."""
+
+    name: str
+    db: str
+    objective: Objective
+    summary: RunSummary
+    best: TrialRecord | None
+
+
+def strategy_options(name: str) -> dict[str, Any]:
+    """The options a strategy accepts, with their defaults."""
+    cls = STRATEGIES.get(name)
+    params = inspect.signature(cls).parameters
+    return {
+        p.name: p.default
+        for p in params.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in _RESERVED
+    }
+
+
+def make_strategy(
+    name: str,
+    space: SearchSpace,
+    *,
+    objective: Objective,
+    seed: int | None,
+    options: Mapping[str, Any] | None = None,
+) -> Strategy:
+    """Build a registered strategy, checking its options by name first.
+
+    Raises:
+        UnknownNameError: For an unknown strategy.
+        ConfigError: For an option the strategy does not have, or a value it refuses.
+    """
+    accepted = strategy_options(name)
+    for key in options or {}:
+        if key not in accepted:
+            listed = ", ".join(f"{k} (default {v!r})" for k, v in accepted.items()) or "none"
+            raise ConfigError(f"strategy {name!r} has no option {key!r}; its options: {listed}")
+    return STRATEGIES.create(name, space=space, objective=objective, seed=seed, **(options or {}))
+
+
+def default_name(benchmark: str, strategy: str, seed: int | None) -> str:
+    """The experiment name used when none is given: re-running the same search resumes it."""
+    return f"{benchmark}-{strategy}-seed{seed}"
+
+
+def _resolve(benchmark: str, space: str | None) -> tuple[SearchSpace, Evaluator]:
+    evaluator = BENCHMARKS.create(benchmark)
+    if space is None:
+        space = evaluator.space_name
+    space_obj = SPACES.create(space)
+    if space_obj.name != evaluator.space_name:
+        raise ConfigError(
+            f"benchmark {benchmark!r} covers space {evaluator.space_name!r}, not {space!r}; "
+            f"use --space {evaluator.space_name}"
+        )
+    return space_obj, evaluator
+
+
+def search(
+    *,
+    benchmark: str,
+    space: str | None = None,
+    strategy: str = "evolution",
+    budget: int | str | Budget = 100,
+    seed: int | None = 0,
+    name: str | None = None,
+    db: str | os.PathLike[str] | None = None,
+    options: Mapping[str, Any] | None = None,
+    callback: Callable[[Progress], None] | None = None,
+) -> SearchResult:
+    """Run (or resume) a search and return its summary and best trial.
+
+    Example:
+        >>> result = nasforge.search(benchmark="nas-bench-graph:cora", strategy="evolution",
+        ...                          budget=100, seed=0, name="my-run")
+        >>> result.best.arch, result.best.metrics["val_acc"]
+
+    Args:
+        benchmark: A registered benchmark, e.g. ``"nas-bench-graph:cora"``.
+        space: A registered space; defaults to the benchmark's.
+        strategy: A registered strategy (``random``, ``evolution``, ``local``).
+        budget: Distinct architectures (``100``), or a text such as ``"500trials"``, ``"10m"``.
+        seed: Seed of the strategy.
+        name: Experiment name; an existing one is resumed. Defaults to
+            ``<benchmark>-<strategy>-seed<seed>``.
+        db: Store path or SQLAlchemy URL; defaults to ``$NASFORGE_DB`` or ``nasforge.db``.
+        options: Strategy options, e.g. ``{"population_size": 30}``.
+        callback: Called with a :class:`Progress` after every new trial.
+
+    Raises:
+        ConfigError: For an unknown name or a bad value (nothing is written then).
+        StoreError: If the store cannot be opened or written.
+    """
+    budget = budget if isinstance(budget, Budget) else Budget.parse(budget)
+    space_obj, evaluator = _resolve(benchmark, space)
+    objective = evaluator.objectives[0]
+    strat = make_strategy(strategy, space_obj, objective=objective, seed=seed, options=options)
+    name = name or default_name(benchmark, strategy, seed)
+    store = open_store(db)
+    try:
+        experiment = Experiment(
+            name=name,
+            space=space_obj,
+            evaluator=evaluator,
+            strategy=strat,
+            store=store,
+            objective=objective,
+        )
+        summary = experiment.run(budget, callback=callback)
+    finally:
+        store.close()
+    return SearchResult(name, store.target, objective, summary, summary.best)
+
+
+def _experiment(name: str, db: str | os.PathLike[str] | None) -> tuple[ExperimentRecord, Any]:
+    store = open_store(db, create=False)
+    try:
+        return store.get_experiment(name), store
+    except BaseException:
+        store.close()
+        raise
+
+
+def trials(name: str, *, db: str | os.PathLike[str] | None = None) -> list[TrialRecord]:
+    """All stored trials of experiment ``name``, by number."""
+    record, store = _experiment(name, db)
+    try:
+        return list(store.trials(record.id))
+    finally:
+        store.close()
+
+
+def best(name: str, *, db: str | os.PathLike[str] | None = None) -> TrialRecord | None:
+    """The best COMPLETE trial of experiment ``name`` on its stored objective."""
+    record, store = _experiment(name, db)
+    try:
+        objective = Objective.parse(str(record.config.get("objective", "val_acc:max")))
+        return best_trial(store.trials(record.id), objective)
+    finally:
+        store.close()
+
+
+def list_experiments(db: str | os.PathLike[str] | None = None) -> list[ExperimentRecord]:
+    """Experiments in the store, oldest first."""
+    store = open_store(db, create=False)
+    try:
+        return store.list_experiments()
+    finally:
+        store.close()
+
+
+def list_spaces() -> list[str]:
+    """Registered search spaces."""
+    return SPACES.names()
+
+
+def list_strategies() -> list[str]:
+    """Registered strategies."""
+    return STRATEGIES.names()
+
+
+def list_benchmarks() -> list[str]:
+    """Registered benchmarks."""
+    return BENCHMARKS.names()

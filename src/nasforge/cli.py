@@ -1,0 +1,323 @@
+"""The ``nasforge`` command line: thin commands over the Python API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from nasforge import api
+from nasforge._builtins import BENCHMARKS, SPACES, STRATEGIES
+from nasforge.budget import Budget, BudgetUnit
+from nasforge.errors import ConfigError, NasforgeError
+from nasforge.experiment import Progress as SearchProgress
+from nasforge.registry import Registry
+from nasforge.result import Status
+from nasforge.store.base import TrialRecord
+from nasforge.store.sql import DEFAULT_DB
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        err.print(f"[bold red]error:[/] {self.prog}: {message} (see '{self.prog} --help')")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _option(text: str) -> tuple[str, Any]:
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"options are KEY=VALUE, got {text!r}")
+    try:
+        value: Any = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.strip(), value
+
+
+def _budget(text: str) -> Budget:
+    try:
+        return Budget.parse(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"seed must be a non-negative integer, got {text!r}")
+    return value
+
+
+def _add_db(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db",
+        help=f"store: a SQLite file or an SQLAlchemy URL (default $NASFORGE_DB or {DEFAULT_DB})",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="nasforge",
+        description="Neural architecture search with a durable, resumable experiment store.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    s = sub.add_parser("search", help="run or resume a search")
+    s.add_argument(
+        "--benchmark",
+        required=True,
+        help="tabular benchmark to search, e.g. nas-bench-graph:cora (see 'nasforge list')",
+    )
+    s.add_argument("--space", help="search space (default: the benchmark's)")
+    s.add_argument("--strategy", default="evolution", help="search strategy (default evolution)")
+    s.add_argument(
+        "--budget",
+        type=_budget,
+        default=Budget(100),
+        help="distinct architectures (100), trials (500trials) or time (90s, 30m, 2h)",
+    )
+    s.add_argument("--seed", type=_seed, default=0, help="strategy seed (default 0)")
+    s.add_argument("--name", help="experiment name; an existing one is resumed")
+    s.add_argument(
+        "-o",
+        "--option",
+        type=_option,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="strategy option, e.g. -o population_size=30 (repeatable)",
+    )
+    s.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
+    _add_db(s)
+
+    t = sub.add_parser("trials", help="list the trials of an experiment")
+    t.add_argument("--name", required=True, help="experiment name")
+    t.add_argument("--status", choices=[s.value for s in Status], help="only trials in this state")
+    t.add_argument("--top", type=int, metavar="N", help="only the N best (by the objective)")
+    t.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+    _add_db(t)
+
+    b = sub.add_parser("best", help="show the best trial of an experiment")
+    b.add_argument("--name", required=True, help="experiment name")
+    b.add_argument("--json", action="store_true", help="print JSON")
+    _add_db(b)
+
+    ls = sub.add_parser("list", help="list spaces, strategies, benchmarks or stored experiments")
+    ls.add_argument(
+        "what",
+        nargs="?",
+        choices=["spaces", "strategies", "benchmarks", "experiments"],
+        help="what to list (default: spaces, strategies and benchmarks)",
+    )
+    _add_db(ls)
+    return parser
+
+
+# -- commands --------------------------------------------------------------------------------
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None or value != value else f"{value:.{digits}f}"
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    budget: Budget = args.budget
+    options = dict(args.option)
+    name = args.name or api.default_name(args.benchmark, args.strategy, args.seed)
+    show = not args.no_progress
+    total = budget.amount
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn() if budget.unit is not BudgetUnit.SECONDS else TextColumn(""),
+        TextColumn("{task.fields[unit]}"),
+        TextColumn("best [cyan]{task.fields[best]}"),
+        TimeElapsedColumn(),
+        console=err,
+        disable=not show,
+        transient=False,
+    ) as bar:
+        task = bar.add_task(name, total=total, unit=budget.unit.value, best="-")
+
+        def on_progress(p: SearchProgress) -> None:
+            done = {
+                BudgetUnit.ARCHS: p.archs,
+                BudgetUnit.TRIALS: p.trials,
+                BudgetUnit.SECONDS: p.elapsed,
+            }[budget.unit]
+            best = p.best.metrics.get(objective_metric) if p.best else None
+            bar.update(task, completed=min(done, total), best=_fmt(best))
+
+        objective_metric = "val_acc"
+        result = api.search(
+            benchmark=args.benchmark,
+            space=args.space,
+            strategy=args.strategy,
+            budget=budget,
+            seed=args.seed,
+            name=name,
+            db=args.db,
+            options=options,
+            callback=on_progress,
+        )
+    summary = result.summary
+    if summary.resumed_trials:
+        out.print(f"resumed [bold]{name}[/]: {summary.resumed_trials} stored trials kept")
+    out.print(
+        f"{summary.new_trials} new trials, {summary.archs} distinct architectures, "
+        f"{summary.duplicates} duplicate proposals answered from the store; "
+        f"stopped: {summary.stop_reason}"
+    )
+    _print_best(result.best, result.objective.metric)
+    out.print(f"results stored in [bold]{result.db}[/] as experiment [bold]{name}[/]")
+    out.print(f"next: nasforge trials --name {name} --db {result.db}")
+    return EXIT_OK
+
+
+def _print_best(best: TrialRecord | None, metric: str) -> None:
+    if best is None:
+        out.print("no completed trial yet")
+        return
+    out.print(f"best architecture (trial {best.number}): [bold]{escape(str(best.arch))}[/]")
+    out.print(f"  canonical key: {best.key}")
+    metrics = {**best.metrics, **best.test_metrics, **best.costs}
+    out.print("  " + ", ".join(f"{k}={_fmt(v)}" for k, v in metrics.items()))
+
+
+def _trial_json(t: TrialRecord) -> dict[str, Any]:
+    return {
+        "number": t.number,
+        "status": t.status.value,
+        "arch": t.arch.to_dict(),
+        "key": t.key,
+        "metrics": dict(t.metrics),
+        "test_metrics": dict(t.test_metrics),
+        "costs": dict(t.costs),
+        "error": t.error,
+        "wall_time": t.wall_time,
+    }
+
+
+def _cmd_trials(args: argparse.Namespace) -> int:
+    if args.top is not None and args.top < 1:
+        raise ConfigError(f"--top must be >= 1, got {args.top}")
+    rows = api.trials(args.name, db=args.db)
+    if args.status:
+        rows = [t for t in rows if t.status.value == args.status]
+    metric = "val_acc"
+    if args.top:
+        rows = sorted(
+            (t for t in rows if t.status is Status.COMPLETE),
+            key=lambda t: -t.metrics.get(metric, float("-inf")),
+        )[: args.top]
+    if args.json:
+        for t in rows:
+            out.print_json(json.dumps(_trial_json(t)), indent=None)
+        return EXIT_OK
+    table = Table(title=f"{args.name}: {len(rows)} trials")
+    for col in ("#", "status", "architecture", "val", "test", "latency ms", "params"):
+        table.add_column(col, justify="right" if col not in ("status", "architecture") else "left")
+    for t in rows:
+        val = next(iter(t.metrics.values()), None)
+        test = next(iter(t.test_metrics.values()), None)
+        table.add_row(
+            str(t.number),
+            t.status.value if t.status is not Status.FAILED else escape(f"FAILED: {t.error}"),
+            escape(str(t.arch)),
+            _fmt(val),
+            _fmt(test),
+            _fmt(t.costs.get("latency_ms"), 3),
+            f"{t.costs['params']:.0f}" if "params" in t.costs else "-",
+        )
+    out.print(table)
+    return EXIT_OK
+
+
+def _cmd_best(args: argparse.Namespace) -> int:
+    best = api.best(args.name, db=args.db)
+    if args.json:
+        out.print_json(json.dumps(_trial_json(best) if best else None))
+        return EXIT_OK
+    _print_best(best, "val_acc")
+    return EXIT_OK if best is not None else EXIT_ERROR
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    groups = [args.what] if args.what else ["spaces", "strategies", "benchmarks"]
+    registries: dict[str, Registry[Any]] = {
+        "spaces": SPACES,
+        "strategies": STRATEGIES,
+        "benchmarks": BENCHMARKS,
+    }
+    for group in groups:
+        if group == "experiments":
+            table = Table(title="experiments")
+            for col in ("name", "space", "strategy", "seed", "benchmark"):
+                table.add_column(col)
+            for e in api.list_experiments(args.db):
+                evaluator = e.config.get("evaluator", {})
+                table.add_row(
+                    e.name,
+                    str(e.config.get("space")),
+                    str(e.config.get("strategy")),
+                    str(e.config.get("seed")),
+                    f"{evaluator.get('kind')}:{evaluator.get('dataset')}",
+                )
+            out.print(table)
+            continue
+        registry = registries[group]
+        table = Table(title=group)
+        table.add_column("name")
+        table.add_column("description")
+        for name in registry.names():
+            table.add_row(name, registry.summary(name))
+        out.print(table)
+    return EXIT_OK
+
+
+_COMMANDS = {"search": _cmd_search, "trials": _cmd_trials, "best": _cmd_best, "list": _cmd_list}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``nasforge`` command; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except ConfigError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        return EXIT_USAGE
+    except NasforgeError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        err.print("interrupted: every finished trial is stored; run the same command to resume")
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""Exceptions raised by nasforge.
+
+Every error a user can cause carries one line that says what was wrong, what is accepted and,
+where it helps, how to fix it. The CLI prints that line and exits non-zero.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "InvalidArchitectureError",
+    "NasforgeError",
+    "StoreError",
+    "UnknownNameError",
+]
+
+
+class NasforgeError(Exception):
+    """Base class of every error nasforge raises on purpose."""
+
+
+class ConfigError(NasforgeError, ValueError):
+    """A user-supplied option or value breaks a rule (the CLI exits with code 2)."""
+
+
+class UnknownNameError(ConfigError, KeyError):
+    """A name was looked up in a registry that does not hold it."""
+
+    def __str__(self) -> str:  # KeyError would wrap the message in quotes
+        return str(self.args[0]) if self.args else ""
+
+
+class InvalidArchitectureError(ConfigError):
+    """An architecture is not a member of its search space."""
+
+
+class StoreError(NasforgeError):
+    """The experiment store cannot be opened, read or written safely."""

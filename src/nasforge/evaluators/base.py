@@ -1,0 +1,43 @@
+"""The evaluator contract: architecture in, :class:`~nasforge.result.Result` out."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+from nasforge.architecture import Architecture
+from nasforge.objective import Objective
+from nasforge.result import Result
+
+__all__ = ["Evaluator"]
+
+
+class Evaluator(ABC):
+    """Scores architectures: by table look-up, by training, or by zero-cost proxies.
+
+    Contract:
+        * ``evaluate`` never raises for a problem of the architecture itself (a diverging
+          loss, an op that does not fit the data): it returns ``Result.failed(reason)``.
+          It raises only for misuse (an architecture of another space).
+        * Validation metrics go to ``Result.metrics`` and test metrics to
+          ``Result.test_metrics``; strategies only ever see the former.
+        * ``describe()`` is JSON data that identifies the evaluator's configuration; a stored
+          experiment refuses to resume with a different one.
+
+    Attributes:
+        space_name: Name of the space whose architectures this evaluator scores.
+        objectives: The objectives it suggests by default (e.g. maximise ``val_acc``).
+        metrics: Names of the validation metrics and costs it reports.
+    """
+
+    space_name: str
+    objectives: tuple[Objective, ...]
+    metrics: tuple[str, ...]
+
+    @abstractmethod
+    def evaluate(self, arch: Architecture, budget: int | None = None) -> Result:
+        """Score ``arch``, at fidelity ``budget`` (epochs) when the evaluator has fidelities."""
+
+    @abstractmethod
+    def describe(self) -> dict[str, Any]:
+        """JSON-serialisable configuration that identifies this evaluator."""

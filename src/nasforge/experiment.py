@@ -1,0 +1,225 @@
+"""The search loop: ask → dedup by canonical key → evaluate → store → tell."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from nasforge.architecture import Architecture
+from nasforge.budget import Budget, BudgetUnit
+from nasforge.errors import ConfigError
+from nasforge.evaluators.base import Evaluator
+from nasforge.objective import Objective
+from nasforge.result import Result, Status
+from nasforge.spaces.base import SearchSpace
+from nasforge.store.base import ExperimentRecord, Store, TrialRecord
+from nasforge.strategies.base import Strategy
+
+__all__ = ["Experiment", "Progress", "RunSummary", "best_trial", "trial_score"]
+
+MAX_DUPLICATES_IN_A_ROW = 2_000
+"""A strategy proposing only stored architectures this many times in a row has converged."""
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """Passed to the progress callback after every stored trial."""
+
+    trials: int
+    archs: int
+    budget: Budget
+    elapsed: float
+    best: TrialRecord | None
+    last: TrialRecord
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """What one call of :meth:`Experiment.run` did."""
+
+    experiment: ExperimentRecord
+    resumed_trials: int
+    new_trials: int
+    archs: int
+    duplicates: int
+    elapsed: float
+    stop_reason: str
+    best: TrialRecord | None = None
+    new_trial_numbers: list[int] = field(default_factory=list)
+
+
+def trial_score(trial: TrialRecord | None, objective: Objective) -> float:
+    """``trial``'s objective (a metric or a cost) oriented so that larger is better.
+
+    -inf unless the trial is COMPLETE with a finite value.
+    """
+    if trial is None or trial.status is not Status.COMPLETE:
+        return -math.inf
+    value = trial.metrics.get(objective.metric, trial.costs.get(objective.metric, math.nan))
+    return objective.score(value) if math.isfinite(value) else -math.inf
+
+
+def best_trial(trials: Iterable[TrialRecord], objective: Objective) -> TrialRecord | None:
+    """The COMPLETE trial with the best finite objective value (earliest on ties)."""
+    best: TrialRecord | None = None
+    for trial in trials:
+        if trial_score(trial, objective) > trial_score(best, objective):
+            best = trial
+    return best
+
+
+class Experiment:
+    """A named, resumable search.
+
+    Creating an Experiment with a name already in the store resumes it: the stored trials
+    are told to the (fresh) strategy in trial order, architectures already evaluated are never
+    evaluated again, and the budget counts what is stored as spent. The configuration that
+    identifies the search (space, evaluator, strategy and its options, seed, objective) must
+    match the stored one.
+
+    Args:
+        name: Experiment name, unique in the store.
+        space: The search space.
+        evaluator: Scores architectures of ``space``.
+        strategy: Proposes architectures; it is told every stored result.
+        store: Where trials go, durably, before the strategy hears of them.
+        objective: Defaults to the evaluator's first objective.
+        config: Extra identifying settings to store with the experiment.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        space: SearchSpace,
+        evaluator: Evaluator,
+        strategy: Strategy,
+        store: Store,
+        objective: Objective | None = None,
+        config: Mapping[str, Any] | None = None,
+    ) -> None:
+        if evaluator.space_name != space.name:
+            raise ConfigError(
+                f"the evaluator scores space {evaluator.space_name!r} but the search space is "
+                f"{space.name!r}"
+            )
+        self.name = name
+        self.space = space
+        self.evaluator = evaluator
+        self.strategy = strategy
+        self.store = store
+        self.objective = objective or strategy.objective
+        self.config: dict[str, Any] = {
+            "space": space.name,
+            "evaluator": evaluator.describe(),
+            "strategy": strategy.name,
+            "strategy_options": strategy.options(),
+            "seed": strategy.seed,
+            "objective": str(self.objective),
+            **(config or {}),
+        }
+        self.record, self.created = store.get_or_create_experiment(name, self.config)
+        self._check_config(self.record)
+
+    def _check_config(self, record: ExperimentRecord) -> None:
+        stored = dict(record.config)
+        diffs = [
+            f"{key}={stored.get(key)!r} (this run: {value!r})"
+            for key, value in self.config.items()
+            if stored.get(key) != value
+        ]
+        if diffs:
+            raise ConfigError(
+                f"experiment {self.name!r} exists with other settings: {'; '.join(diffs)}. "
+                "Resume it with the same settings or choose another --name"
+            )
+
+    def run(
+        self,
+        budget: Budget,
+        *,
+        callback: Callable[[Progress], None] | None = None,
+    ) -> RunSummary:
+        """Search until ``budget`` is spent (counting stored trials), then return a summary."""
+        start = time.monotonic()
+        stored = self.store.trials(self.record.id)
+        done: dict[str, Result] = {}
+        for trial in stored:  # replay history into the fresh strategy
+            visible = trial.to_result().visible()
+            done.setdefault(trial.key, visible)
+            self.strategy.tell(trial.arch, visible)
+        best = best_trial(stored, self.objective)
+        n_trials = len(stored)
+        new_numbers: list[int] = []
+        duplicates = in_a_row = 0
+        stop_reason = "budget spent"
+
+        def spent() -> bool:
+            if budget.unit is BudgetUnit.ARCHS:
+                return len(done) >= budget.amount
+            if budget.unit is BudgetUnit.TRIALS:
+                return n_trials >= budget.amount
+            return time.monotonic() - start >= budget.amount
+
+        while not spent():
+            proposals = self.strategy.ask(1)
+            if not proposals:
+                stop_reason = "the strategy has nothing left to propose (space exhausted)"
+                break
+            arch = proposals[0]
+            self.space.validate(arch)
+            key = self.space.canonical_key(arch)
+            known = done.get(key)
+            if known is not None:  # already evaluated: answer from the store, spend nothing
+                self.strategy.tell(arch, known)
+                duplicates += 1
+                in_a_row += 1
+                if in_a_row >= MAX_DUPLICATES_IN_A_ROW:
+                    stop_reason = (
+                        f"the strategy proposed only evaluated architectures "
+                        f"{MAX_DUPLICATES_IN_A_ROW} times in a row (converged)"
+                    )
+                    break
+                continue
+            in_a_row = 0
+            trial = self._evaluate_and_store(arch, key)
+            n_trials += 1
+            new_numbers.append(trial.number)
+            visible = trial.to_result().visible()
+            done[key] = visible
+            self.strategy.tell(arch, visible)
+            if trial_score(trial, self.objective) > trial_score(best, self.objective):
+                best = trial
+            if callback is not None:
+                callback(
+                    Progress(n_trials, len(done), budget, time.monotonic() - start, best, trial)
+                )
+        return RunSummary(
+            experiment=self.record,
+            resumed_trials=len(stored),
+            new_trials=len(new_numbers),
+            archs=len(done),
+            duplicates=duplicates,
+            elapsed=time.monotonic() - start,
+            stop_reason=stop_reason,
+            best=best,
+            new_trial_numbers=new_numbers,
+        )
+
+    def _evaluate_and_store(self, arch: Architecture, key: str) -> TrialRecord:
+        started = time.time()
+        t0 = time.perf_counter()
+        try:
+            result = self.evaluator.evaluate(arch)
+        except ConfigError:
+            raise
+        except Exception as exc:  # a failing candidate fails its trial, not the search
+            result = Result.failed(
+                f"{type(exc).__name__}: {exc}", wall_time=time.perf_counter() - t0
+            )
+        return self.store.add_trial(
+            self.record.id, arch, key, result, started_at=started, finished_at=time.time()
+        )

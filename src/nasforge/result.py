@@ -1,0 +1,82 @@
+"""The outcome of evaluating one architecture."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from nasforge.errors import ConfigError
+
+__all__ = ["Result", "Status"]
+
+
+class Status(StrEnum):
+    """Life-cycle state of a trial. Results carry only the final ones."""
+
+    RUNNING = "RUNNING"
+    COMPLETE = "COMPLETE"
+    FAILED = "FAILED"
+    PRUNED = "PRUNED"
+
+
+def _floats(name: str, values: Mapping[str, Any]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for key, value in values.items():
+        try:
+            out[str(key)] = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}[{key!r}] must be a number, got {value!r}") from None
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What an evaluator returns for one architecture.
+
+    Attributes:
+        status: ``COMPLETE``, ``FAILED`` (``reason`` says why) or ``PRUNED``.
+        metrics: Validation metrics; the only ones a strategy sees.
+        test_metrics: Held-out test metrics, stored for reporting, never shown to strategies.
+        costs: Model costs such as ``params``, ``flops``, ``latency_ms``.
+        curve: Per-epoch metrics (a learning curve), empty for table look-ups.
+        fidelity: The budget (epochs) the result was obtained at, if any.
+        wall_time: Seconds the evaluation took.
+        reason: Why the evaluation failed or was pruned.
+    """
+
+    status: Status = Status.COMPLETE
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    test_metrics: Mapping[str, float] = field(default_factory=dict)
+    costs: Mapping[str, float] = field(default_factory=dict)
+    curve: tuple[Mapping[str, float], ...] = ()
+    fidelity: int | None = None
+    wall_time: float = 0.0
+    reason: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", Status(self.status))
+        if self.status is Status.RUNNING:
+            raise ConfigError("a Result is final: status must be COMPLETE, FAILED or PRUNED")
+        object.__setattr__(self, "metrics", _floats("metrics", self.metrics))
+        object.__setattr__(self, "test_metrics", _floats("test_metrics", self.test_metrics))
+        object.__setattr__(self, "costs", _floats("costs", self.costs))
+        object.__setattr__(self, "curve", tuple(_floats("curve", p) for p in self.curve))
+
+    @classmethod
+    def failed(cls, reason: str, *, wall_time: float = 0.0) -> Result:
+        """A FAILED result with its reason."""
+        return cls(status=Status.FAILED, reason=reason, wall_time=wall_time)
+
+    @property
+    def ok(self) -> bool:
+        """True for a COMPLETE result whose metrics are all finite."""
+        return self.status is Status.COMPLETE and all(
+            math.isfinite(v) for v in self.metrics.values()
+        )
+
+    def visible(self) -> Result:
+        """This result as a strategy may see it: without test metrics."""
+        return replace(self, test_metrics={}) if self.test_metrics else self

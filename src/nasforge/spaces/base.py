@@ -1,0 +1,97 @@
+"""The search-space contract every space implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from nasforge.architecture import Architecture
+from nasforge.errors import InvalidArchitectureError
+
+__all__ = ["SearchSpace"]
+
+
+class SearchSpace(ABC):
+    """A set of architectures and the moves strategies make in it.
+
+    Contract:
+        * Every method that returns architectures returns valid members of this space
+          (``validate`` passes on them); none ever returns an invalid one.
+        * ``canonical_key`` is a pure function: equivalent (isomorphic) architectures get the
+          same key, different ones different keys. Dedup, caching and benchmark look-up use it.
+        * Randomness comes only from the ``numpy.random.Generator`` passed in, so results are
+          reproducible for a seed. Spaces hold no mutable state and are safe to share between
+          threads.
+
+    Attributes:
+        name: The registry name of the space, also stored in each ``Architecture``.
+    """
+
+    name: str
+
+    @abstractmethod
+    def validate(self, arch: Architecture) -> None:
+        """Check that ``arch`` belongs to this space.
+
+        Raises:
+            InvalidArchitectureError: Saying which gene breaks which rule.
+        """
+
+    @abstractmethod
+    def sample(self, rng: np.random.Generator) -> Architecture:
+        """Draw a random valid architecture."""
+
+    @abstractmethod
+    def mutate(self, arch: Architecture, rng: np.random.Generator) -> Architecture:
+        """Change one gene of ``arch`` at random; the result has a different canonical key."""
+
+    @abstractmethod
+    def neighbors(self, arch: Architecture) -> list[Architecture]:
+        """All architectures one gene edit away, one per canonical key, excluding ``arch``'s."""
+
+    @abstractmethod
+    def canonical_key(self, arch: Architecture) -> str:
+        """A string equal for exactly the architectures equivalent to ``arch``."""
+
+    @abstractmethod
+    def encode(self, arch: Architecture) -> np.ndarray:
+        """A fixed-length float vector for predictors; equal for equivalent architectures."""
+
+    @abstractmethod
+    def choices(self) -> Mapping[str, Sequence[Any]]:
+        """The space as independent categorical parameters (for samplers such as Optuna's)."""
+
+    @abstractmethod
+    def from_choices(self, params: Mapping[str, Any]) -> Architecture:
+        """Build the architecture that ``params`` (keys of :meth:`choices`) describe.
+
+        Raises:
+            InvalidArchitectureError: If the combination is not a valid architecture.
+        """
+
+    @property
+    def size(self) -> int | None:
+        """Number of distinct canonical keys, or ``None`` for an unbounded space."""
+        return None
+
+    def enumerate(self) -> Iterator[Architecture]:
+        """Yield one representative per canonical key (finite spaces only).
+
+        Raises:
+            NotImplementedError: For spaces that cannot be enumerated.
+        """
+        raise NotImplementedError(f"space {self.name!r} cannot be enumerated")
+
+    def is_valid(self, arch: Architecture) -> bool:
+        """``validate`` as a boolean."""
+        try:
+            self.validate(arch)
+        except InvalidArchitectureError:
+            return False
+        return True
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"

@@ -1,0 +1,298 @@
+"""The GNN macro search space of NAS-Bench-Graph (Qin et al., "NAS-Bench-Graph: Benchmarking
+Graph Neural Architecture Search", NeurIPS 2022 Datasets and Benchmarks).
+
+An architecture is a DAG of ``n_nodes`` computing nodes. Node ``i`` (0-based) takes its input
+from node ``links[i]`` in ``0..i`` (0 is the raw input, ``j > 0`` is computing node ``j``) and
+applies ``ops[i]``. Nodes without successors (leaves) feed the output. ``skip`` is the identity,
+and the all-skip architecture is invalid.
+
+Equivalence (the canonical key) follows what the architecture computes:
+
+* a ``skip`` node that has successors only forwards its input, so it is contracted;
+* a ``skip`` leaf adds its input's value to the output once more, so the output is a multiset
+  of node values;
+* a ``skip`` leaf whose value is the raw input contributes nothing (the benchmark's output
+  combines hidden representations only);
+* children of a node are unordered.
+
+Over the whole space this yields exactly the 26,206 classes of the benchmark's own
+``Arch.valid_hash()`` (tested exhaustively in ``tests/spaces/test_gnn_nbg_hash.py``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from nasforge.architecture import Architecture
+from nasforge.errors import InvalidArchitectureError
+from nasforge.spaces.base import SearchSpace
+
+__all__ = ["GNN_OPS", "PROTEINS_OPS", "GnnSpace"]
+
+GNN_OPS: tuple[str, ...] = ("gat", "gcn", "gin", "cheb", "sage", "arma", "graph", "fc", "skip")
+"""The nine operations of NAS-Bench-Graph, in the benchmark's order."""
+
+PROTEINS_OPS: tuple[str, ...] = ("gcn", "sage", "arma", "fc", "skip")
+"""The five operations the NAS-Bench-Graph ogbn-proteins table covers."""
+
+Links = tuple[int, ...]
+Ops = tuple[str, ...]
+
+
+def _children(links: Links) -> list[list[int]]:
+    """children[v] = computing nodes (1-based) whose input is v (0 = raw input)."""
+    kids: list[list[int]] = [[] for _ in range(len(links) + 1)]
+    for i, parent in enumerate(links):
+        kids[parent].append(i + 1)
+    return kids
+
+
+class _Tree:
+    """What an architecture computes, with skips removed.
+
+    ``real[v]`` are the non-skip nodes fed by node ``v`` (through any chain of skips),
+    ``outputs[v]`` how many times ``v``'s value reaches the output, ``form[v]`` the canonical
+    text of the subtree at ``v``: ``op`` then one ``*`` per output, then the sorted forms of
+    its successors in parentheses, e.g. ``in(gcn*,sage(fc**))``.
+    """
+
+    def __init__(self, links: Links, ops: Ops) -> None:
+        kids = _children(links)
+        self.real: dict[int, list[int]] = {}
+        self.outputs: dict[int, int] = {}
+        self.form: dict[int, str] = {}
+
+        def expand(node: int) -> tuple[list[int], int]:
+            real: list[int] = []
+            outputs = 0
+            for child in kids[node]:
+                if ops[child - 1] != "skip":
+                    real.append(child)
+                elif kids[child]:  # a skip with successors only forwards its input
+                    more, out = expand(child)
+                    real += more
+                    outputs += out
+                else:  # a skip leaf forwards its input to the output
+                    outputs += 1
+            return real, outputs
+
+        def visit(node: int) -> str:
+            real, outputs = expand(node)
+            if node == 0:
+                label, outputs = "in", 0  # the raw input never reaches the output
+            else:
+                label = ops[node - 1]
+                outputs += not kids[node]
+            inner = sorted(visit(child) for child in real)
+            self.real[node] = sorted(real, key=lambda c: self.form[c])
+            self.outputs[node] = outputs
+            self.form[node] = label + "*" * outputs + (f"({','.join(inner)})" if inner else "")
+            return self.form[node]
+
+        visit(0)
+
+
+@lru_cache(maxsize=200_000)
+def _canonical_form(links: Links, ops: Ops) -> str:
+    return _Tree(links, ops).form[0]
+
+
+class GnnSpace(SearchSpace):
+    """The NAS-Bench-Graph macro space (genes ``links`` and ``ops``).
+
+    Args:
+        name: Registry name (``"gnn"`` or ``"gnn-proteins"``).
+        ops: Candidate operations; ``"skip"`` must be among them.
+        n_nodes: Number of computing nodes (4 in NAS-Bench-Graph).
+    """
+
+    def __init__(
+        self, *, name: str = "gnn", ops: Sequence[str] = GNN_OPS, n_nodes: int = 4
+    ) -> None:
+        if "skip" not in ops or len(set(ops)) != len(ops) or len(ops) < 2:
+            raise InvalidArchitectureError(
+                f"ops must be distinct, at least 2, and include 'skip'; got {list(ops)}"
+            )
+        if not 1 <= n_nodes <= 8:
+            raise InvalidArchitectureError(f"n_nodes must be in 1..8, got {n_nodes}")
+        self.name = name
+        self.ops = tuple(ops)
+        self.n_nodes = n_nodes
+        self._op_index = {op: i for i, op in enumerate(self.ops)}
+        self._size: int | None = None
+
+    # -- membership -------------------------------------------------------------------------
+    def make(self, links: Sequence[int], ops: Sequence[str]) -> Architecture:
+        """Build and validate an architecture from its two genes."""
+        arch = Architecture.create(self.name, links=list(links), ops=list(ops))
+        self.validate(arch)
+        return arch
+
+    def validate(self, arch: Architecture) -> None:
+        if not isinstance(arch, Architecture):
+            raise InvalidArchitectureError(f"expected an Architecture, got {type(arch).__name__}")
+        if arch.space != self.name:
+            raise InvalidArchitectureError(
+                f"architecture belongs to space {arch.space!r}, not {self.name!r}"
+            )
+        if set(arch) != {"links", "ops"}:
+            raise InvalidArchitectureError(
+                f"a {self.name} architecture has genes 'links' and 'ops'; got {sorted(arch)}"
+            )
+        links, ops = arch["links"], arch["ops"]
+        n = self.n_nodes
+        if not isinstance(links, tuple) or len(links) != n:
+            raise InvalidArchitectureError(f"'links' must list {n} input indices, got {links!r}")
+        if not isinstance(ops, tuple) or len(ops) != n:
+            raise InvalidArchitectureError(f"'ops' must list {n} operations, got {ops!r}")
+        for i, link in enumerate(links):
+            if type(link) is not int or not 0 <= link <= i:
+                raise InvalidArchitectureError(
+                    f"links[{i}] must be an input index in 0..{i} (0 = raw input, j = node j), "
+                    f"got {link!r}"
+                )
+        for i, op in enumerate(ops):
+            if op not in self._op_index:
+                raise InvalidArchitectureError(
+                    f"ops[{i}] = {op!r} is not an operation of {self.name}; valid: "
+                    f"{', '.join(self.ops)}"
+                )
+        if all(op == "skip" for op in ops):
+            raise InvalidArchitectureError("the all-skip architecture is not valid")
+
+    @staticmethod
+    def genes(arch: Architecture) -> tuple[Links, Ops]:
+        """``(links, ops)`` of a gnn architecture."""
+        return arch["links"], arch["ops"]  # type: ignore[return-value]
+
+    # -- equivalence --------------------------------------------------------------------------
+    def canonical_key(self, arch: Architecture) -> str:
+        links, ops = self.genes(arch)
+        return _canonical_form(links, ops)
+
+    def canonicalize(self, arch: Architecture) -> Architecture:
+        """The representative of ``arch``'s class that :meth:`enumerate` yields.
+
+        Non-skip nodes in depth-first order of their sorted canonical forms, each followed by
+        its skip leaves, then skip leaves on the raw input (no-ops) as padding.
+        """
+        links, ops = self.genes(arch)
+        tree = _Tree(links, ops)
+        new_links: list[int] = []
+        new_ops: list[str] = []
+
+        def emit(node: int, parent_pos: int) -> None:
+            new_links.append(parent_pos)
+            new_ops.append(ops[node - 1])
+            pos = len(new_ops)
+            for child in tree.real[node]:
+                emit(child, pos)
+            # a node reaching the output once without successors is a leaf; otherwise each of
+            # its outputs is a skip leaf (a node with a skip child is no leaf itself)
+            outputs = tree.outputs[node]
+            extra = 0 if outputs == 1 and not tree.real[node] else outputs
+            new_links.extend([pos] * extra)
+            new_ops.extend(["skip"] * extra)
+
+        for child in tree.real[0]:
+            emit(child, 0)
+        pad = self.n_nodes - len(new_ops)
+        new_links.extend([0] * pad)
+        new_ops.extend(["skip"] * pad)
+        return Architecture.create(self.name, links=new_links, ops=new_ops)
+
+    # -- moves --------------------------------------------------------------------------------
+    def _random_genes(self, rng: np.random.Generator) -> tuple[Links, Ops]:
+        while True:
+            links = tuple(int(rng.integers(0, i + 1)) for i in range(self.n_nodes))
+            ops = tuple(self.ops[int(k)] for k in rng.integers(0, len(self.ops), self.n_nodes))
+            if any(op != "skip" for op in ops):
+                return links, ops
+
+    def sample(self, rng: np.random.Generator) -> Architecture:
+        links, ops = self._random_genes(rng)
+        return Architecture.create(self.name, links=links, ops=ops)
+
+    def _edits(self, links: Links, ops: Ops) -> Iterator[tuple[Links, Ops]]:
+        """Every single-gene change (valid or not), in a fixed order."""
+        for i in range(1, self.n_nodes):
+            for value in range(i + 1):
+                if value != links[i]:
+                    yield (*links[:i], value, *links[i + 1 :]), ops
+        for i in range(self.n_nodes):
+            for op in self.ops:
+                if op != ops[i]:
+                    yield links, (*ops[:i], op, *ops[i + 1 :])
+
+    def mutate(self, arch: Architecture, rng: np.random.Generator) -> Architecture:
+        candidates = self.neighbors(arch)
+        if not candidates:  # only possible in degenerate spaces
+            return self.sample(rng)
+        return candidates[int(rng.integers(len(candidates)))]
+
+    def neighbors(self, arch: Architecture) -> list[Architecture]:
+        links, ops = self.genes(arch)
+        own = _canonical_form(links, ops)
+        seen = {own}
+        out: list[Architecture] = []
+        for new_links, new_ops in self._edits(links, ops):
+            if all(op == "skip" for op in new_ops):
+                continue
+            key = _canonical_form(new_links, new_ops)
+            if key not in seen:
+                seen.add(key)
+                out.append(Architecture.create(self.name, links=new_links, ops=new_ops))
+        return out
+
+    # -- enumeration and encodings -----------------------------------------------------------
+    def _all_genes(self) -> Iterator[tuple[Links, Ops]]:
+        for links in itertools.product(*(range(i + 1) for i in range(self.n_nodes))):
+            for ops in itertools.product(self.ops, repeat=self.n_nodes):
+                if any(op != "skip" for op in ops):
+                    yield links, ops
+
+    def enumerate(self) -> Iterator[Architecture]:
+        seen: set[str] = set()
+        for links, ops in self._all_genes():
+            key = _canonical_form(links, ops)
+            if key not in seen:
+                seen.add(key)
+                yield self.canonicalize(Architecture.create(self.name, links=links, ops=ops))
+
+    @property
+    def size(self) -> int:
+        if self._size is None:
+            self._size = len({_canonical_form(lk, op) for lk, op in self._all_genes()})
+        return self._size
+
+    def encode(self, arch: Architecture) -> np.ndarray:
+        """One-hot input choice per node and one-hot op per node, of the canonical form."""
+        links, ops = self.genes(self.canonicalize(arch))
+        n, k = self.n_nodes, len(self.ops)
+        vec = np.zeros(n * n + n * k, dtype=np.float32)
+        for i, (link, op) in enumerate(zip(links, ops, strict=True)):
+            vec[i * n + link] = 1.0
+            vec[n * n + i * k + self._op_index[op]] = 1.0
+        return vec
+
+    def choices(self) -> Mapping[str, Sequence[Any]]:
+        params: dict[str, Sequence[Any]] = {}
+        for i in range(self.n_nodes):
+            params[f"input_{i}"] = list(range(i + 1))
+            params[f"op_{i}"] = list(self.ops)
+        return params
+
+    def from_choices(self, params: Mapping[str, Any]) -> Architecture:
+        try:
+            links = [int(params[f"input_{i}"]) for i in range(self.n_nodes)]
+            ops = [str(params[f"op_{i}"]) for i in range(self.n_nodes)]
+        except KeyError as exc:
+            raise InvalidArchitectureError(
+                f"missing parameter {exc.args[0]!r}; expected {sorted(self.choices())}"
+            ) from None
+        return self.make(links, ops)

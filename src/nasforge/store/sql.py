@@ -1,0 +1,465 @@
+"""SQLAlchemy store: a SQLite file by default (WAL mode), or any SQLAlchemy URL (PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
+
+from nasforge.architecture import Architecture
+from nasforge.errors import ConfigError, NasforgeError, StoreError
+from nasforge.result import Result, Status
+from nasforge.store.base import ExperimentRecord, Store, TrialRecord
+
+__all__ = ["DEFAULT_DB", "SCHEMA_VERSION", "SqlStore", "open_store"]
+
+SCHEMA_VERSION = 1
+DEFAULT_DB = "nasforge.db"
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_WRITE_RETRIES = 8
+_MEMORY = (None, "", ":memory:")
+
+T = TypeVar("T")
+
+metadata = sa.MetaData()
+meta_table = sa.Table(
+    "nasforge_meta",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+experiments = sa.Table(
+    "nasforge_experiments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("config", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+trials = sa.Table(
+    "nasforge_trials",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "experiment_id",
+        sa.Integer,
+        sa.ForeignKey("nasforge_experiments.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("arch", sa.JSON, nullable=False),
+    sa.Column("key", sa.String(512), nullable=False),
+    sa.Column("fidelity", sa.Integer, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("metrics", sa.JSON, nullable=False),
+    sa.Column("test_metrics", sa.JSON, nullable=False),
+    sa.Column("costs", sa.JSON, nullable=False),
+    sa.Column("curve", sa.JSON, nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("started_at", sa.Float, nullable=True),
+    sa.Column("finished_at", sa.Float, nullable=True),
+    sa.Column("wall_time", sa.Float, nullable=True),
+    sa.UniqueConstraint("experiment_id", "number", name="uq_trial_number"),
+    sa.Index("ix_trials_experiment_key", "experiment_id", "key"),
+)
+
+
+def _finite(values: Mapping[str, float]) -> dict[str, float | None]:
+    """JSON cannot hold NaN/inf portably: store them as null (read back as NaN)."""
+    return {k: (v if math.isfinite(v) else None) for k, v in values.items()}
+
+
+def _floats(values: Mapping[str, Any] | None) -> dict[str, float]:
+    return {k: (math.nan if v is None else float(v)) for k, v in (values or {}).items()}
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, allow_nan=False, separators=(",", ":"))
+
+
+def _is_url(target: str) -> bool:
+    return "://" in target
+
+
+def _check_sqlite_path(path: Path, *, create: bool) -> None:
+    """Refuse files that are not SQLite databases, and unwritable or missing locations."""
+    if path.is_dir():
+        raise StoreError(f"{path} is a directory; give a database file path (e.g. {DEFAULT_DB})")
+    if path.exists():
+        try:
+            with path.open("rb") as fh:
+                head = fh.read(len(_SQLITE_MAGIC))
+        except OSError as exc:
+            raise StoreError(f"cannot read store {path}: {exc.strerror}") from None
+        if head and head != _SQLITE_MAGIC:
+            raise StoreError(
+                f"{path} is not a SQLite database (corrupted, or another kind of file); "
+                "point --db at a nasforge store or at a new file"
+            )
+        if not os.access(path, os.W_OK) and create:
+            raise StoreError(f"store {path} is not writable")
+        return
+    if not create:
+        raise StoreError(f"no nasforge store at {path}; run a search first or pass --db")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise StoreError(f"cannot create store {path}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise StoreError(f"cannot create store {path}: directory {parent} is not writable")
+
+
+class SqlStore(Store):
+    """A :class:`Store` on SQLAlchemy.
+
+    SQLite files run in WAL mode with ``synchronous=NORMAL`` (a commit survives a crash of the
+    process; ``durable=True`` selects ``synchronous=FULL``, which also survives power loss),
+    a busy timeout, ``BEGIN IMMEDIATE`` for writes and retried writes on lock contention.
+    Any other SQLAlchemy URL (``postgresql+psycopg://...``) is used as given.
+
+    Args:
+        target: A file path (SQLite) or an SQLAlchemy URL.
+        create: Create the file and schema when missing. Read-only commands pass ``False`` so
+            that a typo in a path does not leave an empty database behind.
+        durable: Use ``synchronous=FULL`` on SQLite.
+        busy_timeout: Seconds a SQLite connection waits for a lock.
+
+    Raises:
+        StoreError: If the target is not a nasforge store, is damaged, unreachable, written by
+            a newer nasforge, or cannot be created.
+    """
+
+    def __init__(
+        self,
+        target: str | os.PathLike[str] = DEFAULT_DB,
+        *,
+        create: bool = True,
+        durable: bool = False,
+        busy_timeout: float = 30.0,
+    ) -> None:
+        target = os.fspath(target)
+        self.target = target
+        self.is_sqlite = not _is_url(target) or target.startswith("sqlite")
+        try:
+            if _is_url(target):
+                url = sa.make_url(target)
+                if url.get_backend_name() == "sqlite" and url.database not in (
+                    None,
+                    "",
+                    ":memory:",
+                ):
+                    _check_sqlite_path(Path(url.database or ""), create=create)
+            else:
+                _check_sqlite_path(Path(target), create=create)
+                url = sa.URL.create("sqlite", database=target)
+        except sa.exc.ArgumentError as exc:
+            raise StoreError(f"{target!r} is not a valid database URL or path: {exc}") from None
+        self.url = url
+        self.engine = self._make_engine(url, durable=durable, busy_timeout=busy_timeout)
+        self._writer = self.engine.execution_options(nasforge_write=True)
+        try:
+            self._prepare_schema(create=create)
+        except BaseException:
+            self.engine.dispose()
+            raise
+
+    # -- set-up ----------------------------------------------------------------------------
+    @staticmethod
+    def _make_engine(url: sa.URL, *, durable: bool, busy_timeout: float) -> Engine:
+        if url.get_backend_name() != "sqlite":
+            try:
+                return sa.create_engine(
+                    url, json_serializer=_dumps, pool_pre_ping=True, pool_size=2
+                )
+            except ModuleNotFoundError as exc:
+                raise StoreError(
+                    f"the driver for {url.get_backend_name()} is not installed ({exc.name}); "
+                    "install it with: pip install 'nasforge[postgres]'"
+                ) from None
+        engine = sa.create_engine(url, json_serializer=_dumps)
+        synchronous = "FULL" if durable else "NORMAL"
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # nasforge issues BEGIN itself (below)
+            cur = dbapi_conn.cursor()
+            cur.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            if url.database not in _MEMORY:
+                cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute(f"PRAGMA synchronous = {synchronous}")
+            cur.execute("PRAGMA foreign_keys = ON")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            immediate = conn.get_execution_options().get("nasforge_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+
+    def _prepare_schema(self, *, create: bool) -> None:
+        def prepare() -> None:
+            with self._writer.begin() as conn:
+                names = set(sa.inspect(conn).get_table_names())
+                if "nasforge_meta" in names:
+                    self._check_version(conn)
+                    return
+                if names - {t.name for t in metadata.sorted_tables}:
+                    shown = ", ".join(sorted(names)[:5])
+                    raise StoreError(
+                        f"{self.target} belongs to another application (tables: {shown}); "
+                        "give nasforge a database of its own"
+                    )
+                if not create:
+                    raise StoreError(f"{self.target} holds no nasforge store")
+                metadata.create_all(conn)
+                conn.execute(
+                    meta_table.insert(), [{"key": "schema_version", "value": str(SCHEMA_VERSION)}]
+                )
+
+        self._run(prepare, write=True)
+
+    def _check_version(self, conn: Connection) -> None:
+        row = conn.execute(
+            sa.select(meta_table.c.value).where(meta_table.c.key == "schema_version")
+        ).first()
+        try:
+            version = int(row[0]) if row else -1
+        except ValueError:
+            version = -1
+        if version < 1:
+            raise StoreError(f"{self.target} has a damaged nasforge_meta table (no schema version)")
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.target} was written by a newer nasforge (schema {version}, this one "
+                f"reads up to {SCHEMA_VERSION}); upgrade nasforge"
+            )
+
+    # -- error handling -------------------------------------------------------------------
+    def _run(self, fn: Callable[[], T], *, write: bool = False) -> T:
+        """Run ``fn`` turning driver errors into StoreError and retrying locked writes."""
+        for attempt in range(_WRITE_RETRIES):
+            try:
+                return fn()
+            except NasforgeError:
+                raise
+            except OperationalError as exc:
+                if write and "locked" in str(exc.orig) and attempt + 1 < _WRITE_RETRIES:
+                    time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
+                    continue
+                raise self._error(exc) from None
+            except SQLAlchemyError as exc:
+                raise self._error(exc) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _error(self, exc: SQLAlchemyError) -> StoreError:
+        detail = str(exc.orig) if isinstance(exc, DBAPIError) else str(exc)
+        detail = detail.strip().splitlines()[0] if detail.strip() else type(exc).__name__
+        if self.is_sqlite and ("malformed" in detail or "not a database" in detail):
+            return StoreError(f"store {self.target} is damaged ({detail}); it cannot be used")
+        if self.is_sqlite and "unable to open database file" in detail:
+            return StoreError(
+                f"cannot open or create store {self.target}: the location is not writable"
+            )
+        return StoreError(f"store {self.target}: {detail}")
+
+    # -- experiments ----------------------------------------------------------------------
+    @staticmethod
+    def _experiment(row: Any) -> ExperimentRecord:
+        return ExperimentRecord(
+            id=row.id, name=row.name, config=row.config, created_at=row.created_at
+        )
+
+    def _find_experiment(self, name: str) -> ExperimentRecord | None:
+        def find() -> ExperimentRecord | None:
+            with self.engine.connect() as conn:
+                row = conn.execute(sa.select(experiments).where(experiments.c.name == name)).first()
+            return None if row is None else self._experiment(row)
+
+        return self._run(find)
+
+    def get_or_create_experiment(
+        self, name: str, config: Mapping[str, Any]
+    ) -> tuple[ExperimentRecord, bool]:
+        if not name or len(name) > 255:
+            raise ConfigError(f"experiment name must be 1 to 255 characters, got {name!r}")
+        existing = self._find_experiment(name)
+        if existing is not None:
+            return existing, False
+        try:
+            json.loads(_dumps(config))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"experiment config must be plain JSON data: {exc}") from None
+
+        def create() -> ExperimentRecord:
+            with self._writer.begin() as conn:
+                row = conn.execute(
+                    experiments.insert()
+                    .values(name=name, config=dict(config), created_at=time.time())
+                    .returning(*experiments.c)
+                ).one()
+            return self._experiment(row)
+
+        try:
+            return self._run(create, write=True), True
+        except StoreError:
+            # lost a race with another process creating the same name
+            found = self._find_experiment(name)
+            if found is None:
+                raise
+            return found, False
+
+    def get_experiment(self, name: str) -> ExperimentRecord:
+        found = self._find_experiment(name)
+        if found is None:
+            names = [e.name for e in self.list_experiments()]
+            listed = ", ".join(names[-10:]) if names else "none yet"
+            raise ConfigError(f"no experiment named {name!r} in {self.target}; stored: {listed}")
+        return found
+
+    def list_experiments(self) -> list[ExperimentRecord]:
+        def fetch() -> list[ExperimentRecord]:
+            with self.engine.connect() as conn:
+                rows = conn.execute(sa.select(experiments).order_by(experiments.c.id)).all()
+            return [self._experiment(r) for r in rows]
+
+        return self._run(fetch)
+
+    # -- trials --------------------------------------------------------------------------------
+    def add_trial(
+        self,
+        experiment_id: int,
+        arch: Architecture,
+        key: str,
+        result: Result,
+        *,
+        started_at: float,
+        finished_at: float,
+    ) -> TrialRecord:
+        next_number = (
+            sa.select(sa.func.coalesce(sa.func.max(trials.c.number) + 1, 0))
+            .where(trials.c.experiment_id == experiment_id)
+            .scalar_subquery()
+        )
+        values = {
+            "experiment_id": experiment_id,
+            "number": next_number,
+            "arch": arch.to_dict(),
+            "key": key,
+            "fidelity": result.fidelity,
+            "status": result.status.value,
+            "metrics": _finite(result.metrics),
+            "test_metrics": _finite(result.test_metrics),
+            "costs": _finite(result.costs),
+            "curve": [_finite(point) for point in result.curve],
+            "error": result.reason,
+            "started_at": started_at,
+            "finished_at": finished_at,
+            "wall_time": result.wall_time,
+        }
+        stmt = trials.insert().values(values).returning(trials.c.id, trials.c.number)
+
+        def insert() -> tuple[int, int]:
+            for _ in range(20):  # concurrent writers on a server database may collide
+                try:
+                    with self._writer.begin() as conn:
+                        row = conn.execute(stmt).one()
+                    return int(row.id), int(row.number)
+                except IntegrityError:
+                    time.sleep(0.01 * random.random())
+            raise StoreError(f"store {self.target}: could not allocate a trial number")
+
+        trial_id, number = self._run(insert, write=True)
+        return TrialRecord(
+            id=trial_id,
+            experiment_id=experiment_id,
+            number=number,
+            arch=arch,
+            key=key,
+            status=result.status,
+            metrics=dict(result.metrics),
+            test_metrics=dict(result.test_metrics),
+            costs=dict(result.costs),
+            curve=result.curve,
+            fidelity=result.fidelity,
+            error=result.reason,
+            started_at=started_at,
+            finished_at=finished_at,
+            wall_time=result.wall_time,
+        )
+
+    @staticmethod
+    def _trial(row: Any) -> TrialRecord:
+        try:
+            arch = Architecture.from_dict(row.arch)
+        except NasforgeError as exc:
+            raise StoreError(f"trial {row.number} holds a damaged architecture: {exc}") from None
+        return TrialRecord(
+            id=row.id,
+            experiment_id=row.experiment_id,
+            number=row.number,
+            arch=arch,
+            key=row.key,
+            status=Status(row.status),
+            metrics=_floats(row.metrics),
+            test_metrics=_floats(row.test_metrics),
+            costs=_floats(row.costs),
+            curve=tuple(_floats(p) for p in row.curve or ()),
+            fidelity=row.fidelity,
+            error=row.error,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            wall_time=row.wall_time,
+        )
+
+    def trials(self, experiment_id: int, *, status: Status | None = None) -> list[TrialRecord]:
+        query = sa.select(trials).where(trials.c.experiment_id == experiment_id)
+        if status is not None:
+            query = query.where(trials.c.status == status.value)
+        query = query.order_by(trials.c.number)
+
+        def fetch() -> list[TrialRecord]:
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).all()
+            return [self._trial(r) for r in rows]
+
+        return self._run(fetch)
+
+    def count_trials(self, experiment_id: int) -> int:
+        query = sa.select(sa.func.count()).where(trials.c.experiment_id == experiment_id)
+
+        def fetch() -> int:
+            with self.engine.connect() as conn:
+                return int(conn.execute(query).scalar_one())
+
+        return self._run(fetch)
+
+    def integrity_check(self) -> str:
+        """SQLite's ``PRAGMA integrity_check`` answer (``"ok"`` when sound)."""
+        if not self.is_sqlite:
+            return "ok"
+
+        def check() -> str:
+            with self.engine.connect() as conn:
+                return "; ".join(str(r[0]) for r in conn.exec_driver_sql("PRAGMA integrity_check"))
+
+        return self._run(check)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_store(target: str | os.PathLike[str] | None = None, *, create: bool = True) -> SqlStore:
+    """Open the store at ``target`` (path or URL), defaulting to ``$NASFORGE_DB`` or
+    ``nasforge.db`` in the working directory."""
+    chosen = target if target is not None else os.environ.get("NASFORGE_DB", DEFAULT_DB)
+    return SqlStore(chosen, create=create)

@@ -1,0 +1,145 @@
+"""The strategy contract: ask for architectures, tell their results."""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+
+from nasforge.architecture import Architecture
+from nasforge.errors import ConfigError
+from nasforge.objective import Objective
+from nasforge.result import Result, Status
+from nasforge.spaces.base import SearchSpace
+
+__all__ = ["Strategy"]
+
+_MAX_SAMPLE_TRIES = 200
+
+
+class Strategy(ABC):
+    """A black-box search strategy driven by ``ask`` / ``tell``.
+
+    Contract:
+        * Options are keyword-only and validated in the constructor; the constructor does no
+          search work. ``seed`` fixes every random choice: the same seed and the same
+          sequence of ``tell`` calls give the same proposals.
+        * ``ask`` returns valid architectures of ``space``; an empty list means the strategy
+          has nothing left to propose (e.g. the space is exhausted).
+        * ``tell`` accepts results in any order, including results of architectures the
+          strategy never proposed: that is how an experiment is resumed (its stored trials are
+          told to a fresh strategy) and how duplicates are answered from the store.
+        * Strategies see only validation metrics (``Result.visible()``); they never get test
+          metrics. They are not thread-safe: one experiment loop drives one strategy.
+
+    Hooks (no-ops by default): ``on_exhausted``.
+
+    Args:
+        space: The search space.
+        objective: The metric and direction to optimise.
+        seed: Seed of the strategy's own ``numpy.random.Generator``.
+    """
+
+    name: ClassVar[str]
+
+    def __init__(
+        self, space: SearchSpace, *, objective: Objective, seed: int | None = None
+    ) -> None:
+        if seed is not None and (not isinstance(seed, int) or seed < 0):
+            raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+        self.space = space
+        self.objective = objective
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        self.history: list[tuple[Architecture, float]] = []
+        self._seen: set[str] = set()  # keys told or proposed
+        self._told: set[str] = set()
+        self._unseen_pool: list[Architecture] | None = None
+
+    # -- the interface ------------------------------------------------------------------------
+    def ask(self, n: int = 1) -> list[Architecture]:
+        """Propose up to ``n`` architectures to evaluate next."""
+        if n < 1:
+            raise ConfigError(f"ask(n) needs n >= 1, got {n}")
+        out: list[Architecture] = []
+        for _ in range(n):
+            arch = self._propose()
+            if arch is None:
+                self.on_exhausted()
+                break
+            self._seen.add(self.space.canonical_key(arch))
+            out.append(arch)
+        return out
+
+    def tell(self, arch: Architecture, result: Result) -> None:
+        """Record the (validation-only) ``result`` of ``arch``."""
+        key = self.space.canonical_key(arch)
+        self._seen.add(key)
+        self._told.add(key)
+        score = self.score(result)
+        self.history.append((arch, score))
+        self._observe(arch, key, score)
+
+    # -- for subclasses ---------------------------------------------------------------------
+    @abstractmethod
+    def _propose(self) -> Architecture | None:
+        """The next architecture, or ``None`` when there is nothing left to propose."""
+
+    def _observe(self, arch: Architecture, key: str, score: float) -> None:  # noqa: B027
+        """React to a told result; ``score`` is oriented so that larger is better."""
+
+    def on_exhausted(self) -> None:  # noqa: B027
+        """Hook: called when ``_propose`` has nothing more to offer."""
+
+    def score(self, result: Result) -> float:
+        """The objective (a metric or a cost) oriented so that larger is better.
+
+        -inf for failed results and missing or non-finite values.
+        """
+        metric = self.objective.metric
+        value = result.metrics.get(metric, result.costs.get(metric, math.nan))
+        if result.status is not Status.COMPLETE or not math.isfinite(value):
+            return -math.inf
+        return self.objective.score(value)
+
+    def sample_unseen(self) -> Architecture | None:
+        """A random architecture not proposed or told before (``None`` when none is left).
+
+        Samples from the space and, when that keeps hitting seen keys in a finite space,
+        draws from the enumerated remainder, so random search is without replacement.
+        """
+        space = self.space
+        if self._unseen_pool is None:
+            for _ in range(_MAX_SAMPLE_TRIES):
+                arch = space.sample(self.rng)
+                if space.canonical_key(arch) not in self._seen:
+                    return arch
+            if space.size is None:
+                return None
+            self._unseen_pool = list(space.enumerate())
+        pool = [a for a in self._unseen_pool if space.canonical_key(a) not in self._seen]
+        self._unseen_pool = pool
+        if not pool:
+            return None
+        return pool[int(self.rng.integers(len(pool)))]
+
+    def is_seen(self, arch: Architecture) -> bool:
+        """Whether ``arch``'s key was proposed or told already."""
+        return self.space.canonical_key(arch) in self._seen
+
+    def options(self) -> dict[str, Any]:
+        """The strategy's options (stored with the experiment)."""
+        return {}
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.options().items())
+        return f"{type(self).__name__}({opts}{', ' if opts else ''}seed={self.seed})"
+
+
+def check_positive_int(name: str, value: object, minimum: int = 1) -> int:
+    """Validate an integer option."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value

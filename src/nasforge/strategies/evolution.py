@@ -1,0 +1,65 @@
+"""Regularized evolution (Real et al., "Regularized Evolution for Image Classifier
+Architecture Search", AAAI 2019)."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Any
+
+from nasforge.architecture import Architecture
+from nasforge.errors import ConfigError
+from nasforge.objective import Objective
+from nasforge.spaces.base import SearchSpace
+from nasforge.strategies.base import Strategy, check_positive_int
+
+__all__ = ["RegularizedEvolution"]
+
+
+class RegularizedEvolution(Strategy):
+    """Aging evolution: tournament selection, one mutation per child, the oldest member dies.
+
+    The first ``population_size`` proposals are random (without replacement). Afterwards each
+    proposal mutates the best of ``sample_size`` members drawn from the population, which holds
+    the ``population_size`` most recently told results (failed ones excluded).
+
+    Args:
+        population_size: Members kept alive (P in the paper).
+        sample_size: Tournament size (S in the paper); at most ``population_size``.
+    """
+
+    name = "evolution"
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        objective: Objective,
+        seed: int | None = None,
+        population_size: int = 20,
+        sample_size: int = 5,
+    ) -> None:
+        super().__init__(space, objective=objective, seed=seed)
+        self.population_size = check_positive_int("population_size", population_size, 2)
+        self.sample_size = check_positive_int("sample_size", sample_size)
+        if sample_size > population_size:
+            raise ConfigError(
+                f"sample_size must be <= population_size, got sample_size={sample_size}, "
+                f"population_size={population_size}"
+            )
+        self.population: deque[tuple[Architecture, float]] = deque(maxlen=population_size)
+
+    def _propose(self) -> Architecture | None:
+        if len(self.population) < self.population_size:
+            return self.sample_unseen()
+        members = list(self.population)
+        picks = self.rng.choice(len(members), size=self.sample_size, replace=False)
+        parent = max((members[int(i)] for i in picks), key=lambda m: m[1])[0]
+        return self.space.mutate(parent, self.rng)
+
+    def _observe(self, arch: Architecture, key: str, score: float) -> None:
+        if score > -math.inf:
+            self.population.append((arch, score))
+
+    def options(self) -> dict[str, Any]:
+        return {"population_size": self.population_size, "sample_size": self.sample_size}

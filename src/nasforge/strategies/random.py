@@ -1,0 +1,18 @@
+"""Random search without replacement (Li and Talwalkar, "Random Search and Reproducibility for
+Neural Architecture Search", 2019)."""
+
+from __future__ import annotations
+
+from nasforge.architecture import Architecture
+from nasforge.strategies.base import Strategy
+
+__all__ = ["RandomSearch"]
+
+
+class RandomSearch(Strategy):
+    """Uniform samples of the space, never proposing an architecture twice (by canonical key)."""
+
+    name = "random"
+
+    def _propose(self) -> Architecture | None:
+        return self.sample_unseen()

@@ -1,0 +1,157 @@
+"""The conformance suite every registered strategy must pass, on real NAS-Bench-Graph tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nasforge._builtins import STRATEGIES
+from nasforge.api import make_strategy
+from nasforge.architecture import Architecture
+from nasforge.budget import Budget
+from nasforge.errors import ConfigError
+from nasforge.evaluators.benchmark import NasBenchGraphEvaluator
+from nasforge.experiment import Experiment
+from nasforge.objective import Objective
+from nasforge.result import Result
+from nasforge.store.sql import SqlStore
+from nasforge.strategies.base import Strategy
+
+OBJECTIVE = Objective("val_acc")
+
+
+class CountingEvaluator(NasBenchGraphEvaluator):
+    """The real table look-up, counting the evaluations it is asked for."""
+
+    def __init__(self, dataset: str = "cora") -> None:
+        super().__init__(dataset=dataset)
+        self.calls: list[Architecture] = []
+
+    def evaluate(self, arch: Architecture, budget: int | None = None) -> Result:
+        self.calls.append(arch)
+        return super().evaluate(arch, budget)
+
+
+@pytest.fixture(params=STRATEGIES.names())
+def strategy_name(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def _strategy(name: str, evaluator: NasBenchGraphEvaluator, seed: int = 0) -> Strategy:
+    return make_strategy(name, evaluator.space, objective=OBJECTIVE, seed=seed)
+
+
+def _drive(strategy: Strategy, evaluator: NasBenchGraphEvaluator, steps: int) -> list[str]:
+    keys = []
+    for _ in range(steps):
+        (arch,) = strategy.ask(1)
+        keys.append(evaluator.space.canonical_key(arch))
+        strategy.tell(arch, evaluator.evaluate(arch).visible())
+    return keys
+
+
+def test_same_seed_same_proposals(strategy_name: str) -> None:
+    ev = NasBenchGraphEvaluator(dataset="cora")
+    first = _drive(_strategy(strategy_name, ev, seed=7), ev, 80)
+    again = _drive(_strategy(strategy_name, ev, seed=7), ev, 80)
+    other = _drive(_strategy(strategy_name, ev, seed=8), ev, 80)
+    assert first == again
+    assert first != other
+
+
+@pytest.mark.parametrize("dataset", ["cora", "proteins"])
+def test_never_proposes_an_invalid_architecture(strategy_name: str, dataset: str) -> None:
+    ev = NasBenchGraphEvaluator(dataset=dataset)
+    strategy = _strategy(strategy_name, ev)
+    for _ in range(300):
+        for arch in strategy.ask(2):
+            ev.space.validate(arch)
+            strategy.tell(arch, ev.evaluate(arch).visible())
+
+
+def test_respects_the_budget(strategy_name: str, db_path: Path) -> None:
+    ev = CountingEvaluator()
+    with SqlStore(db_path) as store:
+        exp = Experiment(
+            name="b",
+            space=ev.space,
+            evaluator=ev,
+            strategy=_strategy(strategy_name, ev),
+            store=store,
+        )
+        summary = exp.run(Budget(40))
+        stored = store.trials(exp.record.id)
+    assert summary.archs == 40 == len(stored) == len(ev.calls)
+    assert len({t.key for t in stored}) == 40
+
+
+def test_resumes_from_history(strategy_name: str, db_path: Path) -> None:
+    ev = CountingEvaluator()
+    with SqlStore(db_path) as store:
+        first = Experiment(
+            name="r",
+            space=ev.space,
+            evaluator=ev,
+            strategy=_strategy(strategy_name, ev),
+            store=store,
+        )
+        first.run(Budget(30))
+    assert len(ev.calls) == 30
+    with SqlStore(db_path) as store:  # a new process would do exactly this
+        second = Experiment(
+            name="r",
+            space=ev.space,
+            evaluator=ev,
+            strategy=_strategy(strategy_name, ev),
+            store=store,
+        )
+        summary = second.run(Budget(60))
+        stored = store.trials(second.record.id)
+    assert summary.resumed_trials == 30 and summary.new_trials == 30
+    assert len(ev.calls) == 60  # nothing stored was evaluated again
+    assert [t.number for t in stored] == list(range(60))
+    assert len({t.key for t in stored}) == 60
+
+
+def test_sees_validation_metrics_only(strategy_name: str, db_path: Path) -> None:
+    ev = NasBenchGraphEvaluator(dataset="cora")
+    strategy = _strategy(strategy_name, ev)
+    told: list[Result] = []
+    original = strategy.tell
+
+    def spy(arch: Architecture, result: Result) -> None:
+        told.append(result)
+        original(arch, result)
+
+    strategy.tell = spy  # type: ignore[method-assign]
+    with SqlStore(db_path) as store:
+        Experiment(name="v", space=ev.space, evaluator=ev, strategy=strategy, store=store).run(
+            Budget(25)
+        )
+        # resumed: the replayed history is validation-only too
+        strategy2 = _strategy(strategy_name, ev)
+        strategy2.tell = spy  # type: ignore[method-assign]
+        Experiment(name="v", space=ev.space, evaluator=ev, strategy=strategy2, store=store).run(
+            Budget(30)
+        )
+    assert len(told) >= 55
+    assert all(not r.test_metrics and "val_acc" in r.metrics for r in told)
+
+
+def test_accepts_results_it_did_not_propose(strategy_name: str) -> None:
+    ev = NasBenchGraphEvaluator(dataset="cora")
+    donor = make_strategy("random", ev.space, objective=OBJECTIVE, seed=99)
+    strategy = _strategy(strategy_name, ev)
+    for arch in donor.ask(40):
+        strategy.tell(arch, ev.evaluate(arch).visible())
+    for arch in strategy.ask(5):
+        ev.space.validate(arch)
+
+
+def test_rejects_bad_options(strategy_name: str) -> None:
+    ev = NasBenchGraphEvaluator(dataset="cora")
+    with pytest.raises(ConfigError, match="has no option 'bogus'; its options"):
+        make_strategy(strategy_name, ev.space, objective=OBJECTIVE, seed=0, options={"bogus": 1})
+    with pytest.raises(ConfigError, match="seed must be a non-negative integer"):
+        make_strategy(strategy_name, ev.space, objective=OBJECTIVE, seed=-1)

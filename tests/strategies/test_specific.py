@@ -1,0 +1,71 @@
+"""Behaviour particular to each strategy."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from nasforge.errors import ConfigError
+from nasforge.evaluators.benchmark import NasBenchGraphEvaluator
+from nasforge.objective import Objective
+from nasforge.spaces.gnn import PROTEINS_OPS, GnnSpace
+from nasforge.strategies import LocalSearch, RandomSearch, RegularizedEvolution
+
+OBJ = Objective("val_acc")
+
+
+def test_random_search_exhausts_a_finite_space_without_repeats() -> None:
+    space = GnnSpace(name="gnn-proteins", ops=PROTEINS_OPS)
+    strategy = RandomSearch(space, objective=OBJ, seed=0)
+    ev = NasBenchGraphEvaluator(dataset="proteins")
+    keys = []
+    while archs := strategy.ask(1):
+        keys.append(space.canonical_key(archs[0]))
+        strategy.tell(archs[0], ev.evaluate(archs[0]).visible())
+    assert len(keys) == len(set(keys)) == space.size == 2021
+
+
+def test_evolution_options_are_validated() -> None:
+    space = GnnSpace()
+    with pytest.raises(ConfigError, match="sample_size must be <= population_size"):
+        RegularizedEvolution(space, objective=OBJ, population_size=5, sample_size=6)
+    with pytest.raises(ConfigError, match="population_size must be an integer >= 2"):
+        RegularizedEvolution(space, objective=OBJ, population_size=1)
+    with pytest.raises(ConfigError, match="n_init must be an integer >= 1"):
+        LocalSearch(space, objective=OBJ, n_init=0)
+
+
+def test_evolution_population_ages_out_the_oldest() -> None:
+    ev = NasBenchGraphEvaluator(dataset="cora")
+    strategy = RegularizedEvolution(ev.space, objective=OBJ, seed=0, population_size=10)
+    told = []
+    for _ in range(25):
+        (arch,) = strategy.ask(1)
+        strategy.tell(arch, ev.evaluate(arch).visible())
+        told.append(arch)
+    assert [a for a, _ in strategy.population] == told[-10:]
+
+
+def test_local_search_ends_in_local_optima() -> None:
+    """Every time local search restarts, its last climb ended where no neighbour is better."""
+    ev = NasBenchGraphEvaluator(dataset="citeseer")
+    space = ev.space
+    strategy = LocalSearch(space, objective=OBJ, seed=1, n_init=5)
+    for _ in range(400):
+        (arch,) = strategy.ask(1)
+        strategy.tell(arch, ev.evaluate(arch).visible())
+    scores = strategy.scores
+    optima = [
+        key
+        for key in scores
+        if all(
+            space.canonical_key(n) in scores and scores[space.canonical_key(n)] <= scores[key]
+            for n in space.neighbors(strategy._archs[key])
+        )
+    ]
+    assert optima, "400 steps of local search reach at least one verified local optimum"
+    best = max(scores.values())
+    assert best > np.median(list(scores.values()))
+    assert all(math.isfinite(v) for v in scores.values())

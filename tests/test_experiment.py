@@ -1,0 +1,131 @@
+"""The search loop: dedup, failures, budgets, resume and configuration checks."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import pytest
+
+from nasforge.api import make_strategy
+from nasforge.architecture import Architecture
+from nasforge.budget import Budget, BudgetUnit
+from nasforge.errors import ConfigError
+from nasforge.evaluators.benchmark import NasBenchGraphEvaluator
+from nasforge.experiment import Experiment, Progress, best_trial
+from nasforge.objective import Direction, Objective
+from nasforge.result import Result, Status
+from nasforge.store.sql import SqlStore
+
+OBJ = Objective("val_acc")
+
+
+class FlakyEvaluator(NasBenchGraphEvaluator):
+    """Real look-ups, except that some architectures crash or give NaN."""
+
+    def evaluate(self, arch: Architecture, budget: int | None = None) -> Result:
+        ops = arch["ops"]
+        if ops[0] == "gat":
+            raise RuntimeError("CUDA out of memory (simulated)")
+        if ops[0] == "gin":
+            return Result(metrics={"val_acc": math.nan}, test_metrics={"test_acc": 0.99})
+        return super().evaluate(arch, budget)
+
+
+def _experiment(
+    store: SqlStore,
+    name: str = "e",
+    strategy: str = "evolution",
+    seed: int = 0,
+    evaluator: NasBenchGraphEvaluator | None = None,
+) -> Experiment:
+    ev = evaluator or NasBenchGraphEvaluator(dataset="cora")
+    return Experiment(
+        name=name,
+        space=ev.space,
+        evaluator=ev,
+        strategy=make_strategy(strategy, ev.space, objective=OBJ, seed=seed),
+        store=store,
+    )
+
+
+def test_failures_are_stored_and_the_search_goes_on(db_path: Path) -> None:
+    with SqlStore(db_path) as store:
+        exp = _experiment(store, strategy="random", evaluator=FlakyEvaluator(dataset="cora"))
+        summary = exp.run(Budget(120))
+        stored = store.trials(exp.record.id)
+    failed = [t for t in stored if t.status is Status.FAILED]
+    nan = [t for t in stored if t.status is Status.COMPLETE and math.isnan(t.metrics["val_acc"])]
+    assert failed and all("RuntimeError: CUDA out of memory" in (t.error or "") for t in failed)
+    assert nan
+    assert summary.best is not None and summary.best.arch["ops"][0] not in ("gat", "gin")
+    assert best_trial(stored, OBJ) == summary.best  # NaN is never best, though its test is 0.99
+
+
+def test_duplicates_are_answered_from_the_store(db_path: Path) -> None:
+    ev = NasBenchGraphEvaluator(dataset="cora")
+    calls = 0
+    original = ev.evaluate
+
+    def counting(arch: Architecture, budget: int | None = None) -> Result:
+        nonlocal calls
+        calls += 1
+        return original(arch, budget)
+
+    ev.evaluate = counting  # type: ignore[method-assign]
+    with SqlStore(db_path) as store:
+        summary = _experiment(store, evaluator=ev).run(Budget(200))
+    assert summary.duplicates > 0
+    assert calls == summary.new_trials == summary.archs == 200
+
+
+def test_trials_and_seconds_budgets(db_path: Path) -> None:
+    with SqlStore(db_path) as store:
+        assert _experiment(store, "t").run(Budget(15, BudgetUnit.TRIALS)).new_trials == 15
+        start = time.monotonic()
+        summary = _experiment(store, "s").run(Budget(0.3, BudgetUnit.SECONDS))
+        assert 0.3 <= time.monotonic() - start < 5
+        assert summary.new_trials > 0
+
+
+def test_progress_is_reported_after_each_stored_trial(db_path: Path) -> None:
+    seen: list[Progress] = []
+    with SqlStore(db_path) as store:
+        exp = _experiment(store)
+        exp.run(Budget(12), callback=seen.append)
+        numbers = {t.number for t in store.trials(exp.record.id)}
+    assert [p.archs for p in seen] == list(range(1, 13))
+    assert all(p.last.number in numbers for p in seen)
+    assert all(p.best is not None for p in seen)
+
+
+def test_resume_with_other_settings_is_refused(db_path: Path) -> None:
+    with SqlStore(db_path) as store:
+        _experiment(store, "x", strategy="evolution", seed=0).run(Budget(5))
+        with pytest.raises(ConfigError, match=r"exists with other settings: strategy='evolution'"):
+            _experiment(store, "x", strategy="random", seed=0)
+        with pytest.raises(ConfigError, match="seed=0"):
+            _experiment(store, "x", strategy="evolution", seed=1)
+        assert store.count_trials(store.get_experiment("x").id) == 5
+
+
+def test_space_exhaustion_stops_cleanly(db_path: Path) -> None:
+    with SqlStore(db_path) as store:
+        summary = _experiment(
+            store, strategy="random", evaluator=NasBenchGraphEvaluator(dataset="proteins")
+        ).run(Budget(5000))
+    assert summary.archs == 2021
+    assert "exhausted" in summary.stop_reason
+
+
+def test_objectives_on_costs_and_minimisation(db_path: Path) -> None:
+    with SqlStore(db_path) as store:
+        exp = _experiment(store)
+        exp.run(Budget(30))
+        stored = store.trials(exp.record.id)
+    fastest = min(stored, key=lambda t: t.costs["latency_ms"])
+    assert best_trial(stored, Objective("latency_ms", Direction.MINIMIZE)) == fastest
+    worst = min(stored, key=lambda t: t.metrics["val_acc"])
+    assert best_trial(stored, Objective("val_acc", Direction.MINIMIZE)) == worst
+    assert best_trial(stored, Objective("no_such_metric")) is None

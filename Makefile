@@ -1,6 +1,7 @@
 # nasforge: `make demo` and `make test` install what they need into the current Python.
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
+LINTED := $(wildcard src tests benchmarks)
 DEMO_DB ?= nasforge-demo.db
 
 .PHONY: demo test install-core install-dev lint typecheck pytest clean
@@ -19,8 +20,8 @@ demo: install-core
 test: install-dev lint typecheck pytest
 
 lint:
-	$(PYTHON) -m ruff check src tests benchmarks
-	$(PYTHON) -m ruff format --check src tests benchmarks
+	$(PYTHON) -m ruff check $(LINTED)
+	$(PYTHON) -m ruff format --check $(LINTED)
 
 typecheck:
 	$(PYTHON) -m mypy

@@ -241,7 +241,8 @@ def _cmd_trials(args: argparse.Namespace) -> int:
         return EXIT_OK
     table = Table(title=f"{args.name}: {len(rows)} trials")
     for col in ("#", "status", "architecture", "val", "test", "latency ms", "params"):
-        table.add_column(col, justify="right" if col not in ("status", "architecture") else "left")
+        left = col in ("status", "architecture")
+        table.add_column(col, justify="left" if left else "right", overflow="fold")
     for t in rows:
         val = next(iter(t.metrics.values()), None)
         test = next(iter(t.test_metrics.values()), None)

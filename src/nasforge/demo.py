@@ -63,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     top = sorted(trials, key=lambda t: -trial_score(t, result.objective))[:5]
     table = Table(title="top 5 architectures by validation accuracy")
     for col in ("trial", "architecture", "val_acc", "test_acc", "latency ms", "params (M)"):
-        table.add_column(col, justify="left" if col == "architecture" else "right")
+        table.add_column(col, justify="left" if col == "architecture" else "right", overflow="fold")
     for t in top:
         table.add_row(
             str(t.number),

@@ -166,6 +166,15 @@ class SqlStore(Store):
         self.url = url
         self.engine = self._make_engine(url, durable=durable, busy_timeout=busy_timeout)
         self._writer = self.engine.execution_options(nasforge_write=True)
+        # built once: the next free number is computed inside the INSERT, under the write lock
+        next_number = (
+            sa.select(sa.func.coalesce(sa.func.max(trials.c.number) + 1, 0))
+            .where(trials.c.experiment_id == sa.bindparam("eid"))
+            .scalar_subquery()
+        )
+        self._insert_trial = (
+            trials.insert().values(number=next_number).returning(trials.c.id, trials.c.number)
+        )
         try:
             self._prepare_schema(create=create)
         except BaseException:
@@ -345,14 +354,9 @@ class SqlStore(Store):
         started_at: float,
         finished_at: float,
     ) -> TrialRecord:
-        next_number = (
-            sa.select(sa.func.coalesce(sa.func.max(trials.c.number) + 1, 0))
-            .where(trials.c.experiment_id == experiment_id)
-            .scalar_subquery()
-        )
-        values = {
+        params = {
+            "eid": experiment_id,
             "experiment_id": experiment_id,
-            "number": next_number,
             "arch": arch.to_dict(),
             "key": key,
             "fidelity": result.fidelity,
@@ -366,13 +370,13 @@ class SqlStore(Store):
             "finished_at": finished_at,
             "wall_time": result.wall_time,
         }
-        stmt = trials.insert().values(values).returning(trials.c.id, trials.c.number)
+        stmt = self._insert_trial
 
         def insert() -> tuple[int, int]:
             for _ in range(20):  # concurrent writers on a server database may collide
                 try:
                     with self._writer.begin() as conn:
-                        row = conn.execute(stmt).one()
+                        row = conn.execute(stmt, params).one()
                     return int(row.id), int(row.number)
                 except IntegrityError:
                     time.sleep(0.01 * random.random())

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from nasforge.budget import Budget
 from nasforge.errors import ConfigError
 from nasforge.evaluators.benchmark import NasBenchGraphEvaluator
+from nasforge.experiment import Experiment
 from nasforge.objective import Objective
 from nasforge.spaces.gnn import PROTEINS_OPS, GnnSpace
+from nasforge.store.sql import SqlStore
 from nasforge.strategies import LocalSearch, RandomSearch, RegularizedEvolution
 
 OBJ = Objective("val_acc")
@@ -69,3 +73,27 @@ def test_local_search_ends_in_local_optima() -> None:
     best = max(scores.values())
     assert best > np.median(list(scores.values()))
     assert all(math.isfinite(v) for v in scores.values())
+
+
+def test_resumed_random_search_continues_the_uninterrupted_sequence(tmp_path: Path) -> None:
+    """Replaying history into a fresh strategy continues, rather than repeats, its stream."""
+    ev = NasBenchGraphEvaluator(dataset="cora")
+
+    def run(name: str, budgets: list[int]) -> tuple[list[str], list[RandomSearch]]:
+        strategies = []
+        with SqlStore(tmp_path / f"{name}.db") as store:
+            for budget in budgets:
+                strategy = RandomSearch(ev.space, objective=OBJ, seed=5)
+                strategies.append(strategy)
+                exp = Experiment(
+                    name=name, space=ev.space, evaluator=ev, strategy=strategy, store=store
+                )
+                exp.run(Budget(budget))
+            keys = [t.key for t in store.trials(exp.record.id)]
+        return keys, strategies
+
+    straight, _ = run("straight", [600])
+    resumed, strategies = run("resumed", [200, 400, 600])
+    assert resumed == straight
+    # the rebuilt strategies never fell back to enumerating the space
+    assert all(s._unseen_pool is None for s in strategies)

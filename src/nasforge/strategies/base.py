@@ -52,11 +52,12 @@ class Strategy(ABC):
         self.space = space
         self.objective = objective
         self.seed = seed
-        self.rng = np.random.default_rng(seed)
+        self._entropy = seed if seed is not None else int(np.random.SeedSequence().entropy)  # type: ignore[arg-type]
+        self.rng = np.random.default_rng(self._entropy)
         self.history: list[tuple[Architecture, float]] = []
         self._seen: set[str] = set()  # keys told or proposed
-        self._told: set[str] = set()
-        self._unseen_pool: list[Architecture] | None = None
+        self._asks_since_tell = 0
+        self._unseen_pool: list[tuple[str, Architecture]] | None = None
 
     # -- the interface ------------------------------------------------------------------------
     def ask(self, n: int = 1) -> list[Architecture]:
@@ -65,6 +66,12 @@ class Strategy(ABC):
             raise ConfigError(f"ask(n) needs n >= 1, got {n}")
         out: list[Architecture] = []
         for _ in range(n):
+            # The stream depends on the seed and on how many results were told, so a strategy
+            # rebuilt from its history draws new numbers instead of repeating its first ones.
+            self.rng = np.random.default_rng(
+                [self._entropy, len(self.history), self._asks_since_tell]
+            )
+            self._asks_since_tell += 1
             arch = self._propose()
             if arch is None:
                 self.on_exhausted()
@@ -77,7 +84,7 @@ class Strategy(ABC):
         """Record the (validation-only) ``result`` of ``arch``."""
         key = self.space.canonical_key(arch)
         self._seen.add(key)
-        self._told.add(key)
+        self._asks_since_tell = 0
         score = self.score(result)
         self.history.append((arch, score))
         self._observe(arch, key, score)
@@ -107,8 +114,9 @@ class Strategy(ABC):
     def sample_unseen(self) -> Architecture | None:
         """A random architecture not proposed or told before (``None`` when none is left).
 
-        Samples from the space and, when that keeps hitting seen keys in a finite space,
-        draws from the enumerated remainder, so random search is without replacement.
+        Samples from the space; when that keeps hitting seen keys (a finite space nearly
+        exhausted), draws uniformly from the enumerated remainder instead, so random search is
+        without replacement to the last architecture.
         """
         space = self.space
         if self._unseen_pool is None:
@@ -118,12 +126,16 @@ class Strategy(ABC):
                     return arch
             if space.size is None:
                 return None
-            self._unseen_pool = list(space.enumerate())
-        pool = [a for a in self._unseen_pool if space.canonical_key(a) not in self._seen]
-        self._unseen_pool = pool
-        if not pool:
-            return None
-        return pool[int(self.rng.integers(len(pool)))]
+            self._unseen_pool = [(space.canonical_key(a), a) for a in space.enumerate()]
+        pool = self._unseen_pool
+        while pool:  # drop seen entries lazily: amortised O(1) per draw
+            i = int(self.rng.integers(len(pool)))
+            key, arch = pool[i]
+            if key not in self._seen:
+                return arch
+            pool[i] = pool[-1]
+            pool.pop()
+        return None
 
     def is_seen(self, arch: Architecture) -> bool:
         """Whether ``arch``'s key was proposed or told already."""

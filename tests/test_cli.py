@@ -204,3 +204,11 @@ def test_main_in_process_returns_exit_codes(
     assert code == 0
     assert "nas-bench-graph:citeseer-local-seed0" in capsys.readouterr().out
     assert main(["best", "--name", "nope", "--db", str(db)]) == 2
+
+
+def test_top_ranks_by_the_stored_objective(searched: Path) -> None:
+    proc = run("trials", "--name", "my-run", "--db", str(searched), "--top", "5", "--json")
+    vals = [json.loads(line)["metrics"]["val_acc"] for line in proc.stdout.splitlines()]
+    assert len(vals) == 5 and vals == sorted(vals, reverse=True)
+    bad = run("trials", "--name", "my-run", "--db", str(searched), "--top", "0")
+    assert bad.returncode == 2 and "must be >= 1, got 0" in bad.stderr

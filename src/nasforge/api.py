@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from nasforge._builtins import BENCHMARKS, SPACES, STRATEGIES
 from nasforge.budget import Budget
 from nasforge.errors import ConfigError
 from nasforge.evaluators.base import Evaluator
-from nasforge.experiment import Experiment, Progress, RunSummary, best_trial
+from nasforge.experiment import Experiment, Progress, RunSummary, best_trial, trial_score
 from nasforge.objective import Objective
 from nasforge.spaces.base import SearchSpace
 from nasforge.store.base import ExperimentRecord, TrialRecord
@@ -28,8 +29,10 @@ __all__ = [
     "list_spaces",
     "list_strategies",
     "make_strategy",
+    "objective_of",
     "search",
     "strategy_options",
+    "top",
     "trials",
 ]
 
@@ -172,12 +175,30 @@ def trials(name: str, *, db: str | os.PathLike[str] | None = None) -> list[Trial
         store.close()
 
 
+def objective_of(record: ExperimentRecord) -> Objective:
+    """The objective an experiment was created with."""
+    return Objective.parse(str(record.config.get("objective", "val_acc:max")))
+
+
+def top(name: str, n: int, *, db: str | os.PathLike[str] | None = None) -> list[TrialRecord]:
+    """The ``n`` best COMPLETE trials of experiment ``name`` on its objective, best first."""
+    if n < 1:
+        raise ConfigError(f"the number of top trials must be >= 1, got {n}")
+    record, store = _experiment(name, db)
+    try:
+        objective = objective_of(record)
+        ranked = [t for t in store.trials(record.id) if trial_score(t, objective) > -math.inf]
+    finally:
+        store.close()
+    ranked.sort(key=lambda t: (-trial_score(t, objective), t.number))
+    return ranked[:n]
+
+
 def best(name: str, *, db: str | os.PathLike[str] | None = None) -> TrialRecord | None:
     """The best COMPLETE trial of experiment ``name`` on its stored objective."""
     record, store = _experiment(name, db)
     try:
-        objective = Objective.parse(str(record.config.get("objective", "val_acc:max")))
-        return best_trial(store.trials(record.id), objective)
+        return best_trial(store.trials(record.id), objective_of(record))
     finally:
         store.close()
 

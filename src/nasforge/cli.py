@@ -170,10 +170,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
                 BudgetUnit.TRIALS: p.trials,
                 BudgetUnit.SECONDS: p.elapsed,
             }[budget.unit]
-            best = p.best.metrics.get(objective_metric) if p.best else None
-            bar.update(task, completed=min(done, total), best=_fmt(best))
+            bar.update(task, completed=min(done, total), best=_fmt(p.best_value))
 
-        objective_metric = "val_acc"
         result = api.search(
             benchmark=args.benchmark,
             space=args.space,
@@ -193,13 +191,13 @@ def _cmd_search(args: argparse.Namespace) -> int:
         f"{summary.duplicates} duplicate proposals answered from the store; "
         f"stopped: {summary.stop_reason}"
     )
-    _print_best(result.best, result.objective.metric)
+    _print_best(result.best)
     out.print(f"results stored in [bold]{result.db}[/] as experiment [bold]{name}[/]")
     out.print(f"next: nasforge trials --name {name} --db {result.db}")
     return EXIT_OK
 
 
-def _print_best(best: TrialRecord | None, metric: str) -> None:
+def _print_best(best: TrialRecord | None) -> None:
     if best is None:
         out.print("no completed trial yet")
         return
@@ -224,17 +222,12 @@ def _trial_json(t: TrialRecord) -> dict[str, Any]:
 
 
 def _cmd_trials(args: argparse.Namespace) -> int:
-    if args.top is not None and args.top < 1:
-        raise ConfigError(f"--top must be >= 1, got {args.top}")
-    rows = api.trials(args.name, db=args.db)
+    if args.top is not None:
+        rows = api.top(args.name, args.top, db=args.db)
+    else:
+        rows = api.trials(args.name, db=args.db)
     if args.status:
         rows = [t for t in rows if t.status.value == args.status]
-    metric = "val_acc"
-    if args.top:
-        rows = sorted(
-            (t for t in rows if t.status is Status.COMPLETE),
-            key=lambda t: -t.metrics.get(metric, float("-inf")),
-        )[: args.top]
     if args.json:
         for t in rows:
             out.print_json(json.dumps(_trial_json(t)), indent=None)
@@ -264,7 +257,7 @@ def _cmd_best(args: argparse.Namespace) -> int:
     if args.json:
         out.print_json(json.dumps(_trial_json(best) if best else None))
         return EXIT_OK
-    _print_best(best, "val_acc")
+    _print_best(best)
     return EXIT_OK if best is not None else EXIT_ERROR
 
 

@@ -32,8 +32,17 @@ class Progress:
     archs: int
     budget: Budget
     elapsed: float
+    objective: Objective
     best: TrialRecord | None
     last: TrialRecord
+
+    @property
+    def best_value(self) -> float | None:
+        """The best trial's objective value (a metric or a cost), if there is a best trial."""
+        if self.best is None:
+            return None
+        metric = self.objective.metric
+        return self.best.metrics.get(metric, self.best.costs.get(metric))
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,8 +203,9 @@ class Experiment:
             if trial_score(trial, self.objective) > trial_score(best, self.objective):
                 best = trial
             if callback is not None:
+                elapsed = time.monotonic() - start
                 callback(
-                    Progress(n_trials, len(done), budget, time.monotonic() - start, best, trial)
+                    Progress(n_trials, len(done), budget, elapsed, self.objective, best, trial)
                 )
         return RunSummary(
             experiment=self.record,

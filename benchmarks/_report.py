@@ -1,0 +1,70 @@
+"""What every benchmark report starts with: the command, the machine, and Markdown tables."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import subprocess
+import sys
+from collections.abc import Sequence
+from importlib import metadata
+
+LIBRARIES = ("torch", "optuna", "sqlalchemy", "numpy", "nas-bench-graph", "nasforge")
+
+
+def command_line() -> str:
+    """The exact command that started this process, runnable from its working directory."""
+    env = (
+        f"PYTHONPATH={shlex.quote(os.environ['PYTHONPATH'])} " if "PYTHONPATH" in os.environ else ""
+    )
+    return f"cd {shlex.quote(os.getcwd())} && {env}{shlex.join([sys.executable, *sys.argv])}"
+
+
+def nproc() -> str:
+    """Output of ``nproc`` (CPUs available to this process)."""
+    try:
+        return subprocess.run(["nproc"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return f"{len(os.sched_getaffinity(0))} (os.sched_getaffinity)"
+
+
+def version(package: str) -> str:
+    """Installed version of ``package``, or ``not installed``."""
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def git_commit() -> str:
+    """The commit of the working tree (with ``+dirty`` when it has changes)."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return sha + ("+dirty" if dirty else "")
+
+
+def machine_lines(python_extra: str = "") -> list[str]:
+    """Markdown bullet lines describing the machine, the code and the library versions."""
+    return [
+        f"- nproc: {nproc()}; platform: {platform.platform()}",
+        f"- python: {platform.python_version()} ({sys.executable}){python_extra}",
+        "- " + ", ".join(f"{lib} {version(lib)}" for lib in LIBRARIES),
+        f"- nasforge commit: {git_commit()}",
+    ]
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
+    """A GitHub Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]

@@ -1,0 +1,63 @@
+"""The benchmark scripts run end to end on a tiny budget and write their reports."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def _run(script: str, *args: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPTS / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=SCRIPTS.parent,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_nbg_strategies_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "nbg.md"
+    _run(
+        "nbg_strategies.py",
+        "--datasets",
+        "cora",
+        "--seeds",
+        "2",
+        "--budget",
+        "15",
+        "--out",
+        str(out),
+    )
+    text = out.read_text()
+    for method in ("nasforge:random", "nasforge:evolution", "nasforge:local", "optuna:tpe"):
+        assert method in text
+    assert "Oracle test" in text
+
+
+@pytest.mark.slow
+def test_overhead_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "overhead.md"
+    _run(
+        "overhead.py",
+        "--trials",
+        "100",
+        "--optuna-trials",
+        "30",
+        "--rounds",
+        "1",
+        "--resume-trials",
+        "10",
+        "--out",
+        str(out),
+    )
+    text = out.read_text()
+    assert "Ratio Optuna / nasforge" in text
+    assert "trials lost (reported done but not in the store) at the last check: **0**" in text

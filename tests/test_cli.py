@@ -137,7 +137,7 @@ def test_trials_best_and_list(searched: Path) -> None:
 )
 def test_usage_errors_exit_2_with_one_line(searched: Path, args: list[str], message: str) -> None:
     before = _snapshot(searched)
-    proc = run("search", "--name", "my-run", "--db", str(searched), "--no-progress", *args)
+    proc = run("search", "--name", "my-run", "--db", str(searched), *args)  # progress bar on
     assert proc.returncode == 2, proc.stdout + proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr

@@ -21,6 +21,7 @@ from nasforge.store.sql import open_store
 from nasforge.strategies.base import Strategy
 
 __all__ = [
+    "SearchPlan",
     "SearchResult",
     "best",
     "default_name",
@@ -30,6 +31,7 @@ __all__ = [
     "list_strategies",
     "make_strategy",
     "objective_of",
+    "plan",
     "search",
     "strategy_options",
     "top",
@@ -101,6 +103,66 @@ def _resolve(benchmark: str, space: str | None) -> tuple[SearchSpace, Evaluator]
     return space_obj, evaluator
 
 
+@dataclass(frozen=True, slots=True)
+class SearchPlan:
+    """A validated search, ready to run: every name resolved, every option checked.
+
+    Building one touches no store, so a bad value is reported before anything is opened.
+    """
+
+    name: str
+    space: SearchSpace
+    evaluator: Evaluator
+    strategy: Strategy
+    objective: Objective
+    budget: Budget
+
+    def run(
+        self,
+        *,
+        db: str | os.PathLike[str] | None = None,
+        callback: Callable[[Progress], None] | None = None,
+    ) -> SearchResult:
+        """Run (or resume) the search in the store ``db``."""
+        store = open_store(db)
+        try:
+            experiment = Experiment(
+                name=self.name,
+                space=self.space,
+                evaluator=self.evaluator,
+                strategy=self.strategy,
+                store=store,
+                objective=self.objective,
+            )
+            summary = experiment.run(self.budget, callback=callback)
+        finally:
+            store.close()
+        return SearchResult(self.name, store.target, self.objective, summary, summary.best)
+
+
+def plan(
+    *,
+    benchmark: str,
+    space: str | None = None,
+    strategy: str = "evolution",
+    budget: int | str | Budget = 100,
+    seed: int | None = 0,
+    name: str | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> SearchPlan:
+    """Validate a search's settings; the arguments are those of :func:`search`.
+
+    Raises:
+        ConfigError: For an unknown name or a bad value.
+    """
+    budget = budget if isinstance(budget, Budget) else Budget.parse(budget)
+    space_obj, evaluator = _resolve(benchmark, space)
+    objective = evaluator.objectives[0]
+    strat = make_strategy(strategy, space_obj, objective=objective, seed=seed, options=options)
+    name = name or default_name(benchmark, strategy, seed)
+    return SearchPlan(name, space_obj, evaluator, strat, objective, budget)
+
+
 def search(
     *,
     benchmark: str,
@@ -136,25 +198,16 @@ def search(
         ConfigError: For an unknown name or a bad value (nothing is written then).
         StoreError: If the store cannot be opened or written.
     """
-    budget = budget if isinstance(budget, Budget) else Budget.parse(budget)
-    space_obj, evaluator = _resolve(benchmark, space)
-    objective = evaluator.objectives[0]
-    strat = make_strategy(strategy, space_obj, objective=objective, seed=seed, options=options)
-    name = name or default_name(benchmark, strategy, seed)
-    store = open_store(db)
-    try:
-        experiment = Experiment(
-            name=name,
-            space=space_obj,
-            evaluator=evaluator,
-            strategy=strat,
-            store=store,
-            objective=objective,
-        )
-        summary = experiment.run(budget, callback=callback)
-    finally:
-        store.close()
-    return SearchResult(name, store.target, objective, summary, summary.best)
+    settings = plan(
+        benchmark=benchmark,
+        space=space,
+        strategy=strategy,
+        budget=budget,
+        seed=seed,
+        name=name,
+        options=options,
+    )
+    return settings.run(db=db, callback=callback)
 
 
 def _experiment(name: str, db: str | os.PathLike[str] | None) -> tuple[ExperimentRecord, Any]:

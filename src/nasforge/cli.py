@@ -146,9 +146,16 @@ def _fmt(value: float | None, digits: int = 4) -> str:
 
 def _cmd_search(args: argparse.Namespace) -> int:
     budget: Budget = args.budget
-    options = dict(args.option)
-    name = args.name or api.default_name(args.benchmark, args.strategy, args.seed)
-    show = not args.no_progress
+    settings = api.plan(  # every name and value is checked before anything is drawn or opened
+        benchmark=args.benchmark,
+        space=args.space,
+        strategy=args.strategy,
+        budget=budget,
+        seed=args.seed,
+        name=args.name,
+        options=dict(args.option),
+    )
+    name = settings.name
     total = budget.amount
     with Progress(
         SpinnerColumn(),
@@ -159,10 +166,10 @@ def _cmd_search(args: argparse.Namespace) -> int:
         TextColumn("best [cyan]{task.fields[best]}"),
         TimeElapsedColumn(),
         console=err,
-        disable=not show,
+        disable=args.no_progress,
         transient=False,
     ) as bar:
-        task = bar.add_task(name, total=total, unit=budget.unit.value, best="-")
+        task = bar.add_task(escape(name), total=total, unit=budget.unit.value, best="-")
 
         def on_progress(p: SearchProgress) -> None:
             done = {
@@ -172,17 +179,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
             }[budget.unit]
             bar.update(task, completed=min(done, total), best=_fmt(p.best_value))
 
-        result = api.search(
-            benchmark=args.benchmark,
-            space=args.space,
-            strategy=args.strategy,
-            budget=budget,
-            seed=args.seed,
-            name=name,
-            db=args.db,
-            options=options,
-            callback=on_progress,
-        )
+        result = settings.run(db=args.db, callback=on_progress)
     summary = result.summary
     if summary.resumed_trials:
         out.print(f"resumed [bold]{name}[/]: {summary.resumed_trials} stored trials kept")

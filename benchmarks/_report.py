@@ -68,3 +68,20 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> l
     """A GitHub Markdown table."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+
+
+def header(title: str, started: str, wall: float, machine: Sequence[str]) -> list[str]:
+    """The report's opening: title, command, date, machine lines and wall time."""
+    return [
+        f"# {title}",
+        "",
+        "Command:",
+        "",
+        "```",
+        command_line(),
+        "```",
+        "",
+        f"- date: {started}",
+        *machine,
+        f"- wall time of the whole run: {wall:.1f} s",
+    ]

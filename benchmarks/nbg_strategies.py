@@ -29,7 +29,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from _report import command_line, machine_lines, markdown_table
+from _report import header, machine_lines, markdown_table
 from nasforge._builtins import BENCHMARKS, SPACES, STRATEGIES
 from nasforge.api import make_strategy
 from nasforge.benchmarks.nas_bench_graph import DATASETS
@@ -359,17 +359,12 @@ def report(
     """The whole Markdown report."""
     n_seeds = len(args.seed_list)
     lines = [
-        "# NAS-Bench-Graph: nasforge strategies vs Optuna samplers",
-        "",
-        "Command:",
-        "",
-        "```",
-        command_line(),
-        "```",
-        "",
-        f"- date: {started}",
-        *machine_lines(),
-        f"- wall time of the whole run: {wall:.1f} s",
+        *header(
+            "NAS-Bench-Graph: nasforge strategies vs Optuna samplers",
+            started,
+            wall,
+            machine_lines(),
+        ),
         "",
         "## Protocol",
         "",

@@ -32,7 +32,7 @@ import optuna
 from optuna.trial import TrialState
 
 import _report
-from _report import command_line, markdown_table
+from _report import header, markdown_table
 from nasforge import api
 from nasforge._builtins import SPACES
 from nasforge.benchmarks.nas_bench_graph import load_table
@@ -403,17 +403,12 @@ def report(
 ) -> str:
     """The whole Markdown report."""
     lines = [
-        "# Per-trial overhead of the search loop with durable storage",
-        "",
-        "Command:",
-        "",
-        "```",
-        command_line(),
-        "```",
-        "",
-        f"- date: {started}",
-        *machine_lines(tmpdir),
-        f"- wall time of the whole script: {wall:.1f} s",
+        *header(
+            "Per-trial overhead of the search loop with durable storage",
+            started,
+            wall,
+            machine_lines(tmpdir),
+        ),
         "",
         "## Protocol",
         "",

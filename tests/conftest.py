@@ -15,6 +15,30 @@ PG_ADMIN_URL = os.environ.get(
 )
 
 
+SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keep nasforge's cache (processed datasets) inside the test session's temp folder."""
+    old = os.environ.get("NASFORGE_CACHE")
+    os.environ["NASFORGE_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if old is None:
+        os.environ.pop("NASFORGE_CACHE", None)
+    else:
+        os.environ["NASFORGE_CACHE"] = old
+
+
+@pytest.fixture(scope="session")
+def planetoid_root() -> Path:
+    """The raw Planetoid files shipped beside the repository (../shared/datasets/planetoid)."""
+    root = Path(os.environ.get("NASFORGE_PLANETOID_ROOT", SHARED_DATASETS / "planetoid"))
+    if not (root / "Cora" / "raw").is_dir():
+        pytest.skip(f"no Planetoid raw files at {root}/Cora/raw")
+    return root
+
+
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     """Path of a not-yet-existing SQLite store in a fresh directory."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,7 @@ from nasforge.architecture import Architecture
 from nasforge.budget import Budget, BudgetUnit
 from nasforge.errors import ConfigError
 from nasforge.evaluators.base import Evaluator
+from nasforge.execution.base import Executor, InlineExecutor
 from nasforge.objective import Objective
 from nasforge.result import Result, Status
 from nasforge.spaces.base import SearchSpace
@@ -151,8 +153,18 @@ class Experiment:
         budget: Budget,
         *,
         callback: Callable[[Progress], None] | None = None,
+        executor: Executor | None = None,
+        fidelity: int | None = None,
     ) -> RunSummary:
-        """Search until ``budget`` is spent (counting stored trials), then return a summary."""
+        """Search until ``budget`` is spent (counting stored trials), then return a summary.
+
+        Args:
+            budget: Distinct architectures, trials or seconds; stored trials count as spent.
+            callback: Called after each trial is stored (the trial is durable by then).
+            executor: Where evaluations run; in this process, one at a time, by default.
+                Up to ``executor.capacity`` trials are in flight at once.
+            fidelity: Budget passed to every evaluation (epochs for training evaluators).
+        """
         start = time.monotonic()
         stored = self.store.trials(self.record.id)
         done: dict[str, Result] = {}
@@ -160,76 +172,116 @@ class Experiment:
             visible = trial.to_result().visible()
             done.setdefault(trial.key, visible)
             self.strategy.tell(trial.arch, visible)
-        best = best_trial(stored, self.objective)
-        n_trials = len(stored)
-        new_numbers: list[int] = []
-        duplicates = in_a_row = 0
-        stop_reason = "budget spent"
+        state = _LoopState(n_trials=len(stored), best=best_trial(stored, self.objective))
+        in_flight: dict[Future[Result], tuple[Architecture, str, float]] = {}
+        own_executor = executor is None
+        executor = executor or InlineExecutor(self.evaluator)
 
         def spent() -> bool:
             if budget.unit is BudgetUnit.ARCHS:
-                return len(done) >= budget.amount
+                return len(done) + len(in_flight) >= budget.amount
             if budget.unit is BudgetUnit.TRIALS:
-                return n_trials >= budget.amount
+                return state.n_trials + len(in_flight) >= budget.amount
             return time.monotonic() - start >= budget.amount
 
-        while not spent():
-            proposals = self.strategy.ask(1)
-            if not proposals:
-                stop_reason = "the strategy has nothing left to propose (space exhausted)"
-                break
-            arch = proposals[0]
-            self.space.validate(arch)
-            key = self.space.canonical_key(arch)
-            known = done.get(key)
-            if known is not None:  # already evaluated: answer from the store, spend nothing
-                self.strategy.tell(arch, known)
-                duplicates += 1
-                in_a_row += 1
-                if in_a_row >= MAX_DUPLICATES_IN_A_ROW:
-                    stop_reason = (
-                        f"the strategy proposed only evaluated architectures "
-                        f"{MAX_DUPLICATES_IN_A_ROW} times in a row (converged)"
-                    )
+        try:
+            while True:
+                while len(in_flight) < executor.capacity and not state.stop_reason:
+                    if spent():
+                        state.stop_reason = "budget spent"
+                        break
+                    self._submit_next(executor, done, in_flight, state, fidelity)
+                if not in_flight:
                     break
-                continue
-            in_a_row = 0
-            trial = self._evaluate_and_store(arch, key)
-            n_trials += 1
-            new_numbers.append(trial.number)
-            visible = trial.to_result().visible()
-            done[key] = visible
-            self.strategy.tell(arch, visible)
-            if trial_score(trial, self.objective) > trial_score(best, self.objective):
-                best = trial
-            if callback is not None:
-                elapsed = time.monotonic() - start
-                callback(
-                    Progress(n_trials, len(done), budget, elapsed, self.objective, best, trial)
-                )
+                finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in sorted(finished, key=lambda f: in_flight[f][2]):
+                    arch, key, started = in_flight.pop(future)
+                    trial = self.store.add_trial(
+                        self.record.id,
+                        arch,
+                        key,
+                        future.result(),
+                        started_at=started,
+                        finished_at=time.time(),
+                    )
+                    state.record(trial, self.objective)
+                    visible = trial.to_result().visible()
+                    done[key] = visible
+                    self.strategy.tell(arch, visible)
+                    if callback is not None:
+                        elapsed = time.monotonic() - start
+                        callback(
+                            Progress(
+                                state.n_trials,
+                                len(done),
+                                budget,
+                                elapsed,
+                                self.objective,
+                                state.best,
+                                trial,
+                            )
+                        )
+        finally:
+            if own_executor:
+                executor.close()
         return RunSummary(
             experiment=self.record,
             resumed_trials=len(stored),
-            new_trials=len(new_numbers),
+            new_trials=len(state.new_numbers),
             archs=len(done),
-            duplicates=duplicates,
+            duplicates=state.duplicates,
             elapsed=time.monotonic() - start,
-            stop_reason=stop_reason,
-            best=best,
-            new_trial_numbers=new_numbers,
+            stop_reason=state.stop_reason or "budget spent",
+            best=state.best,
+            new_trial_numbers=state.new_numbers,
         )
 
-    def _evaluate_and_store(self, arch: Architecture, key: str) -> TrialRecord:
-        started = time.time()
-        t0 = time.perf_counter()
-        try:
-            result = self.evaluator.evaluate(arch)
-        except ConfigError:
-            raise
-        except Exception as exc:  # a failing candidate fails its trial, not the search
-            result = Result.failed(
-                f"{type(exc).__name__}: {exc}", wall_time=time.perf_counter() - t0
-            )
-        return self.store.add_trial(
-            self.record.id, arch, key, result, started_at=started, finished_at=time.time()
-        )
+    def _submit_next(
+        self,
+        executor: Executor,
+        done: dict[str, Result],
+        in_flight: dict[Future[Result], tuple[Architecture, str, float]],
+        state: _LoopState,
+        fidelity: int | None,
+    ) -> None:
+        """Ask for one architecture and submit it, or answer it from the store."""
+        proposals = self.strategy.ask(1)
+        if not proposals:
+            state.stop_reason = "the strategy has nothing left to propose (space exhausted)"
+            return
+        arch = proposals[0]
+        self.space.validate(arch)
+        key = self.space.canonical_key(arch)
+        known = done.get(key)
+        running = any(k == key for _, k, _ in in_flight.values())
+        if known is not None or running:
+            if known is not None:  # already evaluated: answer from the store, spend nothing
+                self.strategy.tell(arch, known)
+            state.duplicates += 1
+            state.in_a_row += 1
+            if state.in_a_row >= MAX_DUPLICATES_IN_A_ROW:
+                state.stop_reason = (
+                    f"the strategy proposed only evaluated architectures "
+                    f"{MAX_DUPLICATES_IN_A_ROW} times in a row (converged)"
+                )
+            return
+        state.in_a_row = 0
+        in_flight[executor.submit(arch, fidelity)] = (arch, key, time.time())
+
+
+@dataclass
+class _LoopState:
+    """Counters of one run of the loop."""
+
+    n_trials: int
+    best: TrialRecord | None
+    duplicates: int = 0
+    in_a_row: int = 0
+    stop_reason: str = ""
+    new_numbers: list[int] = field(default_factory=list)
+
+    def record(self, trial: TrialRecord, objective: Objective) -> None:
+        self.n_trials += 1
+        self.new_numbers.append(trial.number)
+        if trial_score(trial, objective) > trial_score(self.best, objective):
+            self.best = trial

@@ -1,0 +1,1 @@
+"""Tasks: data, loss and metric of one problem type, with loaders for real sources."""

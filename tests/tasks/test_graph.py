@@ -91,7 +91,7 @@ def test_npz_and_pt_files_round_trip(tmp_path: Path) -> None:
     loaded = load_graph_file(tmp_path / "g.npz", split_seed=1)
     assert torch.equal(loaded.x, data.x) and int(loaded.train_mask.sum()) == 36
     NodeClassificationTask("file", loaded)
-    torch.save({k: data[k] for k in data.keys()}, tmp_path / "g.pt")
+    torch.save(data.to_dict(), tmp_path / "g.pt")
     again = load_graph_file(tmp_path / "g.pt")
     assert torch.equal(again.test_mask, data.test_mask)
 

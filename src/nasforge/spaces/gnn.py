@@ -206,6 +206,23 @@ class GnnSpace(SearchSpace):
         new_ops.extend(["skip"] * pad)
         return Architecture.create(self.name, links=new_links, ops=new_ops)
 
+    def build(self, arch: Architecture, task: Any, hyper: Any = None) -> Any:
+        """The PyG model of ``arch`` for ``task`` (a node-classification task).
+
+        Args:
+            arch: An architecture of this space.
+            task: Supplies ``num_features`` and ``num_classes``.
+            hyper: A :class:`~nasforge.spaces.gnn_model.GnnHyper` (defaults if ``None``).
+
+        Returns:
+            A ``torch.nn.Module`` mapping ``(x, edge_index)`` to (N, C) logits.
+        """
+        from nasforge.spaces.gnn_model import GnnHyper, GnnModel
+
+        self.validate(arch)
+        links, ops = self.genes(self.canonicalize(arch))
+        return GnnModel(links, ops, task.num_features, task.num_classes, hyper or GnnHyper())
+
     # -- moves --------------------------------------------------------------------------------
     def _random_genes(self, rng: np.random.Generator) -> tuple[Links, Ops]:
         while True:

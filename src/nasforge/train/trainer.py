@@ -105,7 +105,7 @@ def train_node_classifier(
         opt.zero_grad(set_to_none=True)
         out = model(x, edge_index)  # (N, C) logits
         loss = nn.functional.cross_entropy(out[train_mask], y[train_mask])
-        loss_value = float(loss)
+        loss_value = float(loss.detach())
         if not math.isfinite(loss_value):
             raise TrainingDiverged(f"training loss became {loss_value} at epoch {epoch}")
         loss.backward()  # type: ignore[no-untyped-call]

@@ -6,7 +6,7 @@ import inspect
 import math
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from nasforge._builtins import BENCHMARKS, SPACES, STRATEGIES
@@ -116,6 +116,7 @@ class SearchPlan:
     strategy: Strategy
     objective: Objective
     budget: Budget
+    workers: int = 1
 
     def run(
         self,
@@ -124,7 +125,12 @@ class SearchPlan:
         callback: Callable[[Progress], None] | None = None,
     ) -> SearchResult:
         """Run (or resume) the search in the store ``db``."""
+        from nasforge.execution.process import ProcessExecutor  # imports torch: only when used
+
         store = open_store(db)
+        executor = (
+            ProcessExecutor(self.evaluator, workers=self.workers) if self.workers > 1 else None
+        )
         try:
             experiment = Experiment(
                 name=self.name,
@@ -134,38 +140,101 @@ class SearchPlan:
                 store=store,
                 objective=self.objective,
             )
-            summary = experiment.run(self.budget, callback=callback)
+            summary = experiment.run(self.budget, callback=callback, executor=executor)
         finally:
+            if executor is not None:
+                executor.close()
             store.close()
         return SearchResult(self.name, store.target, self.objective, summary, summary.best)
 
 
 def plan(
     *,
-    benchmark: str,
+    benchmark: str | None = None,
+    task: str | None = None,
     space: str | None = None,
     strategy: str = "evolution",
     budget: int | str | Budget = 100,
     seed: int | None = 0,
     name: str | None = None,
     options: Mapping[str, Any] | None = None,
+    data_root: str | os.PathLike[str] | None = None,
+    download: bool = False,
+    epochs: int | None = None,
+    workers: int = 1,
+    training: Mapping[str, Any] | None = None,
 ) -> SearchPlan:
     """Validate a search's settings; the arguments are those of :func:`search`.
 
     Raises:
         ConfigError: For an unknown name or a bad value.
     """
+    if (benchmark is None) == (task is None):
+        raise ConfigError("give exactly one of a benchmark (table look-up) or a task (training)")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"workers must be an integer >= 1, got {workers!r}")
     budget = budget if isinstance(budget, Budget) else Budget.parse(budget)
-    space_obj, evaluator = _resolve(benchmark, space)
+    if benchmark is not None:
+        if epochs is not None or training:
+            raise ConfigError("--epochs and training options apply to --task searches only")
+        space_obj, evaluator = _resolve(benchmark, space)
+    else:
+        assert task is not None
+        space_obj, evaluator = _resolve_training(
+            task,
+            space,
+            data_root=data_root,
+            download=download,
+            seed=seed or 0,
+            epochs=epochs,
+            training=training or {},
+        )
     objective = evaluator.objectives[0]
     strat = make_strategy(strategy, space_obj, objective=objective, seed=seed, options=options)
-    name = name or default_name(benchmark, strategy, seed)
-    return SearchPlan(name, space_obj, evaluator, strat, objective, budget)
+    name = name or default_name(benchmark or str(task), strategy, seed)
+    return SearchPlan(name, space_obj, evaluator, strat, objective, budget, workers)
+
+
+_HYPER_KEYS = ("hidden", "dropout", "pre", "post", "gat_heads")
+_TRAIN_KEYS = ("lr", "weight_decay", "optimizer", "patience")
+
+
+def _resolve_training(
+    task: str,
+    space: str | None,
+    *,
+    data_root: str | os.PathLike[str] | None,
+    download: bool,
+    seed: int,
+    epochs: int | None,
+    training: Mapping[str, Any],
+) -> tuple[SearchSpace, Evaluator]:
+    # torch and PyG are imported only by searches that train
+    from nasforge.evaluators.training import TrainingEvaluator
+    from nasforge.spaces.gnn import GnnSpace
+    from nasforge.tasks.resolve import resolve_task
+
+    unknown = sorted(set(training) - set(_HYPER_KEYS) - set(_TRAIN_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"unknown training option(s) {unknown}; valid: {', '.join(_HYPER_KEYS + _TRAIN_KEYS)}"
+        )
+    space_obj = SPACES.create(space or "gnn")
+    if not isinstance(space_obj, GnnSpace):
+        raise ConfigError(f"training on graph tasks needs a gnn space, got {space_obj.name!r}")
+    setup = resolve_task(task, data_root=data_root, download=download, seed=seed)
+    hyper = replace(setup.hyper, **{k: v for k, v in training.items() if k in _HYPER_KEYS})
+    train = replace(setup.train, **{k: v for k, v in training.items() if k in _TRAIN_KEYS})
+    if epochs is not None:
+        train = replace(train, epochs=epochs)
+    evaluator = TrainingEvaluator(task=setup.task, space=space_obj, hyper=hyper, train=train)
+    return space_obj, evaluator
 
 
 def search(
     *,
-    benchmark: str,
+    benchmark: str | None = None,
+    task: str | None = None,
     space: str | None = None,
     strategy: str = "evolution",
     budget: int | str | Budget = 100,
@@ -174,6 +243,11 @@ def search(
     db: str | os.PathLike[str] | None = None,
     options: Mapping[str, Any] | None = None,
     callback: Callable[[Progress], None] | None = None,
+    data_root: str | os.PathLike[str] | None = None,
+    download: bool = False,
+    epochs: int | None = None,
+    workers: int = 1,
+    training: Mapping[str, Any] | None = None,
 ) -> SearchResult:
     """Run (or resume) a search and return its summary and best trial.
 
@@ -183,8 +257,10 @@ def search(
         >>> result.best.arch, result.best.metrics["val_acc"]
 
     Args:
-        benchmark: A registered benchmark, e.g. ``"nas-bench-graph:cora"``.
-        space: A registered space; defaults to the benchmark's.
+        benchmark: A registered benchmark, e.g. ``"nas-bench-graph:cora"`` (table look-up).
+        task: A graph to train candidates on: ``"planetoid:Cora"``, ``"synthetic"``,
+            ``"file:graph.npz"`` (give exactly one of ``benchmark`` and ``task``).
+        space: A registered space; defaults to the benchmark's (or ``gnn``).
         strategy: A registered strategy (``random``, ``evolution``, ``local``).
         budget: Distinct architectures (``100``), or a text such as ``"500trials"``, ``"10m"``.
         seed: Seed of the strategy.
@@ -193,6 +269,12 @@ def search(
         db: Store path or SQLAlchemy URL; defaults to ``$NASFORGE_DB`` or ``nasforge.db``.
         options: Strategy options, e.g. ``{"population_size": 30}``.
         callback: Called with a :class:`Progress` after every new trial.
+        data_root: Folder holding ``<Name>/raw/`` for Planetoid tasks.
+        download: Allow downloading Planetoid files that are missing (needs internet).
+        epochs: Training epochs per candidate (default: the task's protocol).
+        workers: Local worker processes training candidates in parallel.
+        training: Overrides of ``hidden``, ``dropout``, ``pre``, ``post``, ``gat_heads``,
+            ``lr``, ``weight_decay``, ``optimizer``, ``patience``.
 
     Raises:
         ConfigError: For an unknown name or a bad value (nothing is written then).
@@ -200,12 +282,18 @@ def search(
     """
     settings = plan(
         benchmark=benchmark,
+        task=task,
         space=space,
         strategy=strategy,
         budget=budget,
         seed=seed,
         name=name,
         options=options,
+        data_root=data_root,
+        download=download,
+        epochs=epochs,
+        workers=workers,
+        training=training,
     )
     return settings.run(db=db, callback=callback)
 

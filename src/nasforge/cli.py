@@ -74,6 +74,16 @@ def _seed(text: str) -> int:
     return value
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
 def _add_db(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--db",
@@ -89,10 +99,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     s = sub.add_parser("search", help="run or resume a search")
-    s.add_argument(
+    source = s.add_mutually_exclusive_group(required=True)
+    source.add_argument(
         "--benchmark",
-        required=True,
         help="tabular benchmark to search, e.g. nas-bench-graph:cora (see 'nasforge list')",
+    )
+    source.add_argument(
+        "--task",
+        help="graph to train candidates on: planetoid:Cora|CiteSeer|PubMed, synthetic, "
+        "file:PATH.npz or file:PATH.pt",
     )
     s.add_argument("--space", help="search space (default: the benchmark's)")
     s.add_argument("--strategy", default="evolution", help="search strategy (default evolution)")
@@ -115,6 +130,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
     _add_db(s)
+    training = s.add_argument_group("training (with --task)")
+    training.add_argument("--data-root", help="folder holding <Name>/raw/ of Planetoid data")
+    training.add_argument(
+        "--download", action="store_true", help="download missing Planetoid files (internet)"
+    )
+    training.add_argument("--epochs", type=_positive_int, help="epochs per candidate")
+    training.add_argument(
+        "--workers", type=_positive_int, default=1, help="worker processes (default 1)"
+    )
+    training.add_argument("--hidden", type=_positive_int, help="hidden width")
+    training.add_argument("--dropout", type=float, help="dropout probability")
+    training.add_argument("--lr", type=float, help="learning rate")
+    training.add_argument("--weight-decay", type=float, help="weight decay")
+    training.add_argument("--optimizer", help="adam or sgd")
+    training.add_argument("--patience", type=_positive_int, help="early-stopping patience")
 
     t = sub.add_parser("trials", help="list the trials of an experiment")
     t.add_argument("--name", required=True, help="experiment name")
@@ -146,14 +176,25 @@ def _fmt(value: float | None, digits: int = 4) -> str:
 
 def _cmd_search(args: argparse.Namespace) -> int:
     budget: Budget = args.budget
+    training = {
+        key: getattr(args, key)
+        for key in ("hidden", "dropout", "lr", "weight_decay", "optimizer", "patience")
+        if getattr(args, key) is not None
+    }
     settings = api.plan(  # every name and value is checked before anything is drawn or opened
         benchmark=args.benchmark,
+        task=args.task,
         space=args.space,
         strategy=args.strategy,
         budget=budget,
         seed=args.seed,
         name=args.name,
         options=dict(args.option),
+        data_root=args.data_root,
+        download=args.download,
+        epochs=args.epochs,
+        workers=args.workers,
+        training=training,
     )
     name = settings.name
     total = budget.amount

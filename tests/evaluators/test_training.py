@@ -10,7 +10,7 @@ import pytest
 from nasforge.api import make_strategy
 from nasforge.budget import Budget
 from nasforge.evaluators.training import TrainingEvaluator
-from nasforge.execution import ProcessExecutor
+from nasforge.execution.process import ProcessExecutor
 from nasforge.experiment import Experiment
 from nasforge.objective import Objective
 from nasforge.result import Status

@@ -1,6 +1,9 @@
-"""Executors: where evaluations run (in-process, local worker processes)."""
+"""Executors: where evaluations run (in-process, local worker processes).
+
+``nasforge.execution.process`` (the ``ProcessExecutor``) is imported on its own, as it
+imports torch.
+"""
 
 from nasforge.execution.base import Executor, InlineExecutor
-from nasforge.execution.process import ProcessExecutor
 
-__all__ = ["Executor", "InlineExecutor", "ProcessExecutor"]
+__all__ = ["Executor", "InlineExecutor"]

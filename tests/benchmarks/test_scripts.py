@@ -61,3 +61,51 @@ def test_overhead_smoke(tmp_path: Path) -> None:
     text = out.read_text()
     assert "Ratio Optuna / nasforge" in text
     assert "trials lost (reported done but not in the store) at the last check: **0**" in text
+
+
+@pytest.mark.slow
+def test_training_benchmarks_smoke(tmp_path: Path, planetoid_root: Path) -> None:
+    root = str(planetoid_root)
+    _run(
+        "nbg_reproduce.py",
+        "--data-root",
+        root,
+        "--anchors",
+        "1",
+        "--seeds",
+        "2",
+        "--epochs",
+        "3",
+        "--workers",
+        "1",
+        "--out",
+        str(tmp_path / "rep.md"),
+    )
+    assert "Mean absolute test difference" in (tmp_path / "rep.md").read_text()
+    _run(
+        "train_throughput.py",
+        "--data-root",
+        root,
+        "--epochs",
+        "3",
+        "--repeats",
+        "1",
+        "--out",
+        str(tmp_path / "tt.md"),
+    )
+    assert "Time ratio nasforge / bare" in (tmp_path / "tt.md").read_text()
+    _run(
+        "parallel.py",
+        "--data-root",
+        root,
+        "--trials",
+        "2",
+        "--cora-epochs",
+        "2",
+        "--synthetic-epochs",
+        "3",
+        "--out",
+        str(tmp_path / "par.md"),
+    )
+    text = (tmp_path / "par.md").read_text()
+    assert "same 2 architectures in every mode: yes" in text

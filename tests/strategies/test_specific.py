@@ -97,3 +97,24 @@ def test_resumed_random_search_continues_the_uninterrupted_sequence(tmp_path: Pa
     assert resumed == straight
     # the rebuilt strategies never fell back to enumerating the space
     assert all(s._unseen_pool is None for s in strategies)
+
+
+def test_random_search_proposes_the_same_in_parallel_as_in_sequence() -> None:
+    ev = NasBenchGraphEvaluator(dataset="cora")
+    sequential = RandomSearch(ev.space, objective=OBJ, seed=2)
+    seq_keys = []
+    for _ in range(6):
+        (arch,) = sequential.ask(1)
+        seq_keys.append(ev.space.canonical_key(arch))
+        sequential.tell(arch, ev.evaluate(arch).visible())
+    parallel = RandomSearch(ev.space, objective=OBJ, seed=2)
+    batch = parallel.ask(2)  # two in flight, as with two workers
+    par_keys = [ev.space.canonical_key(a) for a in batch]
+    for arch in batch:
+        parallel.tell(arch, ev.evaluate(arch).visible())
+    for _ in range(2):
+        pair = parallel.ask(2)
+        par_keys += [ev.space.canonical_key(a) for a in pair]
+        for arch in reversed(pair):  # results arrive in any order
+            parallel.tell(arch, ev.evaluate(arch).visible())
+    assert par_keys == seq_keys

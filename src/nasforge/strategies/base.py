@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections import Counter
 from typing import Any, ClassVar
 
 import numpy as np
@@ -56,7 +57,7 @@ class Strategy(ABC):
         self.rng = np.random.default_rng(self._entropy)
         self.history: list[tuple[Architecture, float]] = []
         self._seen: set[str] = set()  # keys told or proposed
-        self._asks_since_tell = 0
+        self._in_flight: Counter[str] = Counter()  # proposed, not yet told
         self._unseen_pool: list[tuple[str, Architecture]] | None = None
 
     # -- the interface ------------------------------------------------------------------------
@@ -66,17 +67,18 @@ class Strategy(ABC):
             raise ConfigError(f"ask(n) needs n >= 1, got {n}")
         out: list[Architecture] = []
         for _ in range(n):
-            # The stream depends on the seed and on how many results were told, so a strategy
-            # rebuilt from its history draws new numbers instead of repeating its first ones.
-            self.rng = np.random.default_rng(
-                [self._entropy, len(self.history), self._asks_since_tell]
-            )
-            self._asks_since_tell += 1
+            # The n-th proposal draws from stream n of the seed, n counting results told plus
+            # proposals in flight: the same whether trials run one at a time or in parallel,
+            # and a strategy rebuilt from its history continues instead of repeating itself.
+            index = len(self.history) + self._in_flight.total()
+            self.rng = np.random.default_rng([self._entropy, index])
             arch = self._propose()
             if arch is None:
                 self.on_exhausted()
                 break
-            self._seen.add(self.space.canonical_key(arch))
+            key = self.space.canonical_key(arch)
+            self._seen.add(key)
+            self._in_flight[key] += 1
             out.append(arch)
         return out
 
@@ -84,7 +86,10 @@ class Strategy(ABC):
         """Record the (validation-only) ``result`` of ``arch``."""
         key = self.space.canonical_key(arch)
         self._seen.add(key)
-        self._asks_since_tell = 0
+        if self._in_flight[key] > 0:
+            self._in_flight[key] -= 1
+            if not self._in_flight[key]:
+                del self._in_flight[key]
         score = self.score(result)
         self.history.append((arch, score))
         self._observe(arch, key, score)

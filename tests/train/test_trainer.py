@@ -13,7 +13,9 @@ from nasforge.train.cost import count_flops, count_params, measure_latency_ms
 from nasforge.train.trainer import TrainConfig, TrainingDiverged, train_node_classifier
 
 SPACE = GnnSpace()
-TASK = NodeClassificationTask("synthetic", planted_partition(nodes=300, features=16, seed=1))
+TASK = NodeClassificationTask(
+    "synthetic", planted_partition(nodes=300, features=16, p_in=0.05, signal=1.0, seed=1)
+)
 ARCH = SPACE.make([0, 1, 0, 0], ["gcn", "gcn", "sage", "skip"])
 
 

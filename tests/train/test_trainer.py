@@ -73,3 +73,17 @@ def test_costs() -> None:
     assert count_params(model) == sum(p.numel() for p in model.parameters())
     assert count_flops(forward) > 2 * TASK.num_nodes * 16 * 16  # at least one dense layer
     assert 0 < measure_latency_ms(forward, warmup=1, repeats=3) < 5_000
+
+
+def test_keep_best_stops_at_divergence_with_the_epochs_before() -> None:
+    torch.manual_seed(0)
+    model = SPACE.build(ARCH, TASK, GnnHyper(hidden=16))
+    # the loss is finite at first, then blows up under a huge learning rate
+    config = TrainConfig(
+        epochs=200, lr=5e3, optimizer="sgd", patience=None, on_divergence="keep_best"
+    )
+    out = train_node_classifier(model, TASK.data, config)
+    assert out.diverged_at is not None and out.best_epoch < out.diverged_at
+    assert len(out.curve) == out.diverged_at - 1
+    with pytest.raises(ConfigError, match="on_divergence must be"):
+        TrainConfig(on_divergence="ignore")

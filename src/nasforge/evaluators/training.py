@@ -90,6 +90,11 @@ class TrainingEvaluator(Evaluator):
             curve=tuple(outcome.curve),
             fidelity=config.epochs,
             wall_time=time.perf_counter() - start,
+            reason=(
+                None
+                if outcome.diverged_at is None
+                else f"loss diverged at epoch {outcome.diverged_at}; best of the epochs before"
+            ),
         )
 
     def describe(self) -> dict[str, Any]:

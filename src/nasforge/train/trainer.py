@@ -34,6 +34,9 @@ class TrainConfig:
         patience: Stop after this many epochs without a better validation accuracy
             (``None``: train all ``epochs``).
         seed: Seeds the weights and dropout: the same seed gives the same run.
+        on_divergence: ``fail`` raises :class:`TrainingDiverged` when the loss becomes NaN or
+            infinite (a search then fails the trial); ``keep_best`` stops there and keeps the
+            best epoch before it, as NAS-Bench-Graph's training loop did.
     """
 
     epochs: int = 200
@@ -42,6 +45,7 @@ class TrainConfig:
     optimizer: str = "adam"
     patience: int | None = 100
     seed: int = 0
+    on_divergence: str = "fail"
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -53,6 +57,10 @@ class TrainConfig:
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(
                 f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"
+            )
+        if self.on_divergence not in ("fail", "keep_best"):
+            raise ConfigError(
+                f"on_divergence must be 'fail' or 'keep_best', got {self.on_divergence!r}"
             )
         if self.patience is not None and self.patience < 1:
             raise ConfigError(f"patience must be >= 1 or None, got {self.patience}")
@@ -69,6 +77,7 @@ class TrainOutcome:
     wall_time: float
     curve: list[dict[str, float]] = field(default_factory=list)
     state: dict[str, torch.Tensor] | None = None
+    diverged_at: int | None = None
 
 
 def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -100,6 +109,7 @@ def train_node_classifier(
     curve: list[dict[str, float]] = []
     start = time.perf_counter()
     epoch = 0
+    diverged_at: int | None = None
     for epoch in range(1, config.epochs + 1):
         model.train()
         opt.zero_grad(set_to_none=True)
@@ -107,7 +117,10 @@ def train_node_classifier(
         loss = nn.functional.cross_entropy(out[train_mask], y[train_mask])
         loss_value = float(loss.detach())
         if not math.isfinite(loss_value):
-            raise TrainingDiverged(f"training loss became {loss_value} at epoch {epoch}")
+            if config.on_divergence == "fail" or best_epoch == 0:
+                raise TrainingDiverged(f"training loss became {loss_value} at epoch {epoch}")
+            diverged_at = epoch
+            break
         loss.backward()  # type: ignore[no-untyped-call]
         opt.step()
 
@@ -132,4 +145,5 @@ def train_node_classifier(
         wall_time=time.perf_counter() - start,
         curve=curve,
         state=best_state,
+        diverged_at=diverged_at,
     )

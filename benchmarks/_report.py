@@ -54,13 +54,17 @@ def git_commit() -> str:
     return sha + ("+dirty" if dirty else "")
 
 
+STARTED_AT_COMMIT = git_commit()
+"""The commit when the benchmark started (read at import, before any long run)."""
+
+
 def machine_lines(python_extra: str = "") -> list[str]:
     """Markdown bullet lines describing the machine, the code and the library versions."""
     return [
         f"- nproc: {nproc()}; platform: {platform.platform()}",
         f"- python: {platform.python_version()} ({sys.executable}){python_extra}",
         "- " + ", ".join(f"{lib} {version(lib)}" for lib in LIBRARIES),
-        f"- nasforge commit: {git_commit()}",
+        f"- nasforge commit: {STARTED_AT_COMMIT}",
     ]
 
 

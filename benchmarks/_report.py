@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from importlib import metadata
+from pathlib import Path
 
 LIBRARIES = ("torch", "optuna", "sqlalchemy", "numpy", "nas-bench-graph", "nasforge")
 
@@ -89,3 +90,11 @@ def header(title: str, started: str, wall: float, machine: Sequence[str]) -> lis
         *machine,
         f"- wall time of the whole run: {wall:.1f} s",
     ]
+
+
+def publish(text: str, out: Path) -> None:
+    """Print the report and write it to ``out`` (creating its folder)."""
+    print(text)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    print(f"wrote {out}", file=sys.stderr)

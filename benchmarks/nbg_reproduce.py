@@ -18,7 +18,6 @@ import argparse
 import datetime as dt
 import math
 import statistics
-import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -28,7 +27,7 @@ from pathlib import Path
 
 from nas_bench_graph import anchors
 
-from _report import header, machine_lines, markdown_table
+from _report import header, machine_lines, markdown_table, publish
 from nasforge.benchmarks.nas_bench_graph import load_table
 from nasforge.benchmarks.nbg_protocol import PROTOCOLS
 from nasforge.evaluators.training import TrainingEvaluator
@@ -187,11 +186,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "",
         *(notes or ["- none"]),
     ]
-    text = "\n".join(lines) + "\n"
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(text)
-    print(f"wrote {args.out}", file=sys.stderr)
+    publish("\n".join(lines) + "\n", args.out)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from _report import header, machine_lines, markdown_table
+from _report import header, machine_lines, markdown_table, publish
 from nasforge._builtins import BENCHMARKS, SPACES, STRATEGIES
 from nasforge.api import make_strategy
 from nasforge.benchmarks.nas_bench_graph import DATASETS
@@ -437,10 +437,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             runs += run_dataset(dataset, args.seed_list, args, Path(tmp))
             print(f"[{dataset}] done in {time.perf_counter() - t_ds:.1f} s", file=sys.stderr)
     text = report(args, oracles, runs, time.perf_counter() - t0, started)
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text, encoding="utf-8")
-    print(f"wrote {args.out}", file=sys.stderr)
+    publish(text, args.out)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ import optuna
 from optuna.trial import TrialState
 
 import _report
-from _report import header, markdown_table
+from _report import header, markdown_table, publish
 from nasforge import api
 from nasforge._builtins import SPACES
 from nasforge.benchmarks.nas_bench_graph import load_table
@@ -501,10 +501,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         durability,
         time.perf_counter() - t0,
     )
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text, encoding="utf-8")
-    print(f"wrote {args.out}", file=sys.stderr)
+    publish(text, args.out)
 
 
 if __name__ == "__main__":

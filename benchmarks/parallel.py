@@ -27,7 +27,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from _report import header, machine_lines, markdown_table
+from _report import header, machine_lines, markdown_table, publish
 from nasforge import api
 from nasforge.budget import Budget
 from nasforge.execution.process import ProcessExecutor
@@ -149,11 +149,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "",
         *verdicts,
     ]
-    text = "\n".join(lines) + "\n"
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(text)
-    print(f"wrote {args.out}", file=sys.stderr)
+    publish("\n".join(lines) + "\n", args.out)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ import argparse
 import copy
 import datetime as dt
 import statistics
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,7 +26,7 @@ from torch.nn import functional as F
 from torch_geometric.data import Data
 from torch_geometric.nn import GCNConv
 
-from _report import header, machine_lines, markdown_table
+from _report import header, machine_lines, markdown_table, publish
 from nasforge.tasks.graph import load_planetoid
 from nasforge.train.trainer import TrainConfig, train_node_classifier
 
@@ -134,11 +133,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"**Time ratio nasforge / bare (medians): {ratio:.3f}** "
         f"(goal <= {GOAL}: {'met' if ratio <= GOAL else 'NOT met'}).",
     ]
-    text = "\n".join(lines) + "\n"
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(text)
-    print(f"wrote {args.out}", file=sys.stderr)
+    publish("\n".join(lines) + "\n", args.out)
 
 
 if __name__ == "__main__":

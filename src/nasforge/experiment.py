@@ -43,8 +43,7 @@ class Progress:
         """The best trial's objective value (a metric or a cost), if there is a best trial."""
         if self.best is None:
             return None
-        metric = self.objective.metric
-        return self.best.metrics.get(metric, self.best.costs.get(metric))
+        return self.objective.value_in(self.best.metrics, self.best.costs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +66,10 @@ def trial_score(trial: TrialRecord | None, objective: Objective) -> float:
 
     -inf unless the trial is COMPLETE with a finite value.
     """
-    if trial is None or trial.status is not Status.COMPLETE:
+    if trial is None:
         return -math.inf
-    value = trial.metrics.get(objective.metric, trial.costs.get(objective.metric, math.nan))
-    return objective.score(value) if math.isfinite(value) else -math.inf
+    complete = trial.status is Status.COMPLETE
+    return objective.score_of(complete, trial.metrics, trial.costs)
 
 
 def best_trial(trials: Iterable[TrialRecord], objective: Objective) -> TrialRecord | None:

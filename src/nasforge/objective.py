@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -78,6 +79,17 @@ class Objective:
         if math.isnan(value):
             return -math.inf
         return value if self.direction is Direction.MAXIMIZE else -value
+
+    def value_in(self, metrics: Mapping[str, float], costs: Mapping[str, float]) -> float:
+        """The objective's value: a validation metric, else a cost of that name, else NaN."""
+        return metrics.get(self.metric, costs.get(self.metric, math.nan))
+
+    def score_of(
+        self, complete: bool, metrics: Mapping[str, float], costs: Mapping[str, float]
+    ) -> float:
+        """Larger-is-better score of a result; -inf unless complete with a finite value."""
+        value = self.value_in(metrics, costs)
+        return self.score(value) if complete and math.isfinite(value) else -math.inf
 
     def __str__(self) -> str:
         return f"{self.metric}:{'max' if self.direction is Direction.MAXIMIZE else 'min'}"

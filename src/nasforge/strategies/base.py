@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from collections import Counter
 from typing import Any, ClassVar
@@ -110,11 +109,8 @@ class Strategy(ABC):
 
         -inf for failed results and missing or non-finite values.
         """
-        metric = self.objective.metric
-        value = result.metrics.get(metric, result.costs.get(metric, math.nan))
-        if result.status is not Status.COMPLETE or not math.isfinite(value):
-            return -math.inf
-        return self.objective.score(value)
+        complete = result.status is Status.COMPLETE
+        return self.objective.score_of(complete, result.metrics, result.costs)
 
     def sample_unseen(self) -> Architecture | None:
         """A random architecture not proposed or told before (``None`` when none is left).

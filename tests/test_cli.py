@@ -107,8 +107,12 @@ def test_trials_best_and_list(searched: Path) -> None:
             "unknown strategy 'evo'; valid: random, evolution, local",
         ),
         (
+            ["--benchmark", "nas-bench-graph:cora", "--space", "nb202"],
+            "unknown space 'nb202'; valid: gnn, gnn-proteins, nb201, mlp",
+        ),
+        (
             ["--benchmark", "nas-bench-graph:cora", "--space", "nb201"],
-            "unknown space 'nb201'; valid: gnn, gnn-proteins",
+            "covers space 'gnn', not 'nb201'",
         ),
         (
             ["--benchmark", "nas-bench-graph:proteins", "--space", "gnn"],

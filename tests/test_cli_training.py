@@ -131,7 +131,10 @@ def test_missing_masks_in_a_pt_file(tmp_path: Path) -> None:
             ["--benchmark", "nas-bench-graph:cora", "--task", "synthetic"],
             "not allowed with argument",
         ),
-        (["--benchmark", "nas-bench-graph:cora", "--epochs", "5"], "apply to --task searches only"),
+        (
+            ["--benchmark", "nas-bench-graph:cora", "--epochs", "5"],
+            "--epochs applies to --task searches and to nas-bench-201",
+        ),
     ],
 )
 def test_training_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:

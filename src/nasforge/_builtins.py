@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from nasforge.benchmarks.nas_bench_201 import DATASETS as NB201_DATASETS
 from nasforge.benchmarks.nas_bench_graph import DATASETS
+from nasforge.evaluators.base import Evaluator
 from nasforge.evaluators.benchmark import NasBenchGraphEvaluator
+from nasforge.evaluators.nb201_table import NasBench201Evaluator
 from nasforge.registry import Registry
 from nasforge.spaces.base import SearchSpace
 from nasforge.spaces.gnn import GNN_OPS, PROTEINS_OPS, GnnSpace
+from nasforge.spaces.mlp import MlpSpace
+from nasforge.spaces.nb201 import Nb201Space
 from nasforge.strategies.base import Strategy
 from nasforge.strategies.evolution import RegularizedEvolution
 from nasforge.strategies.local import LocalSearch
@@ -16,7 +23,7 @@ __all__ = ["BENCHMARKS", "SPACES", "STRATEGIES"]
 
 SPACES: Registry[SearchSpace] = Registry("space")
 STRATEGIES: Registry[Strategy] = Registry("strategy")
-BENCHMARKS: Registry[NasBenchGraphEvaluator] = Registry("benchmark")
+BENCHMARKS: Registry[Evaluator] = Registry("benchmark")
 
 SPACES.register(
     "gnn",
@@ -27,6 +34,17 @@ SPACES.register(
     "gnn-proteins",
     lambda: GnnSpace(name="gnn-proteins", ops=PROTEINS_OPS),
     summary="the gnn space on the 5 ops of the ogbn-proteins table (2,021 architectures)",
+)
+SPACES.register(
+    "nb201",
+    lambda: Nb201Space(name="nb201"),
+    summary="NAS-Bench-201 cell: 6 edges x 5 ops, 15,625 cells (5,044 distinct functions)",
+)
+SPACES.register(
+    "mlp",
+    lambda: MlpSpace(name="mlp"),
+    summary="MLPs for tabular data: depth, widths, activation, dropout, norm "
+    "(58,500 distinct architectures)",
 )
 
 STRATEGIES.register("random", RandomSearch, summary="random search without replacement")
@@ -52,4 +70,17 @@ for _dataset in DATASETS:
         lambda _d=_dataset: _nbg(_d),
         summary=f"NAS-Bench-Graph table of {_dataset} "
         f"(space {'gnn-proteins' if _dataset == 'proteins' else 'gnn'})",
+    )
+
+
+def _nb201(dataset: str, **options: Any) -> NasBench201Evaluator:
+    return NasBench201Evaluator(dataset=dataset, **options)
+
+
+for _dataset in NB201_DATASETS:
+    BENCHMARKS.register(
+        f"nas-bench-201:{_dataset}",
+        lambda _d=_dataset, **options: _nb201(_d, **options),
+        summary=f"NAS-Bench-201 / NATS-Bench topology results on {_dataset} (space nb201; "
+        "the file you downloaded: --table PATH or $NASFORGE_NB201_PATH)",
     )

@@ -90,8 +90,29 @@ def default_name(benchmark: str, strategy: str, seed: int | None) -> str:
     return f"{benchmark}-{strategy}-seed{seed}"
 
 
-def _resolve(benchmark: str, space: str | None) -> tuple[SearchSpace, Evaluator]:
-    evaluator = BENCHMARKS.create(benchmark)
+def _resolve(
+    benchmark: str,
+    space: str | None,
+    table: str | os.PathLike[str] | None = None,
+    epochs: int | None = None,
+) -> tuple[SearchSpace, Evaluator]:
+    if table is not None and not benchmark.startswith("nas-bench-201:"):
+        raise ConfigError(
+            f"a table path applies to nas-bench-201 benchmarks (you download their file); "
+            f"{benchmark!r} ships with its package"
+        )
+    options: dict[str, Any] = {}
+    if table is not None:
+        options["path"] = table
+    if epochs is not None:
+        if not benchmark.startswith("nas-bench-201:"):
+            raise ConfigError(
+                f"--epochs applies to --task searches and to nas-bench-201 benchmarks (12 or "
+                f"200), not to {benchmark!r}"
+            )
+        options["epochs"] = epochs
+    evaluator = BENCHMARKS.create(benchmark, **options)
+    evaluator.prepare()
     if space is None:
         space = evaluator.space_name
     space_obj = SPACES.create(space)
@@ -163,6 +184,8 @@ def plan(
     epochs: int | None = None,
     workers: int = 1,
     training: Mapping[str, Any] | None = None,
+    task_options: Mapping[str, Any] | None = None,
+    table: str | os.PathLike[str] | None = None,
 ) -> SearchPlan:
     """Validate a search's settings; the arguments are those of :func:`search`.
 
@@ -175,10 +198,12 @@ def plan(
         raise ConfigError(f"workers must be an integer >= 1, got {workers!r}")
     budget = budget if isinstance(budget, Budget) else Budget.parse(budget)
     if benchmark is not None:
-        if epochs is not None or training:
-            raise ConfigError("--epochs and training options apply to --task searches only")
-        space_obj, evaluator = _resolve(benchmark, space)
+        if training or task_options:
+            raise ConfigError("training and task options apply to --task searches only")
+        space_obj, evaluator = _resolve(benchmark, space, table, epochs)
     else:
+        if table is not None:
+            raise ConfigError("a table path applies to --benchmark searches only")
         assert task is not None
         space_obj, evaluator = _resolve_training(
             task,
@@ -188,6 +213,7 @@ def plan(
             seed=seed or 0,
             epochs=epochs,
             training=training or {},
+            task_options=task_options or {},
         )
     objective = evaluator.objectives[0]
     strat = make_strategy(strategy, space_obj, objective=objective, seed=seed, options=options)
@@ -195,8 +221,7 @@ def plan(
     return SearchPlan(name, space_obj, evaluator, strat, objective, budget, workers)
 
 
-_HYPER_KEYS = ("hidden", "dropout", "pre", "post", "gat_heads")
-_TRAIN_KEYS = ("lr", "weight_decay", "optimizer", "patience")
+_TRAIN_KEYS = ("lr", "weight_decay", "optimizer", "patience", "batch_size", "momentum", "schedule")
 
 
 def _resolve_training(
@@ -208,22 +233,31 @@ def _resolve_training(
     seed: int,
     epochs: int | None,
     training: Mapping[str, Any],
+    task_options: Mapping[str, Any],
 ) -> tuple[SearchSpace, Evaluator]:
     # torch and PyG are imported only by searches that train
+    from dataclasses import fields, is_dataclass
+
     from nasforge.evaluators.training import TrainingEvaluator
-    from nasforge.spaces.gnn import GnnSpace
     from nasforge.tasks.resolve import resolve_task
 
-    unknown = sorted(set(training) - set(_HYPER_KEYS) - set(_TRAIN_KEYS))
+    setup = resolve_task(
+        task, data_root=data_root, download=download, seed=seed, options=task_options
+    )
+    space_obj = SPACES.create(space or setup.space)
+    same_kind = type(space_obj) is type(SPACES.create(setup.space))
+    hyper = setup.hyper if same_kind else None
+    if hyper is None and hasattr(space_obj, "default_hyper"):
+        hyper = space_obj.default_hyper()
+    hyper_keys = tuple(f.name for f in fields(hyper)) if is_dataclass(hyper) else ()
+    unknown = sorted(set(training) - set(hyper_keys) - set(_TRAIN_KEYS))
     if unknown:
         raise ConfigError(
-            f"unknown training option(s) {unknown}; valid: {', '.join(_HYPER_KEYS + _TRAIN_KEYS)}"
+            f"unknown training option(s) {unknown} for space {space_obj.name!r}; valid: "
+            f"{', '.join(hyper_keys + _TRAIN_KEYS)}"
         )
-    space_obj = SPACES.create(space or "gnn")
-    if not isinstance(space_obj, GnnSpace):
-        raise ConfigError(f"training on graph tasks needs a gnn space, got {space_obj.name!r}")
-    setup = resolve_task(task, data_root=data_root, download=download, seed=seed)
-    hyper = replace(setup.hyper, **{k: v for k, v in training.items() if k in _HYPER_KEYS})
+    if hyper_keys:
+        hyper = replace(hyper, **{k: v for k, v in training.items() if k in hyper_keys})  # type: ignore[type-var]
     train = replace(setup.train, **{k: v for k, v in training.items() if k in _TRAIN_KEYS})
     if epochs is not None:
         train = replace(train, epochs=epochs)
@@ -248,6 +282,8 @@ def search(
     epochs: int | None = None,
     workers: int = 1,
     training: Mapping[str, Any] | None = None,
+    task_options: Mapping[str, Any] | None = None,
+    table: str | os.PathLike[str] | None = None,
 ) -> SearchResult:
     """Run (or resume) a search and return its summary and best trial.
 
@@ -257,10 +293,14 @@ def search(
         >>> result.best.arch, result.best.metrics["val_acc"]
 
     Args:
-        benchmark: A registered benchmark, e.g. ``"nas-bench-graph:cora"`` (table look-up).
-        task: A graph to train candidates on: ``"planetoid:Cora"``, ``"synthetic"``,
-            ``"file:graph.npz"`` (give exactly one of ``benchmark`` and ``task``).
-        space: A registered space; defaults to the benchmark's (or ``gnn``).
+        benchmark: A registered benchmark, e.g. ``"nas-bench-graph:cora"`` (table look-up),
+            or ``"nas-bench-201:cifar10-valid"`` (with ``table``).
+        task: Data to train candidates on: a graph (``"planetoid:Cora"``, ``"synthetic"``,
+            ``"file:graph.npz"``), images (``"image:digits"``, ``"image:folder:DIR"``,
+            ``"image:file:x.npz"``) or a table (``"tabular:breast_cancer"``, ``"csv:data.csv"``,
+            ``"tabular:file:x.npz"``); give exactly one of ``benchmark`` and ``task``.
+        space: A registered space; defaults to the benchmark's, or the task's (``gnn`` for
+            graphs, ``nb201`` for images, ``mlp`` for tables).
         strategy: A registered strategy (``random``, ``evolution``, ``local``).
         budget: Distinct architectures (``100``), or a text such as ``"500trials"``, ``"10m"``.
         seed: Seed of the strategy.
@@ -273,8 +313,14 @@ def search(
         download: Allow downloading Planetoid files that are missing (needs internet).
         epochs: Training epochs per candidate (default: the task's protocol).
         workers: Local worker processes training candidates in parallel.
-        training: Overrides of ``hidden``, ``dropout``, ``pre``, ``post``, ``gat_heads``,
-            ``lr``, ``weight_decay``, ``optimizer``, ``patience``.
+        training: Overrides of the space's model settings (gnn: ``hidden``, ``dropout``,
+            ``pre``, ``post``, ``gat_heads``; nb201: ``channels``, ``cells_per_stage``) and of
+            ``lr``, ``weight_decay``, ``optimizer``, ``patience``, ``batch_size``,
+            ``momentum``, ``schedule``.
+        table: The NAS-Bench-201 / NATS-Bench file or folder you downloaded, for
+            ``nas-bench-201:*`` benchmarks (default ``$NASFORGE_NB201_PATH``).
+        task_options: ``label``/``kind`` for CSV and NPZ tables, ``image_size``/``grayscale``
+            for image folders, ``split_seed`` for image and tabular data.
 
     Raises:
         ConfigError: For an unknown name or a bad value (nothing is written then).
@@ -294,6 +340,8 @@ def search(
         epochs=epochs,
         workers=workers,
         training=training,
+        task_options=task_options,
+        table=table,
     )
     return settings.run(db=db, callback=callback)
 

@@ -102,20 +102,30 @@ def build_parser() -> argparse.ArgumentParser:
     source = s.add_mutually_exclusive_group(required=True)
     source.add_argument(
         "--benchmark",
-        help="tabular benchmark to search, e.g. nas-bench-graph:cora (see 'nasforge list')",
+        help="tabular benchmark to search, e.g. nas-bench-graph:cora or "
+        "nas-bench-201:cifar10-valid (see 'nasforge list')",
     )
     source.add_argument(
         "--task",
-        help="graph to train candidates on: planetoid:Cora|CiteSeer|PubMed, synthetic, "
-        "file:PATH.npz or file:PATH.pt",
+        help="data to train candidates on: planetoid:Cora|CiteSeer|PubMed, synthetic, "
+        "file:PATH.npz|.pt (graphs); image:digits, image:folder:DIR, image:file:PATH.npz "
+        "(images); tabular:breast_cancer|wine|digits|diabetes, csv:PATH, tabular:file:PATH.npz",
     )
-    s.add_argument("--space", help="search space (default: the benchmark's)")
+    s.add_argument(
+        "--space",
+        help="search space (default: the benchmark's; for tasks gnn, nb201 or mlp by data type)",
+    )
     s.add_argument("--strategy", default="evolution", help="search strategy (default evolution)")
     s.add_argument(
         "--budget",
         type=_budget,
         default=Budget(100),
         help="distinct architectures (100), trials (500trials) or time (90s, 30m, 2h)",
+    )
+    s.add_argument(
+        "--table",
+        help="nas-bench-201: the NAS-Bench-201 .pth or NATS-tss-v1_0-3ffb9-simple folder you "
+        "downloaded (default $NASFORGE_NB201_PATH)",
     )
     s.add_argument("--seed", type=_seed, default=0, help="strategy seed (default 0)")
     s.add_argument("--name", help="experiment name; an existing one is resumed")
@@ -139,12 +149,35 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument(
         "--workers", type=_positive_int, default=1, help="worker processes (default 1)"
     )
-    training.add_argument("--hidden", type=_positive_int, help="hidden width")
-    training.add_argument("--dropout", type=float, help="dropout probability")
+    training.add_argument("--hidden", type=_positive_int, help="gnn: hidden width")
+    training.add_argument("--dropout", type=float, help="gnn: dropout probability")
+    training.add_argument("--channels", type=_positive_int, help="nb201: channels of stage 1")
+    training.add_argument(
+        "--cells-per-stage", type=_positive_int, help="nb201: cells in each of the 3 stages"
+    )
     training.add_argument("--lr", type=float, help="learning rate")
     training.add_argument("--weight-decay", type=float, help="weight decay")
     training.add_argument("--optimizer", help="adam or sgd")
+    training.add_argument("--momentum", type=float, help="SGD momentum (Nesterov when > 0)")
+    training.add_argument("--schedule", help="learning-rate schedule: constant or cosine")
+    training.add_argument("--batch-size", type=_positive_int, help="images/tables: batch size")
     training.add_argument("--patience", type=_positive_int, help="early-stopping patience")
+    data = s.add_argument_group("data (with --task)")
+    data.add_argument("--label", help="csv: the label column (default: the last column)")
+    data.add_argument(
+        "--task-kind",
+        choices=["classification", "regression"],
+        help="csv and tabular:file: the kind of target (default: guessed from the labels)",
+    )
+    data.add_argument("--image-size", help="image:folder: resize images to HxW, e.g. 32x32")
+    data.add_argument(
+        "--grayscale", action="store_true", help="image:folder: read images as one channel"
+    )
+    data.add_argument(
+        "--split-seed",
+        type=_seed,
+        help="images and tables: seed of the 60/20/20 train/validation/test split (default 0)",
+    )
 
     t = sub.add_parser("trials", help="list the trials of an experiment")
     t.add_argument("--name", required=True, help="experiment name")
@@ -174,12 +207,37 @@ def _fmt(value: float | None, digits: int = 4) -> str:
     return "-" if value is None or value != value else f"{value:.{digits}f}"
 
 
+_TRAINING_FLAGS = (
+    "hidden",
+    "dropout",
+    "channels",
+    "cells_per_stage",
+    "lr",
+    "weight_decay",
+    "optimizer",
+    "momentum",
+    "schedule",
+    "batch_size",
+    "patience",
+)
+_TASK_FLAGS = {
+    "label": "label",
+    "task_kind": "kind",
+    "image_size": "image_size",
+    "grayscale": "grayscale",
+    "split_seed": "split_seed",
+}
+
+
 def _cmd_search(args: argparse.Namespace) -> int:
     budget: Budget = args.budget
     training = {
-        key: getattr(args, key)
-        for key in ("hidden", "dropout", "lr", "weight_decay", "optimizer", "patience")
-        if getattr(args, key) is not None
+        key: getattr(args, key) for key in _TRAINING_FLAGS if getattr(args, key) is not None
+    }
+    task_options = {
+        option: getattr(args, flag)
+        for flag, option in _TASK_FLAGS.items()
+        if getattr(args, flag) not in (None, False)
     }
     settings = api.plan(  # every name and value is checked before anything is drawn or opened
         benchmark=args.benchmark,
@@ -195,6 +253,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         workers=args.workers,
         training=training,
+        task_options=task_options,
+        table=args.table,
     )
     name = settings.name
     total = budget.amount

@@ -109,3 +109,13 @@ def test_training_benchmarks_smoke(tmp_path: Path, planetoid_root: Path) -> None
     )
     text = (tmp_path / "par.md").read_text()
     assert "same 2 architectures in every mode: yes" in text
+
+
+@pytest.mark.slow
+def test_digits_search_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "digits.md"
+    _run("digits_search.py", "--seeds", "2", "--budget", "2", "--epochs", "1", "--out", str(out))
+    text = out.read_text()
+    for strategy in ("random", "evolution", "local"):
+        assert f"| {strategy} |" in text
+    assert "test acc % of found" in text and "image:digits" in text

@@ -41,3 +41,14 @@ class Evaluator(ABC):
     @abstractmethod
     def describe(self) -> dict[str, Any]:
         """JSON-serialisable configuration that identifies this evaluator."""
+
+    def prepare(self) -> None:
+        """Load and check what evaluating needs (a table file, data), before a search starts.
+
+        Called once before the store is opened, so that a missing or wrong file is reported
+        without creating anything. Does nothing by default.
+
+        Raises:
+            ConfigError: If the evaluator cannot work as configured.
+        """
+        return None

@@ -9,54 +9,85 @@ from typing import Any
 import torch
 
 from nasforge.architecture import Architecture
-from nasforge.errors import InvalidArchitectureError
+from nasforge.errors import ConfigError, InvalidArchitectureError
 from nasforge.evaluators.base import Evaluator
 from nasforge.objective import Direction, Objective
 from nasforge.result import Result
+from nasforge.spaces.base import SearchSpace
 from nasforge.spaces.gnn import GnnSpace
 from nasforge.spaces.gnn_model import GnnHyper
 from nasforge.tasks.graph import NodeClassificationTask
+from nasforge.tasks.supervised import SupervisedTask
 from nasforge.train.cost import count_flops, count_params, measure_latency_ms
+from nasforge.train.supervised import train_supervised
 from nasforge.train.trainer import TrainConfig, TrainingDiverged, train_node_classifier
 
 __all__ = ["TrainingEvaluator"]
 
 
-class TrainingEvaluator(Evaluator):
-    """Builds each ``gnn`` architecture with PyG and trains it on a node-classification task.
+def _check_pairing(space: SearchSpace, task: NodeClassificationTask | SupervisedTask) -> None:
+    graph = isinstance(task, NodeClassificationTask)
+    if isinstance(space, GnnSpace) != graph:
+        wants = "a gnn space" if graph else "an nb201 (images) or mlp (tabular) space"
+        raise ConfigError(f"task {task.name!r} needs {wants}; got space {space.name!r}")
+    if not graph and not hasattr(space, "build"):
+        raise ConfigError(f"space {space.name!r} cannot build models to train")
+    if isinstance(task, SupervisedTask):
+        modality = getattr(space, "modality", None)
+        if modality is not None and modality != task.modality:
+            raise ConfigError(
+                f"space {space.name!r} builds {modality} models, but task {task.name!r} holds "
+                f"{task.modality} data"
+            )
 
-    Reports ``val_acc`` (best validation accuracy), ``test_acc`` at that epoch (stored, never
+
+class TrainingEvaluator(Evaluator):
+    """Builds each architecture and trains it on a task.
+
+    Graph tasks train ``gnn`` architectures full-batch (PyG layers); image and tabular tasks
+    train ``nb201``/``mlp`` models in mini-batches. Reports the best validation metric
+    (``val_acc``, or ``val_rmse`` for regression), the test metric at that epoch (stored, never
     shown to strategies), the learning curve, and the costs ``params``, ``flops`` (dense FLOPs
-    of one forward pass over the whole graph) and ``latency_ms`` (median full-graph inference
-    time on this machine). The fidelity is the number of epochs. A diverging loss or an error
-    while building or training fails the trial with the reason.
+    of one forward pass: the whole graph, or one example) and ``latency_ms`` (median inference
+    time on this machine: the whole graph, or one example). The fidelity is the number of
+    epochs. A diverging loss or an error while building or training fails the trial with the
+    reason.
 
     Args:
-        task: The graph and its split.
-        space: The ``gnn`` space (or a variant with fewer ops).
-        hyper: Model hyperparameters.
+        task: A :class:`NodeClassificationTask` or a :class:`SupervisedTask`.
+        space: A space whose ``build(arch, task, hyper)`` makes the model for ``task``.
+        hyper: Model hyperparameters of the space (its defaults if ``None``).
         train: Optimiser settings, epochs (the default fidelity), patience and seed.
         latency: Measure inference latency (a few extra forward passes per trial).
-    """
 
-    metrics = ("val_acc",)
+    Raises:
+        ConfigError: If the space cannot build models for the task.
+    """
 
     def __init__(
         self,
         *,
-        task: NodeClassificationTask,
-        space: GnnSpace,
-        hyper: GnnHyper | None = None,
+        task: NodeClassificationTask | SupervisedTask,
+        space: SearchSpace,
+        hyper: Any = None,
         train: TrainConfig | None = None,
         latency: bool = True,
     ) -> None:
+        _check_pairing(space, task)
         self.task = task
         self.space = space
         self.space_name = space.name
-        self.hyper = hyper or GnnHyper()
+        if hyper is None and isinstance(space, GnnSpace):
+            hyper = GnnHyper()
+        self.hyper = hyper
         self.train = train or TrainConfig()
         self.latency = latency
-        self.objectives = (Objective("val_acc", Direction.MAXIMIZE),)
+        if isinstance(task, SupervisedTask) and task.kind == "regression":
+            self.metrics: tuple[str, ...] = ("val_rmse",)
+            self.objectives = (Objective("val_rmse", Direction.MINIMIZE),)
+        else:
+            self.metrics = ("val_acc",)
+            self.objectives = (Objective("val_acc", Direction.MAXIMIZE),)
 
     def evaluate(self, arch: Architecture, budget: int | None = None) -> Result:
         if arch.space != self.space_name:
@@ -64,10 +95,12 @@ class TrainingEvaluator(Evaluator):
                 f"this evaluator trains space {self.space_name!r}, got {arch.space!r}"
             )
         config = replace(self.train, epochs=budget) if budget else self.train
+        if isinstance(self.task, SupervisedTask):
+            return self._evaluate_supervised(arch, self.task, config)
         start = time.perf_counter()
         data = self.task.data
         torch.manual_seed(config.seed)
-        model = self.space.build(arch, self.task, self.hyper)
+        model = self.space.build(arch, self.task, self.hyper)  # type: ignore[attr-defined]
         try:
             outcome = train_node_classifier(model, data, config)
         except TrainingDiverged as exc:
@@ -77,12 +110,7 @@ class TrainingEvaluator(Evaluator):
         def forward() -> object:
             return model(data.x, data.edge_index)
 
-        costs: dict[str, float] = {
-            "params": float(count_params(model)),
-            "flops": float(count_flops(forward)),
-        }
-        if self.latency:
-            costs["latency_ms"] = measure_latency_ms(forward)
+        costs = self._costs(model, forward)
         return Result(
             metrics={"val_acc": outcome.val_acc},
             test_metrics={"test_acc": outcome.test_acc},
@@ -90,17 +118,55 @@ class TrainingEvaluator(Evaluator):
             curve=tuple(outcome.curve),
             fidelity=config.epochs,
             wall_time=time.perf_counter() - start,
-            reason=(
-                None
-                if outcome.diverged_at is None
-                else f"loss diverged at epoch {outcome.diverged_at}; best of the epochs before"
-            ),
+            reason=_diverged(outcome.diverged_at),
         )
 
+    def _evaluate_supervised(
+        self, arch: Architecture, task: SupervisedTask, config: TrainConfig
+    ) -> Result:
+        start = time.perf_counter()
+        torch.manual_seed(config.seed)
+        model = self.space.build(arch, task, self.hyper)  # type: ignore[attr-defined]
+        try:
+            outcome = train_supervised(model, task, config)
+        except TrainingDiverged as exc:
+            return Result.failed(str(exc), wall_time=time.perf_counter() - start)
+        model.eval()
+        one = task.x_val[:1]  # (1, ...) one example
+
+        def forward() -> object:
+            return model(one)
+
+        return Result(
+            metrics={f"val_{outcome.metric}": outcome.val},
+            test_metrics={f"test_{outcome.metric}": outcome.test},
+            costs=self._costs(model, forward),
+            curve=tuple(outcome.curve),
+            fidelity=config.epochs,
+            wall_time=time.perf_counter() - start,
+            reason=_diverged(outcome.diverged_at),
+        )
+
+    def _costs(self, model: torch.nn.Module, forward: Any) -> dict[str, float]:
+        costs: dict[str, float] = {
+            "params": float(count_params(model)),
+            "flops": float(count_flops(forward)),
+        }
+        if self.latency:
+            costs["latency_ms"] = measure_latency_ms(forward)
+        return costs
+
     def describe(self) -> dict[str, Any]:
+        hyper = self.hyper.to_dict() if hasattr(self.hyper, "to_dict") else None
         return {
             "kind": "training",
             "task": self.task.describe(),
-            "hyper": self.hyper.to_dict(),
+            "hyper": hyper,
             "train": asdict(self.train),
         }
+
+
+def _diverged(epoch: int | None) -> str | None:
+    if epoch is None:
+        return None
+    return f"loss diverged at epoch {epoch}; best of the epochs before"

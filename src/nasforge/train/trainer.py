@@ -13,9 +13,17 @@ from torch_geometric.data import Data
 
 from nasforge.errors import ConfigError
 
-__all__ = ["TrainConfig", "TrainOutcome", "TrainingDiverged", "train_node_classifier"]
+__all__ = [
+    "TrainConfig",
+    "TrainOutcome",
+    "TrainingDiverged",
+    "make_optimizer",
+    "make_schedule",
+    "train_node_classifier",
+]
 
 OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("constant", "cosine")
 
 
 class TrainingDiverged(RuntimeError):
@@ -34,6 +42,9 @@ class TrainConfig:
         patience: Stop after this many epochs without a better validation accuracy
             (``None``: train all ``epochs``).
         seed: Seeds the weights and dropout: the same seed gives the same run.
+        batch_size: Examples per step for image and tabular tasks (graphs train full-batch).
+        momentum: SGD momentum (0: plain SGD, as NAS-Bench-Graph; ignored by Adam).
+        schedule: ``constant`` learning rate, or ``cosine`` annealing to 0 over ``epochs``.
         on_divergence: ``fail`` raises :class:`TrainingDiverged` when the loss becomes NaN or
             infinite (a search then fails the trial); ``keep_best`` stops there and keeps the
             best epoch before it, as NAS-Bench-Graph's training loop did.
@@ -45,6 +56,9 @@ class TrainConfig:
     optimizer: str = "adam"
     patience: int | None = 100
     seed: int = 0
+    batch_size: int = 128
+    momentum: float = 0.0
+    schedule: str = "constant"
     on_divergence: str = "fail"
 
     def __post_init__(self) -> None:
@@ -61,6 +75,14 @@ class TrainConfig:
         if self.on_divergence not in ("fail", "keep_best"):
             raise ConfigError(
                 f"on_divergence must be 'fail' or 'keep_best', got {self.on_divergence!r}"
+            )
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
+        if not 0 <= self.momentum < 1:
+            raise ConfigError(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(
+                f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}"
             )
         if self.patience is not None and self.patience < 1:
             raise ConfigError(f"patience must be >= 1 or None, got {self.patience}")
@@ -80,10 +102,26 @@ class TrainOutcome:
     diverged_at: int | None = None
 
 
-def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """The optimizer ``config`` names, over all of ``model``'s parameters."""
     if config.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    return torch.optim.SGD(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(
+        model.parameters(),
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+        momentum=config.momentum,
+        nesterov=config.momentum > 0,
+    )
+
+
+def make_schedule(
+    opt: torch.optim.Optimizer, config: TrainConfig
+) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """The per-epoch learning-rate schedule, or ``None`` for a constant rate."""
+    if config.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs)
+    return None
 
 
 def train_node_classifier(
@@ -100,7 +138,8 @@ def train_node_classifier(
         TrainingDiverged: When the training loss becomes NaN or infinite.
     """
     torch.manual_seed(config.seed)
-    opt = _optimizer(model, config)
+    opt = make_optimizer(model, config)
+    schedule = make_schedule(opt, config)
     x, edge_index, y = data.x, data.edge_index, data.y
     train_mask, val_mask, test_mask = data.train_mask, data.val_mask, data.test_mask
     n_val, n_test = int(val_mask.sum()), int(test_mask.sum())
@@ -123,6 +162,8 @@ def train_node_classifier(
             break
         loss.backward()  # type: ignore[no-untyped-call]
         opt.step()
+        if schedule is not None:
+            schedule.step()
 
         model.eval()
         with torch.no_grad():

@@ -1,0 +1,187 @@
+"""Image classification: arrays, scikit-learn's digits, a folder of images, a saved file.
+
+Loaders (none needs torchvision):
+    * :func:`image_task` — arrays or tensors (N, C, H, W) or (N, H, W) with labels.
+    * :func:`load_digits` — scikit-learn's 1,797 handwritten digits, 8x8 grey levels (offline).
+    * :func:`load_image_folder` — ``root/<class>/*.png|jpg|...``, read with Pillow.
+    * :func:`load_image_file` — an ``.npz`` with arrays ``x`` and ``y`` (or a ``.pt`` dict of
+      tensors read with ``torch.load(weights_only=True)``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from nasforge.errors import ConfigError
+from nasforge.tasks.supervised import SupervisedTask, split_arrays
+
+__all__ = ["IMAGE_SUFFIXES", "image_task", "load_digits", "load_image_file", "load_image_folder"]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+def image_task(
+    x: np.ndarray | torch.Tensor,
+    y: np.ndarray | torch.Tensor | Sequence[Any],
+    *,
+    name: str = "images",
+    split: Sequence[float] = (0.6, 0.2, 0.2),
+    seed: int = 0,
+    classes: Sequence[str] | None = None,
+    info: dict[str, Any] | None = None,
+    standardize: bool = True,
+) -> SupervisedTask:
+    """An image-classification task from arrays; (N, H, W) is read as one channel.
+
+    Raises:
+        ConfigError: For inputs that are not (N, C, H, W), NaN values, mismatched lengths,
+            fewer than 2 classes or too few examples to split.
+    """
+    arr = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    if arr.ndim == 3:
+        arr = arr[:, None]  # (N, H, W) -> (N, 1, H, W)
+    return split_arrays(
+        arr,
+        y,
+        name=name,
+        modality="image",
+        split=split,
+        seed=seed,
+        classes=classes,
+        info=info,
+        standardize=standardize,
+    )
+
+
+def load_digits(*, seed: int = 0, split: Sequence[float] = (0.6, 0.2, 0.2)) -> SupervisedTask:
+    """scikit-learn's digits as (1, 8, 8) images, 10 classes, split 60/20/20 by ``seed``."""
+    from sklearn.datasets import load_digits as sk_digits
+
+    bunch = sk_digits()
+    images = bunch.images.astype(np.float32) / 16.0  # (1797, 8, 8), grey levels 0..16
+    return image_task(
+        images,
+        bunch.target,
+        name="image:digits",
+        split=split,
+        seed=seed,
+        classes=[str(c) for c in range(10)],
+        info={"source": "sklearn.datasets.load_digits"},
+    )
+
+
+def _read_image(path: Path, mode: str, size: tuple[int, int] | None) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as raw:
+            img = raw.convert(mode)
+            if size is not None:
+                img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+            arr = np.asarray(img, dtype=np.float32) / 255.0
+    except (OSError, UnidentifiedImageError) as exc:
+        raise ConfigError(f"cannot read image {path}: {exc}") from None
+    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)  # (C, H, W)
+
+
+def load_image_folder(
+    root: str | os.PathLike[str],
+    *,
+    size: tuple[int, int] | None = None,
+    grayscale: bool = False,
+    seed: int = 0,
+    split: Sequence[float] = (0.6, 0.2, 0.2),
+) -> SupervisedTask:
+    """Images in ``root/<class name>/``, one sub-folder per class (as ImageFolder lays them out).
+
+    Args:
+        root: The folder holding one sub-folder per class.
+        size: Resize every image to (height, width); without it all images must share a size.
+        grayscale: Read as one channel (otherwise RGB, 3 channels).
+        seed: Fixes the train/validation/test split.
+        split: Fractions of the three splits.
+
+    Raises:
+        ConfigError: For a missing folder, no class folders, a class without images, an
+            unreadable image, or images of different sizes when ``size`` is not given.
+    """
+    base = Path(root).expanduser()
+    if not base.is_dir():
+        raise ConfigError(f"image folder {base} does not exist (expected <root>/<class>/*.png)")
+    class_dirs = sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(class_dirs) < 2:
+        raise ConfigError(
+            f"image folder {base} needs one sub-folder per class (at least 2), found "
+            f"{[p.name for p in class_dirs]}"
+        )
+    mode = "L" if grayscale else "RGB"
+    images: list[np.ndarray] = []
+    labels: list[int] = []
+    first: tuple[tuple[int, ...], Path] | None = None
+    for label, folder in enumerate(class_dirs):
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise ConfigError(
+                f"class folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)})"
+            )
+        for path in files:
+            arr = _read_image(path, mode, size)
+            if first is None:
+                first = (arr.shape, path)
+            elif arr.shape != first[0]:
+                raise ConfigError(
+                    f"images differ in shape: {first[1]} is {first[0]} (C, H, W) but {path} is "
+                    f"{arr.shape}; pass size=(H, W) (--image-size HxW) to resize them"
+                )
+            images.append(arr)
+            labels.append(label)
+    return image_task(
+        np.stack(images),
+        np.asarray(labels),
+        name=f"image:folder:{base}",
+        split=split,
+        seed=seed,
+        classes=[p.name for p in class_dirs],
+        info={"source": str(base), "mode": mode},
+    )
+
+
+def load_image_file(
+    path: str | os.PathLike[str], *, seed: int = 0, split: Sequence[float] = (0.6, 0.2, 0.2)
+) -> SupervisedTask:
+    """Images saved as ``.npz`` (arrays ``x`` (N, C, H, W) or (N, H, W) and ``y``) or as a
+    ``.pt`` dict of tensors with the same keys (loaded with ``weights_only=True``).
+
+    Raises:
+        ConfigError: For a missing or unreadable file, missing keys, or bad arrays.
+    """
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise ConfigError(f"image file {file} does not exist")
+    arrays: dict[str, Any]
+    if file.suffix == ".npz":
+        try:
+            with np.load(file, allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read {file} as .npz: {exc}") from None
+    elif file.suffix == ".pt":
+        try:
+            loaded = torch.load(file, map_location="cpu", weights_only=True)
+        except Exception as exc:  # any unpickling failure is a bad file for the user
+            raise ConfigError(f"cannot read {file} as a tensor dict: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{file} must hold a dict with tensors 'x' and 'y'")
+        arrays = loaded
+    else:
+        raise ConfigError(f"image file {file} must end in .npz or .pt")
+    missing = [k for k in ("x", "y") if k not in arrays]
+    if missing:
+        raise ConfigError(f"{file} lacks array(s) {missing}; found {sorted(arrays)}")
+    return image_task(arrays["x"], arrays["y"], name=f"image:file:{file}", split=split, seed=seed)

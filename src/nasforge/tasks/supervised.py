@@ -1,0 +1,234 @@
+"""Supervised learning on arrays: the task type shared by image and tabular data.
+
+A :class:`SupervisedTask` holds three fixed splits (train, validation, test) as tensors, its
+kind (classification or regression) and where it came from. Searches train on ``train``,
+select on ``validation`` and only store ``test``. Loaders build one with :func:`split_arrays`,
+which checks the data before any training starts and fixes the split by a seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from nasforge.errors import ConfigError
+
+__all__ = ["KINDS", "SupervisedTask", "split_arrays"]
+
+KINDS = ("classification", "regression")
+
+
+@dataclass(frozen=True, eq=False)
+class SupervisedTask:
+    """Predict ``y`` from ``x``; three splits held as tensors.
+
+    Attributes:
+        name: Where the data came from (e.g. ``image:digits``), stored with experiments.
+        modality: ``image`` (``x`` is (N, C, H, W)) or ``tabular`` (``x`` is (N, F)).
+        kind: ``classification`` (``y`` int64 in ``0..C-1``) or ``regression`` (``y`` float
+            (N,) or (N, T)).
+        x_train, y_train, x_val, y_val, x_test, y_test: The splits (features standardised with
+            the training split's statistics by the loaders).
+        classes: Class names for classification (index = label), empty for regression.
+        info: JSON-able facts about the source (file, label column, normalisation).
+    """
+
+    name: str
+    modality: str
+    kind: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    classes: tuple[str, ...] = ()
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ConfigError(f"{self.name}: kind must be one of {', '.join(KINDS)}")
+        if self.modality not in ("image", "tabular"):
+            raise ConfigError(f"{self.name}: modality must be 'image' or 'tabular'")
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one example: (C, H, W) for images, (F,) for tabular data."""
+        return tuple(int(s) for s in self.x_train.shape[1:])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def num_outputs(self) -> int:
+        """Output units a model needs: classes, or regression targets."""
+        if self.kind == "classification":
+            return self.num_classes
+        return 1 if self.y_train.dim() == 1 else int(self.y_train.shape[1])
+
+    @property
+    def metric(self) -> str:
+        """The metric reported as ``val_<metric>``/``test_<metric>``: ``acc`` or ``rmse``."""
+        return "acc" if self.kind == "classification" else "rmse"
+
+    def describe(self) -> dict[str, Any]:
+        """JSON identity of the task (stored with experiments)."""
+        out: dict[str, Any] = {
+            "kind": f"{self.modality}-{self.kind}",
+            "name": self.name,
+            "input_shape": list(self.input_shape),
+            "outputs": self.num_outputs,
+            "split": [len(self.y_train), len(self.y_val), len(self.y_test)],
+        }
+        if self.classes:
+            out["classes"] = list(self.classes)
+        out.update(self.info)
+        return out
+
+
+def _fractions(split: Sequence[float]) -> tuple[float, float, float]:
+    if len(split) != 3 or any(not 0 < f < 1 for f in split) or abs(sum(split) - 1) > 1e-6:
+        raise ConfigError(
+            f"split must be three fractions in (0, 1) for train, validation and test that sum "
+            f"to 1, got {tuple(split)}"
+        )
+    return float(split[0]), float(split[1]), float(split[2])
+
+
+def _check_arrays(name: str, x: np.ndarray, y: np.ndarray, modality: str, kind: str) -> None:
+    where = f"{name}: "
+    if x.ndim != (4 if modality == "image" else 2):
+        shape = "(N, C, H, W)" if modality == "image" else "(N, features)"
+        raise ConfigError(f"{where}{modality} inputs must have shape {shape}, got {x.shape}")
+    if x.shape[0] == 0 or any(s == 0 for s in x.shape[1:]):
+        raise ConfigError(f"{where}the data set is empty (inputs of shape {x.shape})")
+    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+        raise ConfigError(f"{where}inputs must be real numbers, got dtype {x.dtype}")
+    if not np.isfinite(x).all():
+        rows = int((~np.isfinite(x.reshape(len(x), -1))).any(axis=1).sum())
+        raise ConfigError(f"{where}inputs hold NaN or infinite values in {rows} examples")
+    if y.shape[0] != x.shape[0]:
+        raise ConfigError(
+            f"{where}inputs and targets differ in length: {x.shape[0]} inputs, {y.shape[0]} targets"
+        )
+    if kind == "regression":
+        if y.ndim not in (1, 2) or not np.issubdtype(y.dtype, np.number):
+            raise ConfigError(
+                f"{where}regression targets must be numbers of shape (N,) or (N, T), got "
+                f"{y.dtype} {y.shape}"
+            )
+        if not np.isfinite(y).all():
+            bad = int((~np.isfinite(y.reshape(len(y), -1))).any(axis=1).sum())
+            raise ConfigError(f"{where}targets hold NaN or infinite values in {bad} examples")
+    else:
+        if y.ndim != 1:
+            raise ConfigError(f"{where}class labels must have shape (N,), got {y.shape}")
+        if np.issubdtype(y.dtype, np.floating) and not np.isfinite(y).all():
+            bad = int((~np.isfinite(y)).sum())
+            raise ConfigError(f"{where}class labels hold NaN or infinite values in {bad} examples")
+
+
+def split_arrays(
+    x: np.ndarray | torch.Tensor,
+    y: np.ndarray | torch.Tensor | Sequence[Any],
+    *,
+    name: str,
+    modality: str,
+    kind: str = "classification",
+    split: Sequence[float] = (0.6, 0.2, 0.2),
+    seed: int = 0,
+    classes: Sequence[str] | None = None,
+    standardize: bool = True,
+    info: dict[str, Any] | None = None,
+) -> SupervisedTask:
+    """Check ``x``/``y``, split them by ``seed`` and build the task.
+
+    Classification splits are stratified when every class has enough examples. Labels may be
+    any values (strings, ints): they are mapped to ``0..C-1`` in sorted order unless
+    ``classes`` names them. Inputs are standardised with the training split's mean and
+    standard deviation (per channel for images, per feature for tabular data).
+
+    Raises:
+        ConfigError: Saying what is wrong with the data (shape, NaN, empty, too few examples or
+            classes) and what is accepted.
+    """
+    from sklearn.model_selection import train_test_split
+
+    if kind not in KINDS:
+        raise ConfigError(f"{name}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    x_np = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    y_np = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+    _check_arrays(name, x_np, y_np, modality, kind)
+    f_train, f_val, f_test = _fractions(split)
+
+    if kind == "classification":
+        if classes is None:
+            values = np.unique(y_np)
+            labels = np.searchsorted(values, y_np)
+            names = tuple(str(v) for v in values)
+        else:
+            names = tuple(str(c) for c in classes)
+            if not np.issubdtype(y_np.dtype, np.integer):
+                raise ConfigError(f"{name}: with named classes, labels must be integers")
+            if y_np.min() < 0 or y_np.max() >= len(names):
+                raise ConfigError(
+                    f"{name}: labels must be in 0..{len(names) - 1} for {len(names)} classes, "
+                    f"found {int(y_np.min())}..{int(y_np.max())}"
+                )
+            labels = y_np.astype(np.int64)
+        if len(np.unique(labels)) < 2:
+            raise ConfigError(f"{name}: classification needs at least 2 classes")
+        counts = np.bincount(labels, minlength=len(names))
+        stratify = labels if counts[counts > 0].min() >= 5 else None
+        y_all: np.ndarray = labels.astype(np.int64)
+    else:
+        names = ()
+        stratify = None
+        y_all = y_np.astype(np.float32)
+
+    n = len(x_np)
+    n_test, n_val = round(n * f_test), round(n * f_val)
+    if n - n_test - n_val < 1 or n_test < 1 or n_val < 1:
+        raise ConfigError(
+            f"{name}: {n} examples are too few for a train/validation/test split of "
+            f"{(f_train, f_val, f_test)}"
+        )
+    index = np.arange(n)
+    rest, test = train_test_split(index, test_size=n_test, random_state=seed, stratify=stratify)
+    train, val = train_test_split(
+        rest,
+        test_size=n_val,
+        random_state=seed,
+        stratify=None if stratify is None else stratify[rest],
+    )
+    x_f = x_np.astype(np.float32)
+    extra = dict(info or {})
+    if standardize:
+        axes = (0, 2, 3) if modality == "image" else (0,)
+        mean = x_f[train].mean(axis=axes, keepdims=True)
+        std = x_f[train].std(axis=axes, keepdims=True)
+        std[std < 1e-8] = 1.0  # constant features stay zero instead of dividing by 0
+        x_f = (x_f - mean) / std
+        extra["standardized"] = "per channel" if modality == "image" else "per feature"
+
+    def t(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a))
+
+    return SupervisedTask(
+        name=name,
+        modality=modality,
+        kind=kind,
+        x_train=t(x_f[train]),
+        y_train=t(y_all[train]),
+        x_val=t(x_f[val]),
+        y_val=t(y_all[val]),
+        x_test=t(x_f[test]),
+        y_test=t(y_all[test]),
+        classes=names,
+        info={**extra, "split_seed": seed},
+    )

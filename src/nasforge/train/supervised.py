@@ -1,0 +1,153 @@
+"""Mini-batch training of image and tabular models, with early stopping on validation."""
+
+from __future__ import annotations
+
+import copy
+import math
+import operator
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from nasforge.tasks.supervised import SupervisedTask
+from nasforge.train.trainer import TrainConfig, TrainingDiverged, make_optimizer, make_schedule
+
+__all__ = ["FitOutcome", "predict", "score", "train_supervised"]
+
+_EVAL_BATCH = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class FitOutcome:
+    """One training run: the validation metric's best epoch and the test metric there.
+
+    ``metric`` is ``acc`` (higher is better) or ``rmse`` (lower is better, in the targets'
+    units).
+    """
+
+    metric: str
+    val: float
+    test: float
+    best_epoch: int
+    epochs_run: int
+    wall_time: float
+    curve: list[dict[str, float]] = field(default_factory=list)
+    state: dict[str, torch.Tensor] | None = None
+    diverged_at: int | None = None
+
+
+def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The model's outputs on ``x`` in eval mode, computed in chunks."""
+    model.eval()
+    with torch.no_grad():
+        return torch.cat([model(x[i : i + _EVAL_BATCH]) for i in range(0, len(x), _EVAL_BATCH)])
+
+
+def score(out: torch.Tensor, y: torch.Tensor, kind: str, scale: tuple[float, float]) -> float:
+    """Accuracy for classification; RMSE in the targets' units for regression."""
+    if kind == "classification":
+        return float((out.argmax(dim=-1) == y).float().mean())
+    mean, std = scale
+    pred = out.view_as(y) * std + mean
+    return float(torch.sqrt(((pred - y) ** 2).mean()))
+
+
+def train_supervised(
+    model: nn.Module, task: SupervisedTask, config: TrainConfig, *, keep_state: bool = False
+) -> FitOutcome:
+    """Train ``model`` on ``task``'s training split in shuffled mini-batches.
+
+    Cross-entropy for classification; mean squared error on targets standardised with the
+    training split's mean and deviation for regression (metrics are reported in the original
+    units). After every epoch the validation and test metrics are computed; the returned test
+    value is the one at the best validation epoch (earliest on ties), and the curve holds only
+    the training loss and validation metric. The model is built by the caller (seed it with
+    ``torch.manual_seed(config.seed)`` first); ``config.seed`` also fixes the batch order and
+    dropout.
+
+    Raises:
+        TrainingDiverged: When the training loss becomes NaN or infinite (with
+            ``on_divergence="fail"``, or before any epoch completed).
+    """
+    torch.manual_seed(config.seed)
+    order = torch.Generator().manual_seed(config.seed)
+    opt = make_optimizer(model, config)
+    schedule = make_schedule(opt, config)
+    regression = task.kind == "regression"
+    x, y = task.x_train, task.y_train
+    if regression:
+        mean, std = float(y.mean()), float(y.std()) or 1.0
+        target = (y - mean) / std
+        loss_fn: nn.Module = nn.MSELoss()
+    else:
+        mean, std = 0.0, 1.0
+        target = y
+        loss_fn = nn.CrossEntropyLoss()
+    better: Callable[[float, float], bool] = operator.lt if regression else operator.gt
+    metric = task.metric
+    n = len(x)
+    batch = min(config.batch_size, n)
+    best_val = math.inf if regression else -math.inf
+    best_test, best_epoch = math.nan, 0
+    best_state: dict[str, torch.Tensor] | None = None
+    curve: list[dict[str, float]] = []
+    diverged_at: int | None = None
+    start = time.perf_counter()
+    epoch = 0
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        perm = torch.randperm(n, generator=order)
+        total, seen = 0.0, 0
+        finite = True
+        # drop a last batch of one example: BatchNorm cannot train on it
+        stop = n if n % batch != 1 or n == 1 else n - 1
+        for i in range(0, stop, batch):
+            idx = perm[i : i + batch]
+            opt.zero_grad(set_to_none=True)
+            out = model(x[idx])
+            loss: torch.Tensor = loss_fn(
+                out.view_as(target[idx]) if regression else out, target[idx]
+            )
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                finite = False
+                break
+            loss.backward()  # type: ignore[no-untyped-call]
+            opt.step()
+            total += value * len(idx)
+            seen += len(idx)
+        if not finite:
+            if config.on_divergence == "fail" or best_epoch == 0:
+                raise TrainingDiverged(f"training loss became {value} at epoch {epoch}")
+            diverged_at = epoch
+            break
+        if schedule is not None:
+            schedule.step()
+        val = score(predict(model, task.x_val), task.y_val, task.kind, (mean, std))
+        test = score(predict(model, task.x_test), task.y_test, task.kind, (mean, std))
+        if not math.isfinite(val):
+            if config.on_divergence == "fail" or best_epoch == 0:
+                raise TrainingDiverged(f"validation {metric} became {val} at epoch {epoch}")
+            diverged_at = epoch
+            break
+        curve.append({"epoch": float(epoch), "train_loss": total / seen, f"val_{metric}": val})
+        if better(val, best_val):
+            best_val, best_test, best_epoch = val, test, epoch
+            if keep_state:
+                best_state = copy.deepcopy(model.state_dict())
+        elif config.patience is not None and epoch - best_epoch >= config.patience:
+            break
+    return FitOutcome(
+        metric=metric,
+        val=best_val,
+        test=best_test,
+        best_epoch=best_epoch,
+        epochs_run=epoch,
+        wall_time=time.perf_counter() - start,
+        curve=curve,
+        state=best_state,
+        diverged_at=diverged_at,
+    )

@@ -17,6 +17,7 @@ from nasforge.spaces.nb201 import Nb201Space
 from nasforge.strategies.base import Strategy
 from nasforge.strategies.evolution import RegularizedEvolution
 from nasforge.strategies.local import LocalSearch
+from nasforge.strategies.multifidelity import Asha, Hyperband, SuccessiveHalving
 from nasforge.strategies.random import RandomSearch
 
 __all__ = ["BENCHMARKS", "SPACES", "STRATEGIES"]
@@ -57,6 +58,21 @@ STRATEGIES.register(
     "local",
     LocalSearch,
     summary="local search with restarts, White et al. 2021",
+)
+STRATEGIES.register(
+    "successive-halving",
+    SuccessiveHalving,
+    summary="successive halving over epochs, Jamieson & Talwalkar 2016 (multi-fidelity)",
+)
+STRATEGIES.register(
+    "hyperband",
+    Hyperband,
+    summary="Hyperband over epochs, Li et al. 2018 (multi-fidelity)",
+)
+STRATEGIES.register(
+    "asha",
+    Asha,
+    summary="asynchronous successive halving over epochs, Li et al. 2020 (multi-fidelity)",
 )
 
 

@@ -149,6 +149,9 @@ class SearchPlan:
         from nasforge.execution.process import ProcessExecutor  # imports torch: only when used
 
         store = open_store(db)
+        stopper = getattr(self.evaluator, "stopper", None)
+        if stopper is not None:  # workers read finished curves from the store
+            stopper.bind(store.target, self.name)
         executor = (
             ProcessExecutor(self.evaluator, workers=self.workers) if self.workers > 1 else None
         )
@@ -186,6 +189,7 @@ def plan(
     training: Mapping[str, Any] | None = None,
     task_options: Mapping[str, Any] | None = None,
     table: str | os.PathLike[str] | None = None,
+    early_stopping: str | None = None,
 ) -> SearchPlan:
     """Validate a search's settings; the arguments are those of :func:`search`.
 
@@ -198,8 +202,10 @@ def plan(
         raise ConfigError(f"workers must be an integer >= 1, got {workers!r}")
     budget = budget if isinstance(budget, Budget) else Budget.parse(budget)
     if benchmark is not None:
-        if training or task_options:
-            raise ConfigError("training and task options apply to --task searches only")
+        if training or task_options or early_stopping:
+            raise ConfigError(
+                "training, task and early-stopping options apply to --task searches only"
+            )
         space_obj, evaluator = _resolve(benchmark, space, table, epochs)
     else:
         if table is not None:
@@ -214,14 +220,26 @@ def plan(
             epochs=epochs,
             training=training or {},
             task_options=task_options or {},
+            early_stopping=early_stopping,
         )
     objective = evaluator.objectives[0]
+    options = {**_fidelity_defaults(strategy, evaluator), **(options or {})}
     strat = make_strategy(strategy, space_obj, objective=objective, seed=seed, options=options)
     name = name or default_name(benchmark or str(task), strategy, seed)
     return SearchPlan(name, space_obj, evaluator, strat, objective, budget, workers)
 
 
 _TRAIN_KEYS = ("lr", "weight_decay", "optimizer", "patience", "batch_size", "momentum", "schedule")
+
+
+def _fidelity_defaults(strategy: str, evaluator: Evaluator) -> dict[str, Any]:
+    """Multi-fidelity strategies on a training task default to its epochs as the top rung."""
+    accepted = strategy_options(strategy)
+    epochs = getattr(getattr(evaluator, "train", None), "epochs", None)
+    if "max_fidelity" not in accepted or not isinstance(epochs, int):
+        return {}
+    eta = int(accepted.get("eta", 3))
+    return {"max_fidelity": epochs, "min_fidelity": max(1, round(epochs / eta**2))}
 
 
 def _resolve_training(
@@ -234,6 +252,7 @@ def _resolve_training(
     epochs: int | None,
     training: Mapping[str, Any],
     task_options: Mapping[str, Any],
+    early_stopping: str | None = None,
 ) -> tuple[SearchSpace, Evaluator]:
     # torch and PyG are imported only by searches that train
     from dataclasses import fields, is_dataclass
@@ -261,7 +280,24 @@ def _resolve_training(
     train = replace(setup.train, **{k: v for k, v in training.items() if k in _TRAIN_KEYS})
     if epochs is not None:
         train = replace(train, epochs=epochs)
-    evaluator = TrainingEvaluator(task=setup.task, space=space_obj, hyper=hyper, train=train)
+    stopper = None
+    if early_stopping is not None:
+        if early_stopping != "curve":
+            raise ConfigError(
+                f"unknown early stopping {early_stopping!r}; valid: curve (learning-curve "
+                "prediction, Baker et al. 2017)"
+            )
+        from nasforge.objective import Direction, Objective
+        from nasforge.stopping import LearningCurveStopper
+
+        regression = getattr(setup.task, "kind", "") == "regression"
+        objective = (
+            Objective("val_rmse", Direction.MINIMIZE) if regression else Objective("val_acc")
+        )
+        stopper = LearningCurveStopper(objective=objective, seed=seed)
+    evaluator = TrainingEvaluator(
+        task=setup.task, space=space_obj, hyper=hyper, train=train, stopper=stopper
+    )
     return space_obj, evaluator
 
 
@@ -284,6 +320,7 @@ def search(
     training: Mapping[str, Any] | None = None,
     task_options: Mapping[str, Any] | None = None,
     table: str | os.PathLike[str] | None = None,
+    early_stopping: str | None = None,
 ) -> SearchResult:
     """Run (or resume) a search and return its summary and best trial.
 
@@ -319,6 +356,9 @@ def search(
             ``momentum``, ``schedule``.
         table: The NAS-Bench-201 / NATS-Bench file or folder you downloaded, for
             ``nas-bench-201:*`` benchmarks (default ``$NASFORGE_NB201_PATH``).
+        early_stopping: ``"curve"`` stops training runs that a learning-curve predictor fitted
+            on the search's finished runs expects to lose (Baker et al. 2017); they are
+            stored as PRUNED.
         task_options: ``label``/``kind`` for CSV and NPZ tables, ``image_size``/``grayscale``
             for image folders, ``split_seed`` for image and tabular data.
 
@@ -342,6 +382,7 @@ def search(
         training=training,
         task_options=task_options,
         table=table,
+        early_stopping=early_stopping,
     )
     return settings.run(db=db, callback=callback)
 

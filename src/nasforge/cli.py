@@ -162,6 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--schedule", help="learning-rate schedule: constant or cosine")
     training.add_argument("--batch-size", type=_positive_int, help="images/tables: batch size")
     training.add_argument("--patience", type=_positive_int, help="early-stopping patience")
+    training.add_argument(
+        "--early-stopping",
+        choices=["curve"],
+        help="curve: stop runs a learning-curve predictor expects to lose (stored as PRUNED)",
+    )
     data = s.add_argument_group("data (with --task)")
     data.add_argument("--label", help="csv: the label column (default: the last column)")
     data.add_argument(
@@ -255,6 +260,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         training=training,
         task_options=task_options,
         table=args.table,
+        early_stopping=args.early_stopping,
     )
     name = settings.name
     total = budget.amount

@@ -20,7 +20,15 @@ from nasforge.spaces.base import SearchSpace
 from nasforge.store.base import ExperimentRecord, Store, TrialRecord
 from nasforge.strategies.base import Strategy
 
-__all__ = ["Experiment", "Progress", "RunSummary", "best_trial", "trial_score"]
+__all__ = [
+    "Experiment",
+    "Progress",
+    "RunSummary",
+    "best_trial",
+    "dedup_id",
+    "is_better",
+    "trial_score",
+]
 
 MAX_DUPLICATES_IN_A_ROW = 2_000
 """A strategy proposing only stored architectures this many times in a row has converged."""
@@ -72,13 +80,36 @@ def trial_score(trial: TrialRecord | None, objective: Objective) -> float:
     return objective.score_of(complete, trial.metrics, trial.costs)
 
 
+def _rank(trial: TrialRecord | None, objective: Objective) -> tuple[int, float]:
+    """Sort key of the incumbent: first the fidelity, then the objective."""
+    score = trial_score(trial, objective)
+    if trial is None or score == -math.inf:
+        return (-1, -math.inf)
+    return (trial.fidelity if trial.fidelity is not None else 0, score)
+
+
+def is_better(trial: TrialRecord, than: TrialRecord | None, objective: Objective) -> bool:
+    """Whether ``trial`` beats ``than`` as the search's best.
+
+    Only COMPLETE trials with a finite objective qualify. Results at different fidelities are
+    not comparable (a 5-epoch accuracy says little against a 200-epoch one), so a trial at a
+    higher fidelity beats any at a lower one; at equal fidelity the objective decides.
+    """
+    return _rank(trial, objective) > _rank(than, objective)
+
+
 def best_trial(trials: Iterable[TrialRecord], objective: Objective) -> TrialRecord | None:
-    """The COMPLETE trial with the best finite objective value (earliest on ties)."""
+    """The best COMPLETE trial (earliest on ties): best objective at the highest fidelity."""
     best: TrialRecord | None = None
     for trial in trials:
-        if trial_score(trial, objective) > trial_score(best, objective):
+        if is_better(trial, best, objective):
             best = trial
     return best
+
+
+def dedup_id(key: str, fidelity: int | None) -> str:
+    """What the loop deduplicates on: the canonical key, with the fidelity when one is set."""
+    return key if fidelity is None else f"{key}@{fidelity}"
 
 
 class Experiment:
@@ -166,19 +197,23 @@ class Experiment:
         """
         start = time.monotonic()
         stored = self.store.trials(self.record.id)
-        done: dict[str, Result] = {}
+        done: dict[str, Result] = {}  # by dedup_id: key, or key@fidelity
+        archs: set[str] = set()  # distinct canonical keys evaluated or in flight
         for trial in stored:  # replay history into the fresh strategy
             visible = trial.to_result().visible()
             done.setdefault(trial.key, visible)
+            if trial.fidelity is not None:
+                done.setdefault(dedup_id(trial.key, trial.fidelity), visible)
+            archs.add(trial.key)
             self.strategy.tell(trial.arch, visible)
         state = _LoopState(n_trials=len(stored), best=best_trial(stored, self.objective))
-        in_flight: dict[Future[Result], tuple[Architecture, str, float]] = {}
+        in_flight: dict[Future[Result], _Running] = {}
         own_executor = executor is None
         executor = executor or InlineExecutor(self.evaluator)
 
         def spent() -> bool:
             if budget.unit is BudgetUnit.ARCHS:
-                return len(done) + len(in_flight) >= budget.amount
+                return len(archs) >= budget.amount
             if budget.unit is BudgetUnit.TRIALS:
                 return state.n_trials + len(in_flight) >= budget.amount
             return time.monotonic() - start >= budget.amount
@@ -189,30 +224,30 @@ class Experiment:
                     if spent():
                         state.stop_reason = "budget spent"
                         break
-                    self._submit_next(executor, done, in_flight, state, fidelity)
+                    self._submit_next(executor, done, archs, in_flight, state, fidelity)
                 if not in_flight:
                     break
                 finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                for future in sorted(finished, key=lambda f: in_flight[f][2]):
-                    arch, key, started = in_flight.pop(future)
+                for future in sorted(finished, key=lambda f: in_flight[f].started):
+                    running = in_flight.pop(future)
                     trial = self.store.add_trial(
                         self.record.id,
-                        arch,
-                        key,
+                        running.arch,
+                        running.key,
                         future.result(),
-                        started_at=started,
+                        started_at=running.started,
                         finished_at=time.time(),
                     )
                     state.record(trial, self.objective)
                     visible = trial.to_result().visible()
-                    done[key] = visible
-                    self.strategy.tell(arch, visible)
+                    done[running.dedup] = visible
+                    self.strategy.tell(running.arch, visible)
                     if callback is not None:
                         elapsed = time.monotonic() - start
                         callback(
                             Progress(
                                 state.n_trials,
-                                len(done),
+                                len(archs),
                                 budget,
                                 elapsed,
                                 self.objective,
@@ -227,7 +262,7 @@ class Experiment:
             experiment=self.record,
             resumed_trials=len(stored),
             new_trials=len(state.new_numbers),
-            archs=len(done),
+            archs=len(archs),
             duplicates=state.duplicates,
             elapsed=time.monotonic() - start,
             stop_reason=state.stop_reason or "budget spent",
@@ -239,7 +274,8 @@ class Experiment:
         self,
         executor: Executor,
         done: dict[str, Result],
-        in_flight: dict[Future[Result], tuple[Architecture, str, float]],
+        archs: set[str],
+        in_flight: dict[Future[Result], _Running],
         state: _LoopState,
         fidelity: int | None,
     ) -> None:
@@ -251,8 +287,10 @@ class Experiment:
         arch = proposals[0]
         self.space.validate(arch)
         key = self.space.canonical_key(arch)
-        known = done.get(key)
-        running = any(k == key for _, k, _ in in_flight.values())
+        asked = self.strategy.fidelity_for(arch)
+        dedup = dedup_id(key, asked)
+        known = done.get(dedup)
+        running = any(r.dedup == dedup for r in in_flight.values())
         if known is not None or running:
             if known is not None:  # already evaluated: answer from the store, spend nothing
                 self.strategy.tell(arch, known)
@@ -265,7 +303,19 @@ class Experiment:
                 )
             return
         state.in_a_row = 0
-        in_flight[executor.submit(arch, fidelity)] = (arch, key, time.time())
+        archs.add(key)
+        future = executor.submit(arch, asked if asked is not None else fidelity)
+        in_flight[future] = _Running(arch, key, dedup, time.time())
+
+
+@dataclass(frozen=True, slots=True)
+class _Running:
+    """A submitted evaluation."""
+
+    arch: Architecture
+    key: str
+    dedup: str
+    started: float
 
 
 @dataclass
@@ -282,5 +332,5 @@ class _LoopState:
     def record(self, trial: TrialRecord, objective: Objective) -> None:
         self.n_trials += 1
         self.new_numbers.append(trial.number)
-        if trial_score(trial, objective) > trial_score(self.best, objective):
+        if is_better(trial, self.best, objective):
             self.best = trial

@@ -119,3 +119,16 @@ def test_digits_search_smoke(tmp_path: Path) -> None:
     for strategy in ("random", "evolution", "local"):
         assert f"| {strategy} |" in text
     assert "test acc % of found" in text and "image:digits" in text
+
+
+@pytest.mark.slow
+def test_multifidelity_digits_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "mf.md"
+    _run(
+        "multifidelity_digits.py",
+        *("--seeds", "1", "--seconds", "4", "--epochs", "3", "--out", str(out)),
+    )
+    text = out.read_text()
+    for method in ("random", "hyperband", "asha"):
+        assert f"| {method} |" in text
+    assert "found after s" in text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,15 +23,28 @@ OBJECTIVE = Objective("val_acc")
 
 
 class CountingEvaluator(NasBenchGraphEvaluator):
-    """The real table look-up, counting the evaluations it is asked for."""
+    """The real table look-up, counting the evaluations it is asked for.
+
+    Asked at a fidelity (multi-fidelity strategies), it answers the table's accuracy minus
+    ``0.1 / fidelity`` at that fidelity, so that low rungs rank architectures like the table
+    but score lower.
+    """
 
     def __init__(self, dataset: str = "cora") -> None:
         super().__init__(dataset=dataset)
-        self.calls: list[Architecture] = []
+        self.calls: list[tuple[Architecture, int | None]] = []
 
     def evaluate(self, arch: Architecture, budget: int | None = None) -> Result:
-        self.calls.append(arch)
-        return super().evaluate(arch, budget)
+        self.calls.append((arch, budget))
+        result = super().evaluate(arch, budget)
+        if budget is None:
+            return result
+        metrics = {**result.metrics, "val_acc": result.metrics["val_acc"] - 0.1 / budget}
+        return replace(result, metrics=metrics, fidelity=budget)
+
+
+def _multi_fidelity(name: str) -> bool:
+    return STRATEGIES.get(name).fidelity_for is not Strategy.fidelity_for  # type: ignore[attr-defined]
 
 
 @pytest.fixture(params=STRATEGIES.names())
@@ -46,8 +60,9 @@ def _drive(strategy: Strategy, evaluator: NasBenchGraphEvaluator, steps: int) ->
     keys = []
     for _ in range(steps):
         (arch,) = strategy.ask(1)
-        keys.append(evaluator.space.canonical_key(arch))
-        strategy.tell(arch, evaluator.evaluate(arch).visible())
+        fidelity = strategy.fidelity_for(arch)
+        keys.append(f"{evaluator.space.canonical_key(arch)}@{fidelity}")
+        strategy.tell(arch, evaluator.evaluate(arch, fidelity).visible())
     return keys
 
 
@@ -67,7 +82,7 @@ def test_never_proposes_an_invalid_architecture(strategy_name: str, dataset: str
     for _ in range(300):
         for arch in strategy.ask(2):
             ev.space.validate(arch)
-            strategy.tell(arch, ev.evaluate(arch).visible())
+            strategy.tell(arch, ev.evaluate(arch, strategy.fidelity_for(arch)).visible())
 
 
 def test_respects_the_budget(strategy_name: str, db_path: Path) -> None:
@@ -82,8 +97,13 @@ def test_respects_the_budget(strategy_name: str, db_path: Path) -> None:
         )
         summary = exp.run(Budget(40))
         stored = store.trials(exp.record.id)
-    assert summary.archs == 40 == len(stored) == len(ev.calls)
-    assert len({t.key for t in stored}) == 40
+    assert summary.archs == 40 == len({t.key for t in stored})
+    assert len(stored) == len(ev.calls)  # every trial evaluated once, none twice
+    assert len({(t.key, t.fidelity) for t in stored}) == len(stored)
+    if not _multi_fidelity(strategy_name):
+        assert len(stored) == 40
+    else:  # promotions re-train architectures at higher fidelities
+        assert len({t.fidelity for t in stored}) >= 2
 
 
 def test_resumes_from_history(strategy_name: str, db_path: Path) -> None:
@@ -97,7 +117,8 @@ def test_resumes_from_history(strategy_name: str, db_path: Path) -> None:
             store=store,
         )
         first.run(Budget(30))
-    assert len(ev.calls) == 30
+    calls = len(ev.calls)
+    assert calls == 30 or _multi_fidelity(strategy_name)
     with SqlStore(db_path) as store:  # a new process would do exactly this
         second = Experiment(
             name="r",
@@ -108,9 +129,9 @@ def test_resumes_from_history(strategy_name: str, db_path: Path) -> None:
         )
         summary = second.run(Budget(60))
         stored = store.trials(second.record.id)
-    assert summary.resumed_trials == 30 and summary.new_trials == 30
-    assert len(ev.calls) == 60  # nothing stored was evaluated again
-    assert [t.number for t in stored] == list(range(60))
+    assert summary.resumed_trials == calls and summary.new_trials == len(stored) - calls
+    assert len(ev.calls) == len(stored)  # nothing stored was evaluated again
+    assert [t.number for t in stored] == list(range(len(stored)))
     assert len({t.key for t in stored}) == 60
 
 

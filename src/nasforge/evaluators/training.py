@@ -12,15 +12,21 @@ from nasforge.architecture import Architecture
 from nasforge.errors import ConfigError, InvalidArchitectureError
 from nasforge.evaluators.base import Evaluator
 from nasforge.objective import Direction, Objective
-from nasforge.result import Result
+from nasforge.result import Result, Status
 from nasforge.spaces.base import SearchSpace
 from nasforge.spaces.gnn import GnnSpace
 from nasforge.spaces.gnn_model import GnnHyper
+from nasforge.stopping import LearningCurveStopper
 from nasforge.tasks.graph import NodeClassificationTask
 from nasforge.tasks.supervised import SupervisedTask
 from nasforge.train.cost import count_flops, count_params, measure_latency_ms
 from nasforge.train.supervised import train_supervised
-from nasforge.train.trainer import TrainConfig, TrainingDiverged, train_node_classifier
+from nasforge.train.trainer import (
+    StopRule,
+    TrainConfig,
+    TrainingDiverged,
+    train_node_classifier,
+)
 
 __all__ = ["TrainingEvaluator"]
 
@@ -59,6 +65,8 @@ class TrainingEvaluator(Evaluator):
         hyper: Model hyperparameters of the space (its defaults if ``None``).
         train: Optimiser settings, epochs (the default fidelity), patience and seed.
         latency: Measure inference latency (a few extra forward passes per trial).
+        stopper: Learning-curve early stopping: a run it stops is stored as PRUNED with its
+            curve so far and the reason.
 
     Raises:
         ConfigError: If the space cannot build models for the task.
@@ -72,8 +80,10 @@ class TrainingEvaluator(Evaluator):
         hyper: Any = None,
         train: TrainConfig | None = None,
         latency: bool = True,
+        stopper: LearningCurveStopper | None = None,
     ) -> None:
         _check_pairing(space, task)
+        self.stopper = stopper
         self.task = task
         self.space = space
         self.space_name = space.name
@@ -102,7 +112,7 @@ class TrainingEvaluator(Evaluator):
         torch.manual_seed(config.seed)
         model = self.space.build(arch, self.task, self.hyper)  # type: ignore[attr-defined]
         try:
-            outcome = train_node_classifier(model, data, config)
+            outcome = train_node_classifier(model, data, config, stop=self._stop_rule())
         except TrainingDiverged as exc:
             return Result.failed(str(exc), wall_time=time.perf_counter() - start)
         model.eval()
@@ -112,13 +122,14 @@ class TrainingEvaluator(Evaluator):
 
         costs = self._costs(model, forward)
         return Result(
+            status=Status.PRUNED if outcome.stopped else Status.COMPLETE,
             metrics={"val_acc": outcome.val_acc},
             test_metrics={"test_acc": outcome.test_acc},
             costs=costs,
             curve=tuple(outcome.curve),
             fidelity=config.epochs,
             wall_time=time.perf_counter() - start,
-            reason=_diverged(outcome.diverged_at),
+            reason=outcome.stopped or _diverged(outcome.diverged_at),
         )
 
     def _evaluate_supervised(
@@ -128,7 +139,7 @@ class TrainingEvaluator(Evaluator):
         torch.manual_seed(config.seed)
         model = self.space.build(arch, task, self.hyper)  # type: ignore[attr-defined]
         try:
-            outcome = train_supervised(model, task, config)
+            outcome = train_supervised(model, task, config, stop=self._stop_rule())
         except TrainingDiverged as exc:
             return Result.failed(str(exc), wall_time=time.perf_counter() - start)
         model.eval()
@@ -138,14 +149,18 @@ class TrainingEvaluator(Evaluator):
             return model(one)
 
         return Result(
+            status=Status.PRUNED if outcome.stopped else Status.COMPLETE,
             metrics={f"val_{outcome.metric}": outcome.val},
             test_metrics={f"test_{outcome.metric}": outcome.test},
             costs=self._costs(model, forward),
             curve=tuple(outcome.curve),
             fidelity=config.epochs,
             wall_time=time.perf_counter() - start,
-            reason=_diverged(outcome.diverged_at),
+            reason=outcome.stopped or _diverged(outcome.diverged_at),
         )
+
+    def _stop_rule(self) -> StopRule | None:
+        return None if self.stopper is None else self.stopper.should_stop
 
     def _costs(self, model: torch.nn.Module, forward: Any) -> dict[str, float]:
         costs: dict[str, float] = {
@@ -158,12 +173,15 @@ class TrainingEvaluator(Evaluator):
 
     def describe(self) -> dict[str, Any]:
         hyper = self.hyper.to_dict() if hasattr(self.hyper, "to_dict") else None
-        return {
+        out = {
             "kind": "training",
             "task": self.task.describe(),
             "hyper": hyper,
             "train": asdict(self.train),
         }
+        if self.stopper is not None:
+            out["stopping"] = self.stopper.options()
+        return out
 
 
 def _diverged(epoch: int | None) -> str | None:

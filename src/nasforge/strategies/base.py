@@ -34,7 +34,8 @@ class Strategy(ABC):
         * Strategies see only validation metrics (``Result.visible()``); they never get test
           metrics. They are not thread-safe: one experiment loop drives one strategy.
 
-    Hooks (no-ops by default): ``on_exhausted``.
+    Hooks (no-ops by default): ``on_exhausted``; ``fidelity_for`` (multi-fidelity strategies
+    say at which budget, e.g. how many epochs, a proposed architecture is to be evaluated).
 
     Args:
         space: The search space.
@@ -103,6 +104,15 @@ class Strategy(ABC):
 
     def on_exhausted(self) -> None:  # noqa: B027
         """Hook: called when ``_propose`` has nothing more to offer."""
+
+    def fidelity_for(self, arch: Architecture) -> int | None:
+        """Hook: the fidelity (e.g. epochs) at which to evaluate ``arch``, just proposed.
+
+        ``None`` (the default) leaves it to the experiment. The loop calls this once per
+        proposal, right after ``ask``; it deduplicates on (canonical key, fidelity), so a
+        multi-fidelity strategy may propose one architecture again at a higher fidelity.
+        """
+        return None
 
     def score(self, result: Result) -> float:
         """The objective (a metric or a cost) oriented so that larger is better.

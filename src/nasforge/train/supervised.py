@@ -13,7 +13,13 @@ import torch
 from torch import nn
 
 from nasforge.tasks.supervised import SupervisedTask
-from nasforge.train.trainer import TrainConfig, TrainingDiverged, make_optimizer, make_schedule
+from nasforge.train.trainer import (
+    StopRule,
+    TrainConfig,
+    TrainingDiverged,
+    make_optimizer,
+    make_schedule,
+)
 
 __all__ = ["FitOutcome", "predict", "score", "train_supervised"]
 
@@ -37,6 +43,7 @@ class FitOutcome:
     curve: list[dict[str, float]] = field(default_factory=list)
     state: dict[str, torch.Tensor] | None = None
     diverged_at: int | None = None
+    stopped: str | None = None
 
 
 def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -56,7 +63,12 @@ def score(out: torch.Tensor, y: torch.Tensor, kind: str, scale: tuple[float, flo
 
 
 def train_supervised(
-    model: nn.Module, task: SupervisedTask, config: TrainConfig, *, keep_state: bool = False
+    model: nn.Module,
+    task: SupervisedTask,
+    config: TrainConfig,
+    *,
+    keep_state: bool = False,
+    stop: StopRule | None = None,
 ) -> FitOutcome:
     """Train ``model`` on ``task``'s training split in shuffled mini-batches.
 
@@ -66,7 +78,7 @@ def train_supervised(
     value is the one at the best validation epoch (earliest on ties), and the curve holds only
     the training loss and validation metric. The model is built by the caller (seed it with
     ``torch.manual_seed(config.seed)`` first); ``config.seed`` also fixes the batch order and
-    dropout.
+    dropout. ``stop`` may end the run after any epoch; its reason is returned as ``stopped``.
 
     Raises:
         TrainingDiverged: When the training loss becomes NaN or infinite (with
@@ -95,6 +107,7 @@ def train_supervised(
     best_state: dict[str, torch.Tensor] | None = None
     curve: list[dict[str, float]] = []
     diverged_at: int | None = None
+    stopped: str | None = None
     start = time.perf_counter()
     epoch = 0
     for epoch in range(1, config.epochs + 1):
@@ -103,8 +116,8 @@ def train_supervised(
         total, seen = 0.0, 0
         finite = True
         # drop a last batch of one example: BatchNorm cannot train on it
-        stop = n if n % batch != 1 or n == 1 else n - 1
-        for i in range(0, stop, batch):
+        last = n if n % batch != 1 or n == 1 else n - 1
+        for i in range(0, last, batch):
             idx = perm[i : i + batch]
             opt.zero_grad(set_to_none=True)
             out = model(x[idx])
@@ -140,6 +153,10 @@ def train_supervised(
                 best_state = copy.deepcopy(model.state_dict())
         elif config.patience is not None and epoch - best_epoch >= config.patience:
             break
+        if stop is not None and epoch < config.epochs:
+            stopped = stop(curve, config.epochs)
+            if stopped:
+                break
     return FitOutcome(
         metric=metric,
         val=best_val,
@@ -150,4 +167,5 @@ def train_supervised(
         curve=curve,
         state=best_state,
         diverged_at=diverged_at,
+        stopped=stopped,
     )

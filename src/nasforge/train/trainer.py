@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -14,6 +15,7 @@ from torch_geometric.data import Data
 from nasforge.errors import ConfigError
 
 __all__ = [
+    "StopRule",
     "TrainConfig",
     "TrainOutcome",
     "TrainingDiverged",
@@ -100,6 +102,7 @@ class TrainOutcome:
     curve: list[dict[str, float]] = field(default_factory=list)
     state: dict[str, torch.Tensor] | None = None
     diverged_at: int | None = None
+    stopped: str | None = None
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -124,15 +127,25 @@ def make_schedule(
     return None
 
 
+StopRule = Callable[[Sequence[Mapping[str, float]], int], str | None]
+"""Called after each epoch with the curve so far and the planned epochs; a reason stops."""
+
+
 def train_node_classifier(
-    model: nn.Module, data: Data, config: TrainConfig, *, keep_state: bool = False
+    model: nn.Module,
+    data: Data,
+    config: TrainConfig,
+    *,
+    keep_state: bool = False,
+    stop: StopRule | None = None,
 ) -> TrainOutcome:
     """Train ``model`` on ``data.train_mask``; evaluate every epoch on validation and test.
 
     The model is built by the caller (seed it with ``torch.manual_seed(config.seed)`` first);
     this seeds dropout. Validation accuracy drives early stopping; the returned test accuracy
     is the one at the best validation epoch (earliest on ties), and the curve holds only
-    training loss and validation metrics.
+    training loss and validation metrics. ``stop`` (e.g. a learning-curve predictor) may end
+    the run after any epoch; its reason is returned as ``stopped``.
 
     Raises:
         TrainingDiverged: When the training loss becomes NaN or infinite.
@@ -149,6 +162,7 @@ def train_node_classifier(
     start = time.perf_counter()
     epoch = 0
     diverged_at: int | None = None
+    stopped: str | None = None
     for epoch in range(1, config.epochs + 1):
         model.train()
         opt.zero_grad(set_to_none=True)
@@ -178,6 +192,10 @@ def train_node_classifier(
                 best_state = copy.deepcopy(model.state_dict())
         elif config.patience is not None and epoch - best_epoch >= config.patience:
             break
+        if stop is not None and epoch < config.epochs:
+            stopped = stop(curve, config.epochs)
+            if stopped:
+                break
     return TrainOutcome(
         val_acc=best_val,
         test_acc=best_test,
@@ -187,4 +205,5 @@ def train_node_classifier(
         curve=curve,
         state=best_state,
         diverged_at=diverged_at,
+        stopped=stopped,
     )

@@ -1,0 +1,247 @@
+"""Multi-fidelity search over epochs: successive halving, Hyperband and ASHA.
+
+Each strategy proposes an architecture together with a fidelity (through ``fidelity_for``): a
+rung of the geometric ladder ``r_k = max_fidelity / eta**(K - k)``, ``k = 0..K``, with
+``K = floor(log_eta(max_fidelity / min_fidelity))``. New architectures are drawn at random and
+start at a low rung; the best ``1/eta`` of a rung are trained again, from scratch, at the next
+one. Every evaluation is its own trial with its fidelity and learning curve; the search's best
+is the best architecture at the highest fidelity reached.
+
+The strategies keep no state besides what they were told: rung membership and promotions
+follow from the stored results, so a search rebuilt from its trials continues where it
+stopped (brackets are formed in the order results were stored).
+
+References:
+    Jamieson & Talwalkar, "Non-stochastic Best Arm Identification and Hyperparameter
+    Optimization", AISTATS 2016 (successive halving). Li et al., "Hyperband: A Novel
+    Bandit-Based Approach to Hyperparameter Optimization", JMLR 2018. Li et al., "A System for
+    Massively Parallel Hyperparameter Tuning", MLSys 2020 (ASHA).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from nasforge.architecture import Architecture
+from nasforge.errors import ConfigError
+from nasforge.objective import Objective
+from nasforge.spaces.base import SearchSpace
+from nasforge.strategies.base import Strategy, check_positive_int
+
+__all__ = ["Asha", "Hyperband", "SuccessiveHalving", "rungs"]
+
+
+def rungs(min_fidelity: int, max_fidelity: int, eta: int) -> tuple[int, ...]:
+    """The fidelity ladder from about ``min_fidelity`` up to ``max_fidelity``, factor ``eta``.
+
+    Raises:
+        ConfigError: If ``min_fidelity > max_fidelity`` or ``eta < 2``.
+    """
+    if min_fidelity > max_fidelity:
+        raise ConfigError(
+            f"min_fidelity must be <= max_fidelity, got min_fidelity={min_fidelity}, "
+            f"max_fidelity={max_fidelity}"
+        )
+    top = math.floor(math.log(max_fidelity / min_fidelity) / math.log(eta) + 1e-9)
+    ladder = [max(1, round(max_fidelity / eta ** (top - k))) for k in range(top + 1)]
+    return tuple(sorted(set(ladder)))
+
+
+class _MultiFidelity(Strategy):
+    """What the three strategies share: the ladder, rung results and pending proposals."""
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        objective: Objective,
+        seed: int | None = None,
+        min_fidelity: int = 1,
+        max_fidelity: int = 27,
+        eta: int = 3,
+    ) -> None:
+        super().__init__(space, objective=objective, seed=seed)
+        self.min_fidelity = check_positive_int("min_fidelity", min_fidelity)
+        self.max_fidelity = check_positive_int("max_fidelity", max_fidelity)
+        self.eta = check_positive_int("eta", eta, minimum=2)
+        self.ladder = rungs(self.min_fidelity, self.max_fidelity, self.eta)
+        self._rung_of = {r: k for k, r in enumerate(self.ladder)}
+        self.results: list[dict[str, float]] = [{} for _ in self.ladder]  # rung -> key -> score
+        self.arch_of: dict[str, Architecture] = {}
+        self._pending: defaultdict[int, set[str]] = defaultdict(set)  # rung -> keys in flight
+        self._next: dict[str, list[int]] = defaultdict(list)  # key -> fidelities to hand out
+
+    # -- bookkeeping --------------------------------------------------------------------------
+    def _observe(self, arch: Architecture, key: str, score: float) -> None:
+        fidelity = self._last_fidelity
+        self.arch_of.setdefault(key, arch)
+        if fidelity is None:  # an evaluator without fidelities: the rung it was asked for
+            rung = next((r for r in sorted(self._pending) if key in self._pending[r]), None)
+        else:
+            rung = self._rung_of.get(fidelity)
+        if rung is None:
+            return  # a result at another fidelity (e.g. an earlier search's) has no rung
+        self._pending[rung].discard(key)
+        self.results[rung].setdefault(key, score)
+
+    def tell(self, arch: Architecture, result: Any) -> None:
+        self._last_fidelity = result.fidelity
+        super().tell(arch, result)
+
+    def _submit(self, arch: Architecture, rung: int) -> Architecture:
+        key = self.space.canonical_key(arch)
+        self.arch_of.setdefault(key, arch)
+        self._pending[rung].add(key)
+        self._next[key].append(self.ladder[rung])
+        return arch
+
+    def fidelity_for(self, arch: Architecture) -> int | None:
+        queue = self._next.get(self.space.canonical_key(arch))
+        return queue.pop(0) if queue else self.ladder[0]
+
+    def _known(self, rung: int, key: str) -> bool:
+        return key in self.results[rung] or key in self._pending[rung]
+
+    def _new(self, rung: int) -> Architecture | None:
+        arch = self.sample_unseen()
+        return None if arch is None else self._submit(arch, rung)
+
+    def _top(self, rung: int, keys: list[str], count: int) -> list[str]:
+        """The ``count`` best of ``keys`` at ``rung`` with a finite score (stable on ties)."""
+        scored = [k for k in keys if self.results[rung].get(k, -math.inf) > -math.inf]
+        scored.sort(key=lambda k: -self.results[rung][k])
+        return scored[:count]
+
+    def options(self) -> dict[str, Any]:
+        return {
+            "min_fidelity": self.min_fidelity,
+            "max_fidelity": self.max_fidelity,
+            "eta": self.eta,
+        }
+
+    _last_fidelity: int | None = None
+
+
+class Asha(_MultiFidelity):
+    """Asynchronous successive halving (ASHA; Li et al., MLSys 2020).
+
+    Whenever a worker is free: promote the best not-yet-promoted architecture of the highest
+    rung where it is among the top ``1/eta`` of that rung's results, else start a new random
+    architecture at the lowest rung. No worker ever waits for a rung to fill.
+
+    Args:
+        min_fidelity: Lowest rung (epochs).
+        max_fidelity: Highest rung (epochs); the search's result is judged here.
+        eta: Reduction factor between rungs (>= 2).
+    """
+
+    name = "asha"
+
+    def _propose(self) -> Architecture | None:
+        for rung in range(len(self.ladder) - 2, -1, -1):
+            finished = list(self.results[rung])
+            for key in self._top(rung, finished, len(finished) // self.eta):
+                if not self._known(rung + 1, key):
+                    return self._submit(self.arch_of[key], rung + 1)
+        return self._new(0)
+
+
+@dataclass
+class _Bracket:
+    """One run of successive halving: ``size`` architectures from rung ``base`` up."""
+
+    base: int
+    size: int
+    members: list[list[str]] = field(default_factory=list)  # per stage: keys
+
+
+class Hyperband(_MultiFidelity):
+    """Hyperband (Li et al., JMLR 2018): successive halving over brackets of varied aggression.
+
+    Brackets cycle from the most exploratory (many architectures from the lowest rung) to
+    plain full-fidelity random search (few architectures at the highest rung). Inside a
+    bracket the best ``1/eta`` of a stage move up a rung once the whole stage has results.
+    With several workers, a bracket waiting for results lets the next bracket start.
+
+    Args:
+        min_fidelity: Lowest rung (epochs).
+        max_fidelity: Highest rung (epochs); the search's result is judged here.
+        eta: Reduction factor between rungs (>= 2).
+    """
+
+    name = "hyperband"
+
+    def _bracket_types(self) -> list[int]:
+        top = len(self.ladder) - 1
+        return list(range(top, -1, -1))  # s = K .. 0: base rung K - s
+
+    def _bracket(self, index: int) -> _Bracket:
+        top = len(self.ladder) - 1
+        types = self._bracket_types()
+        s = types[index % len(types)]
+        size = math.ceil((top + 1) / (s + 1) * self.eta**s)
+        return _Bracket(base=top - s, size=size)
+
+    def _brackets(self) -> list[_Bracket]:
+        """Rebuild the brackets from results and pending proposals, in order of arrival."""
+        starters: defaultdict[int, list[str]] = defaultdict(list)  # base rung -> keys
+        seen: set[str] = set()
+        for rung in range(len(self.ladder)):
+            for key in [*self.results[rung], *sorted(self._pending[rung])]:
+                if key not in seen:
+                    seen.add(key)
+                    starters[rung].append(key)  # first appeared at this rung: a starter
+        brackets: list[_Bracket] = []
+        used: defaultdict[int, int] = defaultdict(int)
+        index = 0
+        while True:
+            bracket = self._bracket(index)
+            queue = starters[bracket.base]
+            take = queue[used[bracket.base] : used[bracket.base] + bracket.size]
+            used[bracket.base] += len(take)
+            bracket.members.append(take)
+            brackets.append(bracket)
+            index += 1
+            # the first bracket that is not full is the last, once every starter is placed
+            if len(take) < bracket.size and all(used[r] >= len(q) for r, q in starters.items()):
+                return brackets
+
+    def _stage(self, bracket: _Bracket) -> tuple[int, list[str]]:
+        """The current stage of a full ``bracket``: its rung and the members due there."""
+        rung, members = bracket.base, bracket.members[0]
+        while rung + 1 < len(self.ladder) and all(k in self.results[rung] for k in members):
+            # the stage is complete: its best 1/eta (with a finite score) move up a rung
+            members = self._top(rung, members, max(1, len(members) // self.eta))
+            rung += 1
+        return rung, members
+
+    def _propose(self) -> Architecture | None:
+        for bracket in self._brackets():
+            if len(bracket.members[0]) < bracket.size:
+                return self._new(bracket.base)
+            rung, members = self._stage(bracket)
+            for key in members:
+                if not self._known(rung, key):
+                    return self._submit(self.arch_of[key], rung)
+        return None  # unreachable: the last bracket always has room
+
+
+class SuccessiveHalving(Hyperband):
+    """Successive halving (Jamieson & Talwalkar, AISTATS 2016), repeated bracket after bracket.
+
+    Each bracket trains ``eta**K`` random architectures at the lowest rung, then the best
+    ``1/eta`` at each next rung up to ``max_fidelity`` (Hyperband's most exploratory bracket).
+
+    Args:
+        min_fidelity: Lowest rung (epochs).
+        max_fidelity: Highest rung (epochs); the search's result is judged here.
+        eta: Reduction factor between rungs (>= 2).
+    """
+
+    name = "successive-halving"
+
+    def _bracket_types(self) -> list[int]:
+        return [len(self.ladder) - 1]

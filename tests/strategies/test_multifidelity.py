@@ -1,0 +1,141 @@
+"""Successive halving, Hyperband and ASHA: rung ladders, promotions, resume, real training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tests.strategies.test_conformance import CountingEvaluator
+
+import nasforge
+from nasforge import api
+from nasforge.api import make_strategy
+from nasforge.budget import Budget
+from nasforge.errors import ConfigError
+from nasforge.evaluators.benchmark import NasBenchGraphEvaluator
+from nasforge.experiment import Experiment
+from nasforge.objective import Objective
+from nasforge.store.sql import SqlStore
+from nasforge.strategies.multifidelity import rungs
+
+OBJECTIVE = Objective("val_acc")
+
+
+def test_rung_ladder() -> None:
+    assert rungs(1, 27, 3) == (1, 3, 9, 27)
+    assert rungs(1, 9, 3) == (1, 3, 9)
+    assert rungs(2, 20, 3) == (2, 7, 20)
+    assert rungs(5, 5, 3) == (5,)
+    assert rungs(1, 100, 4) == (2, 6, 25, 100)
+    with pytest.raises(ConfigError, match="min_fidelity must be <= max_fidelity"):
+        rungs(10, 5, 3)
+
+
+def _sequence(name: str, steps: int, **options: int) -> list[tuple[str, int | None, float]]:
+    """(key, fidelity, val_acc) of each proposal of a strategy driven one at a time."""
+    ev = CountingEvaluator()
+    strategy = make_strategy(name, ev.space, objective=OBJECTIVE, seed=0, options=options)
+    out = []
+    for _ in range(steps):
+        (arch,) = strategy.ask(1)
+        fidelity = strategy.fidelity_for(arch)
+        result = ev.evaluate(arch, fidelity)
+        out.append((ev.space.canonical_key(arch), fidelity, result.metrics["val_acc"]))
+        strategy.tell(arch, result.visible())
+    return out
+
+
+def test_hyperband_brackets_follow_the_schedule() -> None:
+    seq = _sequence("hyperband", 9 + 3 + 1 + 5 + 1 + 3, min_fidelity=1, max_fidelity=9, eta=3)
+    fids = [f for _, f, _ in seq]
+    # bracket s=2: 9 at 1 epoch, best 3 at 3, best 1 at 9; s=1: 5 at 3, best 1 at 9; s=0: 3 at 9
+    assert fids == [1] * 9 + [3] * 3 + [9] + [3] * 5 + [9] + [9] * 3
+    assert len({k for k, _, _ in seq[13:18]} | {k for k, _, _ in seq[:9]}) == 14  # new archs
+    assert seq[18][0] in {k for k, _, _ in seq[13:18]}
+
+
+def test_promotions_are_the_best_of_their_rung() -> None:
+    seq = _sequence("successive-halving", 13 + 9, min_fidelity=1, max_fidelity=9, eta=3)
+    rung0 = sorted(seq[:9], key=lambda s: -s[2])
+    promoted = seq[9:12]
+    assert [f for _, f, _ in promoted] == [3, 3, 3]
+    assert {k for k, _, _ in promoted} == {k for k, _, _ in rung0[:3]}
+    best_at_3 = max(promoted, key=lambda s: s[2])
+    assert seq[12][:2] == (best_at_3[0], 9)
+    assert [f for _, f, _ in seq[13:22]] == [1] * 9  # the next bracket starts afresh
+
+
+def test_asha_promotes_without_waiting() -> None:
+    seq = _sequence("asha", 40, min_fidelity=1, max_fidelity=9, eta=3)
+    fids = [f for _, f, _ in seq]
+    assert fids[:3] == [1, 1, 1]
+    assert fids[3] == 3  # with 3 results at rung 0, the best one moves up at once
+    assert 9 in fids
+    # every architecture at a higher rung was first trained at the rung below
+    first_seen: dict[str, int] = {}
+    for key, fidelity, _ in seq:
+        assert fidelity is not None
+        if key in first_seen:
+            assert fidelity > first_seen[key]
+        else:
+            first_seen[key] = fidelity
+            assert fidelity == 1
+
+
+@pytest.mark.parametrize("name", ["asha", "hyperband", "successive-halving"])
+def test_resume_continues_the_same_search(name: str, tmp_path: Path) -> None:
+    options = {"min_fidelity": 1, "max_fidelity": 9, "eta": 3}
+
+    def run(db: Path, budgets: list[int]) -> list[tuple[str, int | None]]:
+        for amount in budgets:
+            ev = CountingEvaluator()
+            strategy = make_strategy(name, ev.space, objective=OBJECTIVE, seed=3, options=options)
+            with SqlStore(db) as store:
+                exp = Experiment(
+                    name="mf", space=ev.space, evaluator=ev, strategy=strategy, store=store
+                )
+                exp.run(Budget.parse(f"{amount}trials"))
+                stored = store.trials(exp.record.id)
+        return [(t.key, t.fidelity) for t in stored]
+
+    straight = run(tmp_path / "a.db", [40])
+    resumed = run(tmp_path / "b.db", [7, 19, 40])
+    assert resumed == straight
+
+
+def test_asha_on_real_training_keeps_the_best_at_full_fidelity(db_path: Path) -> None:
+    result = nasforge.search(
+        task="tabular:wine",
+        strategy="asha",
+        budget="12trials",
+        seed=0,
+        name="asha",
+        db=db_path,
+        epochs=9,
+    )
+    trials = api.trials("asha", db=db_path)
+    assert {t.fidelity for t in trials} <= {1, 3, 9}
+    assert min(t.fidelity or 0 for t in trials) == 1
+    for t in trials:
+        assert len(t.curve) <= (t.fidelity or 0)
+    stored = api.best("asha", db=db_path)
+    assert result.best is not None and stored is not None
+    assert stored.number == result.best.number
+    top = max(t.fidelity or 0 for t in trials)
+    assert stored.fidelity == top
+    exp = api.list_experiments(db=db_path)[0]
+    assert exp.config["strategy_options"] == {"min_fidelity": 1, "max_fidelity": 9, "eta": 3}
+
+
+def test_bad_options() -> None:
+    ev = NasBenchGraphEvaluator(dataset="cora")
+    with pytest.raises(ConfigError, match="eta must be an integer >= 2"):
+        make_strategy("asha", ev.space, objective=OBJECTIVE, seed=0, options={"eta": 1})
+    with pytest.raises(ConfigError, match="min_fidelity must be <= max_fidelity"):
+        make_strategy(
+            "hyperband",
+            ev.space,
+            objective=OBJECTIVE,
+            seed=0,
+            options={"min_fidelity": 50, "max_fidelity": 10},
+        )

@@ -19,6 +19,7 @@ from nasforge.strategies.evolution import RegularizedEvolution
 from nasforge.strategies.local import LocalSearch
 from nasforge.strategies.multifidelity import Asha, Hyperband, SuccessiveHalving
 from nasforge.strategies.random import RandomSearch
+from nasforge.strategies.reinforce import Reinforce
 
 __all__ = ["BENCHMARKS", "SPACES", "STRATEGIES"]
 
@@ -58,6 +59,11 @@ STRATEGIES.register(
     "local",
     LocalSearch,
     summary="local search with restarts, White et al. 2021",
+)
+STRATEGIES.register(
+    "reinforce",
+    Reinforce,
+    summary="LSTM controller trained with REINFORCE, Zoph & Le 2017 / GraphNAS, Gao et al. 2020",
 )
 STRATEGIES.register(
     "successive-halving",

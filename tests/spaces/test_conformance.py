@@ -84,6 +84,16 @@ def test_choices_round_trip(space: SearchSpace) -> None:
         space.from_choices({})
 
 
+def test_to_choices_inverts_from_choices(space: SearchSpace) -> None:
+    choices = space.choices()
+    for arch in _samples(space, 60):
+        params = space.to_choices(arch)
+        assert set(params) == set(choices)
+        for name, value in params.items():
+            assert value in list(choices[name]), (name, value)
+        assert space.from_choices(params) == arch
+
+
 def test_json_round_trip_keeps_identity(space: SearchSpace) -> None:
     for arch in _samples(space, 50):
         again = Architecture.from_json(json.dumps(arch.to_dict()))

@@ -72,6 +72,16 @@ class SearchSpace(ABC):
             InvalidArchitectureError: If the combination is not a valid architecture.
         """
 
+    def to_choices(self, arch: Architecture) -> dict[str, Any]:
+        """The parameters of :meth:`choices` that describe ``arch`` (inverse of
+        :meth:`from_choices`): ``from_choices(to_choices(a)) == a``.
+
+        Raises:
+            InvalidArchitectureError: If ``arch`` is not a member of this space.
+            NotImplementedError: For spaces that do not provide it.
+        """
+        raise NotImplementedError(f"space {self.name!r} cannot map architectures to choices")
+
     @property
     def size(self) -> int | None:
         """Number of distinct canonical keys, or ``None`` for an unbounded space."""

@@ -304,6 +304,15 @@ class GnnSpace(SearchSpace):
             params[f"op_{i}"] = list(self.ops)
         return params
 
+    def to_choices(self, arch: Architecture) -> dict[str, Any]:
+        self.validate(arch)
+        links, ops = self.genes(arch)
+        params: dict[str, Any] = {}
+        for i in range(self.n_nodes):
+            params[f"input_{i}"] = links[i]
+            params[f"op_{i}"] = ops[i]
+        return params
+
     def from_choices(self, params: Mapping[str, Any]) -> Architecture:
         try:
             links = [int(params[f"input_{i}"]) for i in range(self.n_nodes)]

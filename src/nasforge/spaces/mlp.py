@@ -460,6 +460,15 @@ class MlpSpace(SearchSpace):
         params["norm"] = list(self.norms)
         return params
 
+    def to_choices(self, arch: Architecture) -> dict[str, Any]:
+        self.validate(arch)
+        g = self.genes(arch)
+        params: dict[str, Any] = {"depth": g.depth}
+        for i, width in enumerate(g.widths):
+            params[f"width_{i}"] = width
+        params.update(activation=g.activation, dropout=g.dropout, norm=g.norm)
+        return params
+
     def from_choices(self, params: Mapping[str, Any]) -> Architecture:
         """Build the architecture ``params`` describe; extra keys are ignored.
 

@@ -494,6 +494,12 @@ class Nb201Space(SearchSpace):
         """One parameter per edge, ``edge_<target>_<source>``, each the 5 ops."""
         return {f"edge_{t}_{s}": list(NB201_OPS) for t, s in NB201_EDGES}
 
+    def to_choices(self, arch: Architecture) -> dict[str, Any]:
+        self.validate(arch)
+        ops = arch["ops"]
+        assert isinstance(ops, tuple)
+        return {f"edge_{t}_{s}": op for (t, s), op in zip(NB201_EDGES, ops, strict=True)}
+
     def from_choices(self, params: Mapping[str, Any]) -> Architecture:
         names = list(self.choices())
         missing = [n for n in names if n not in params]

@@ -196,6 +196,24 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true", help="print JSON")
     _add_db(b)
 
+    px = sub.add_parser("proxies", help="rank a sample of architectures by zero-cost proxies")
+    px.add_argument("--task", required=True, help="data, as for search --task")
+    px.add_argument("--space", help="search space (default: the task's)")
+    px.add_argument(
+        "-n", type=_positive_int, default=50, help="architectures to sample (default 50)"
+    )
+    px.add_argument(
+        "--proxy",
+        action="append",
+        default=None,
+        help="proxy to compute (repeatable; the first ranks); default: all of synflow, snip, "
+        "grad_norm, jacov, fisher, params, flops",
+    )
+    px.add_argument("--seed", type=_seed, default=0, help="seed of sample, weights and batch")
+    px.add_argument("--top", type=_positive_int, default=20, help="rows to show (default 20)")
+    px.add_argument("--data-root", help="folder holding <Name>/raw/ of Planetoid data")
+    px.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+
     ls = sub.add_parser("list", help="list spaces, strategies, benchmarks or stored experiments")
     ls.add_argument(
         "what",
@@ -398,7 +416,50 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"search": _cmd_search, "trials": _cmd_trials, "best": _cmd_best, "list": _cmd_list}
+def _cmd_proxies(args: argparse.Namespace) -> int:
+    from nasforge.evaluators.proxies import rank_sample  # imports torch: only when used
+    from nasforge.proxies import PROXIES, check_proxies
+
+    names = tuple(args.proxy or PROXIES)
+    check_proxies(names)
+    rows = rank_sample(
+        args.task, args.space, n=args.n, proxies=names, seed=args.seed, data_root=args.data_root
+    )
+    if args.json:
+        for row in rows:
+            record = {
+                "rank": row.rank,
+                "arch": row.arch.to_dict(),
+                "key": row.key,
+                "scores": dict(row.scores),
+                "costs": dict(row.costs),
+                "seconds": row.seconds,
+                "reason": row.reason,
+            }
+            out.print_json(json.dumps(record), indent=None)
+        return EXIT_OK
+    table = Table(title=f"{len(rows)} architectures of {args.task} ranked by {names[0]}")
+    table.add_column("rank", justify="right")
+    table.add_column("architecture", overflow="fold")
+    for name in names:
+        table.add_column(name, justify="right")
+    for row in rows[: args.top]:
+        values = [_fmt(row.scores.get(n), 3) for n in names]
+        table.add_row(str(row.rank), escape(str(row.arch)), *values)
+    out.print(table)
+    failed = [r for r in rows if r.reason]
+    if failed:
+        out.print(f"{len(failed)} architectures failed, e.g.: {failed[0].reason}")
+    return EXIT_OK
+
+
+_COMMANDS = {
+    "search": _cmd_search,
+    "trials": _cmd_trials,
+    "best": _cmd_best,
+    "list": _cmd_list,
+    "proxies": _cmd_proxies,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

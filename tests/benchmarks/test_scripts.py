@@ -134,3 +134,17 @@ def test_multifidelity_digits_smoke(tmp_path: Path) -> None:
     for method in ("random", "hyperband", "asha"):
         assert f"| {method} |" in text
     assert "found after s" in text
+
+
+@pytest.mark.slow
+def test_proxies_nbg_smoke(tmp_path: Path, planetoid_root: Path) -> None:
+    out = tmp_path / "px.md"
+    _run(
+        "proxies_nbg.py",
+        *("--data-root", str(planetoid_root), "--datasets", "cora", "--archs", "8"),
+        *("--samples", "1", "--seeds", "1", "--timing-archs", "1", "--workers", "1"),
+        *("--out", str(out)),
+    )
+    text = out.read_text()
+    for proxy in ("synflow", "snip", "grad_norm", "jacov", "fisher", "params", "flops"):
+        assert f"| `{proxy}` |" in text

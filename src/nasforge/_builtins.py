@@ -18,6 +18,7 @@ from nasforge.strategies.base import Strategy
 from nasforge.strategies.evolution import RegularizedEvolution
 from nasforge.strategies.local import LocalSearch
 from nasforge.strategies.multifidelity import Asha, Hyperband, SuccessiveHalving
+from nasforge.strategies.optuna import OptunaNSGA2, OptunaRandom, OptunaTPE
 from nasforge.strategies.random import RandomSearch
 from nasforge.strategies.reinforce import Reinforce
 
@@ -64,6 +65,21 @@ STRATEGIES.register(
     "reinforce",
     Reinforce,
     summary="LSTM controller trained with REINFORCE, Zoph & Le 2017 / GraphNAS, Gao et al. 2020",
+)
+STRATEGIES.register(
+    "optuna-tpe",
+    OptunaTPE,
+    summary="Optuna's multivariate TPE sampler, Bergstra et al. 2011 (needs nasforge[optuna])",
+)
+STRATEGIES.register(
+    "optuna-nsga2",
+    OptunaNSGA2,
+    summary="Optuna's NSGA-II genetic algorithm, Deb et al. 2002 (needs nasforge[optuna])",
+)
+STRATEGIES.register(
+    "optuna-random",
+    OptunaRandom,
+    summary="Optuna's random sampler, without repeats (needs nasforge[optuna])",
 )
 STRATEGIES.register(
     "successive-halving",

@@ -16,18 +16,18 @@ LIBRARIES = ("torch", "optuna", "sqlalchemy", "numpy", "nas-bench-graph", "nasfo
 
 def command_line() -> str:
     """The exact command that started this process, runnable from its working directory."""
-    env = (
-        f"PYTHONPATH={shlex.quote(os.environ['PYTHONPATH'])} " if "PYTHONPATH" in os.environ else ""
+    env = "".join(
+        f"{name}={shlex.quote(os.environ[name])} "
+        for name in ("PYTHONPATH", "OMP_NUM_THREADS")
+        if name in os.environ
     )
     return f"cd {shlex.quote(os.getcwd())} && {env}{shlex.join([sys.executable, *sys.argv])}"
 
 
 def nproc() -> str:
-    """Output of ``nproc`` (CPUs available to this process)."""
-    try:
-        return subprocess.run(["nproc"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return f"{len(os.sched_getaffinity(0))} (os.sched_getaffinity)"
+    """CPUs available to this process (``nproc --all`` would ignore affinity, and plain
+    ``nproc`` follows ``OMP_NUM_THREADS``; the affinity mask is what the process may use)."""
+    return str(len(os.sched_getaffinity(0)))
 
 
 def version(package: str) -> str:
@@ -59,10 +59,15 @@ STARTED_AT_COMMIT = git_commit()
 """The commit when the benchmark started (read at import, before any long run)."""
 
 
+LOAD_AT_START = os.getloadavg()[0]
+"""The 1-minute load average when the benchmark started."""
+
+
 def machine_lines(python_extra: str = "") -> list[str]:
     """Markdown bullet lines describing the machine, the code and the library versions."""
     return [
-        f"- nproc: {nproc()}; platform: {platform.platform()}",
+        f"- nproc: {nproc()}; platform: {platform.platform()}; 1-minute load average "
+        f"{LOAD_AT_START:.1f} at the start, {os.getloadavg()[0]:.1f} at the end",
         f"- python: {platform.python_version()} ({sys.executable}){python_extra}",
         "- " + ", ".join(f"{lib} {version(lib)}" for lib in LIBRARIES),
         f"- nasforge commit: {STARTED_AT_COMMIT}",

@@ -5,7 +5,7 @@
    file, and prints the best architecture, the top five, and how close the search came to the
    best architecture of the whole table.
 2. Trains NAS-Bench-201 cells for real on scikit-learn's 8x8 digits (offline; a small network,
-   20 epochs each, well under a minute on 2 cores) and prints the best cell with its test
+   20 epochs each, a few minutes at most on 2 cores) and prints the best cell with its test
    accuracy.
 """
 

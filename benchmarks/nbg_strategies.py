@@ -383,6 +383,9 @@ def report(
         "Oracle = test accuracy of the space's best-validation architecture (mean of the tied "
         "test accuracies if several tie; the tie count is shown). Values are x100; proteins "
         "uses the `gnn-proteins` space and its metric is ROC-AUC.",
+        "The tables have no fidelities (one result per architecture), so the multi-fidelity "
+        "strategies (successive-halving, hyperband, asha) reduce to random search here; they "
+        "are listed because every registered strategy is.",
         "",
         "## Summary",
         "",

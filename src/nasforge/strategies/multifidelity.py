@@ -28,6 +28,7 @@ from typing import Any
 from nasforge.architecture import Architecture
 from nasforge.errors import ConfigError
 from nasforge.objective import Objective
+from nasforge.result import Result
 from nasforge.spaces.base import SearchSpace
 from nasforge.strategies.base import Strategy, check_positive_int
 
@@ -87,7 +88,7 @@ class _MultiFidelity(Strategy):
         self._pending[rung].discard(key)
         self.results[rung].setdefault(key, score)
 
-    def tell(self, arch: Architecture, result: Any) -> None:
+    def tell(self, arch: Architecture, result: Result) -> None:
         self._last_fidelity = result.fidelity
         super().tell(arch, result)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import math
 import operator
 import time
@@ -14,6 +13,7 @@ from torch import nn
 
 from nasforge.tasks.supervised import SupervisedTask
 from nasforge.train.trainer import (
+    EpochLog,
     StopRule,
     TrainConfig,
     TrainingDiverged,
@@ -102,12 +102,9 @@ def train_supervised(
     metric = task.metric
     n = len(x)
     batch = min(config.batch_size, n)
-    best_val = math.inf if regression else -math.inf
-    best_test, best_epoch = math.nan, 0
-    best_state: dict[str, torch.Tensor] | None = None
-    curve: list[dict[str, float]] = []
+    worst = math.inf if regression else -math.inf
+    log = EpochLog(config, better, worst, keep_state=keep_state, stop=stop)
     diverged_at: int | None = None
-    stopped: str | None = None
     start = time.perf_counter()
     epoch = 0
     for epoch in range(1, config.epochs + 1):
@@ -133,7 +130,7 @@ def train_supervised(
             total += value * len(idx)
             seen += len(idx)
         if not finite:
-            if config.on_divergence == "fail" or best_epoch == 0:
+            if config.on_divergence == "fail" or log.best_epoch == 0:
                 raise TrainingDiverged(f"training loss became {value} at epoch {epoch}")
             diverged_at = epoch
             break
@@ -142,30 +139,22 @@ def train_supervised(
         val = score(predict(model, task.x_val), task.y_val, task.kind, (mean, std))
         test = score(predict(model, task.x_test), task.y_test, task.kind, (mean, std))
         if not math.isfinite(val):
-            if config.on_divergence == "fail" or best_epoch == 0:
+            if config.on_divergence == "fail" or log.best_epoch == 0:
                 raise TrainingDiverged(f"validation {metric} became {val} at epoch {epoch}")
             diverged_at = epoch
             break
-        curve.append({"epoch": float(epoch), "train_loss": total / seen, f"val_{metric}": val})
-        if better(val, best_val):
-            best_val, best_test, best_epoch = val, test, epoch
-            if keep_state:
-                best_state = copy.deepcopy(model.state_dict())
-        elif config.patience is not None and epoch - best_epoch >= config.patience:
+        point = {"epoch": float(epoch), "train_loss": total / seen, f"val_{metric}": val}
+        if log.end_epoch(model, point, val, test):
             break
-        if stop is not None and epoch < config.epochs:
-            stopped = stop(curve, config.epochs)
-            if stopped:
-                break
     return FitOutcome(
         metric=metric,
-        val=best_val,
-        test=best_test,
-        best_epoch=best_epoch,
+        val=log.best_val,
+        test=log.best_test,
+        best_epoch=log.best_epoch,
         epochs_run=epoch,
         wall_time=time.perf_counter() - start,
-        curve=curve,
-        state=best_state,
+        curve=log.curve,
+        state=log.best_state,
         diverged_at=diverged_at,
-        stopped=stopped,
+        stopped=log.stopped,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import operator
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from torch_geometric.data import Data
 from nasforge.errors import ConfigError
 
 __all__ = [
+    "EpochLog",
     "StopRule",
     "TrainConfig",
     "TrainOutcome",
@@ -131,6 +133,49 @@ StopRule = Callable[[Sequence[Mapping[str, float]], int], str | None]
 """Called after each epoch with the curve so far and the planned epochs; a reason stops."""
 
 
+@dataclass
+class EpochLog:
+    """What both trainers record after each epoch: the curve, the best validation epoch (with
+    the test value and, optionally, the weights there), patience and the stop rule.
+
+    Args:
+        config: Epochs and patience.
+        better: Whether a validation value beats another (``>`` for accuracy).
+        worst: The starting best value (``-inf`` when larger is better).
+        keep_state: Keep a copy of the weights at the best epoch.
+        stop: Optional rule that may end the run after an epoch.
+    """
+
+    config: TrainConfig
+    better: Callable[[float, float], bool]
+    worst: float
+    keep_state: bool = False
+    stop: StopRule | None = None
+    curve: list[dict[str, float]] = field(default_factory=list)
+    best_val: float = 0.0
+    best_test: float = math.nan
+    best_epoch: int = 0
+    best_state: dict[str, torch.Tensor] | None = None
+    stopped: str | None = None
+
+    def __post_init__(self) -> None:
+        self.best_val = self.worst
+
+    def end_epoch(self, model: nn.Module, point: dict[str, float], val: float, test: float) -> bool:
+        """Record epoch ``point["epoch"]``; True when training should end here."""
+        epoch = int(point["epoch"])
+        self.curve.append(point)
+        if self.better(val, self.best_val):
+            self.best_val, self.best_test, self.best_epoch = val, test, epoch
+            if self.keep_state:
+                self.best_state = copy.deepcopy(model.state_dict())
+        elif self.config.patience is not None and epoch - self.best_epoch >= self.config.patience:
+            return True
+        if self.stop is not None and epoch < self.config.epochs:
+            self.stopped = self.stop(self.curve, self.config.epochs)
+        return self.stopped is not None
+
+
 def train_node_classifier(
     model: nn.Module,
     data: Data,
@@ -156,13 +201,10 @@ def train_node_classifier(
     x, edge_index, y = data.x, data.edge_index, data.y
     train_mask, val_mask, test_mask = data.train_mask, data.val_mask, data.test_mask
     n_val, n_test = int(val_mask.sum()), int(test_mask.sum())
-    best_val, best_test, best_epoch = -1.0, 0.0, 0
-    best_state: dict[str, torch.Tensor] | None = None
-    curve: list[dict[str, float]] = []
+    log = EpochLog(config, operator.gt, -1.0, keep_state=keep_state, stop=stop)
     start = time.perf_counter()
     epoch = 0
     diverged_at: int | None = None
-    stopped: str | None = None
     for epoch in range(1, config.epochs + 1):
         model.train()
         opt.zero_grad(set_to_none=True)
@@ -170,7 +212,7 @@ def train_node_classifier(
         loss = nn.functional.cross_entropy(out[train_mask], y[train_mask])
         loss_value = float(loss.detach())
         if not math.isfinite(loss_value):
-            if config.on_divergence == "fail" or best_epoch == 0:
+            if config.on_divergence == "fail" or log.best_epoch == 0:
                 raise TrainingDiverged(f"training loss became {loss_value} at epoch {epoch}")
             diverged_at = epoch
             break
@@ -185,25 +227,17 @@ def train_node_classifier(
             correct = pred == y
             val_acc = int(correct[val_mask].sum()) / n_val
             test_acc = int(correct[test_mask].sum()) / n_test
-        curve.append({"epoch": float(epoch), "train_loss": loss_value, "val_acc": val_acc})
-        if val_acc > best_val:
-            best_val, best_test, best_epoch = val_acc, test_acc, epoch
-            if keep_state:
-                best_state = copy.deepcopy(model.state_dict())
-        elif config.patience is not None and epoch - best_epoch >= config.patience:
+        point = {"epoch": float(epoch), "train_loss": loss_value, "val_acc": val_acc}
+        if log.end_epoch(model, point, val_acc, test_acc):
             break
-        if stop is not None and epoch < config.epochs:
-            stopped = stop(curve, config.epochs)
-            if stopped:
-                break
     return TrainOutcome(
-        val_acc=best_val,
-        test_acc=best_test,
-        best_epoch=best_epoch,
+        val_acc=log.best_val,
+        test_acc=log.best_test,
+        best_epoch=log.best_epoch,
         epochs_run=epoch,
         wall_time=time.perf_counter() - start,
-        curve=curve,
-        state=best_state,
+        curve=log.curve,
+        state=log.best_state,
         diverged_at=diverged_at,
-        stopped=stopped,
+        stopped=log.stopped,
     )

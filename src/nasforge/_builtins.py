@@ -14,6 +14,7 @@ from nasforge.spaces.base import SearchSpace
 from nasforge.spaces.gnn import GNN_OPS, PROTEINS_OPS, GnnSpace
 from nasforge.spaces.mlp import MlpSpace
 from nasforge.spaces.nb201 import Nb201Space
+from nasforge.strategies.bananas import Bananas
 from nasforge.strategies.base import Strategy
 from nasforge.strategies.evolution import RegularizedEvolution
 from nasforge.strategies.local import LocalSearch
@@ -60,6 +61,12 @@ STRATEGIES.register(
     "local",
     LocalSearch,
     summary="local search with restarts, White et al. 2021",
+)
+STRATEGIES.register(
+    "bananas",
+    Bananas,
+    summary="BANANAS: predictor-guided search (MLP + GBT ensemble, Thompson sampling), "
+    "White et al. 2021",
 )
 STRATEGIES.register(
     "reinforce",

@@ -4,14 +4,28 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from nasforge.architecture import Architecture
 from nasforge.errors import InvalidArchitectureError
 
-__all__ = ["SearchSpace"]
+__all__ = ["SearchSpace", "TaskShape"]
+
+
+class TaskShape(Protocol):
+    """What a space's ``build`` needs to know about an image or tabular task."""
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one example: ``(C, H, W)`` for images, ``(F,)`` for tables."""
+        ...
+
+    @property
+    def num_outputs(self) -> int:
+        """Output units: classes, or regression targets."""
+        ...
 
 
 class SearchSpace(ABC):
@@ -94,6 +108,19 @@ class SearchSpace(ABC):
             NotImplementedError: For spaces that cannot be enumerated.
         """
         raise NotImplementedError(f"space {self.name!r} cannot be enumerated")
+
+    def check_member(self, arch: Architecture) -> None:
+        """The checks every ``validate`` starts with: an Architecture of this space.
+
+        Raises:
+            InvalidArchitectureError: For another type or another space's architecture.
+        """
+        if not isinstance(arch, Architecture):
+            raise InvalidArchitectureError(f"expected an Architecture, got {type(arch).__name__}")
+        if arch.space != self.name:
+            raise InvalidArchitectureError(
+                f"architecture belongs to space {arch.space!r}, not {self.name!r}"
+            )
 
     def is_valid(self, arch: Architecture) -> bool:
         """``validate`` as a boolean."""

@@ -134,12 +134,7 @@ class GnnSpace(SearchSpace):
         return arch
 
     def validate(self, arch: Architecture) -> None:
-        if not isinstance(arch, Architecture):
-            raise InvalidArchitectureError(f"expected an Architecture, got {type(arch).__name__}")
-        if arch.space != self.name:
-            raise InvalidArchitectureError(
-                f"architecture belongs to space {arch.space!r}, not {self.name!r}"
-            )
+        self.check_member(arch)
         if set(arch) != {"links", "ops"}:
             raise InvalidArchitectureError(
                 f"a {self.name} architecture has genes 'links' and 'ops'; got {sorted(arch)}"

@@ -21,18 +21,18 @@ import math
 import numbers
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from nasforge.architecture import Architecture
 from nasforge.errors import ConfigError, InvalidArchitectureError
-from nasforge.spaces.base import SearchSpace
+from nasforge.spaces.base import SearchSpace, TaskShape
 
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["ACTIVATIONS", "NORMS", "MlpGenes", "MlpSpace", "TabularShape"]
+__all__ = ["ACTIVATIONS", "NORMS", "MlpGenes", "MlpSpace"]
 
 ACTIVATIONS: tuple[str, ...] = (
     "relu",
@@ -51,20 +51,6 @@ NORMS: tuple[str, ...] = ("none", "batch", "layer")
 """Normalisations after each hidden linear layer: none, ``BatchNorm1d`` or ``LayerNorm``."""
 
 GENES: tuple[str, ...] = ("activation", "depth", "dropout", "norm", "widths")
-
-
-class TabularShape(Protocol):
-    """What ``MlpSpace.build`` needs to know about a task."""
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        """Shape of one example: ``(F,)``."""
-        ...
-
-    @property
-    def num_outputs(self) -> int:
-        """Output units: classes, or regression targets."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,12 +213,7 @@ class MlpSpace(SearchSpace):
         return arch
 
     def validate(self, arch: Architecture) -> None:
-        if not isinstance(arch, Architecture):
-            raise InvalidArchitectureError(f"expected an Architecture, got {type(arch).__name__}")
-        if arch.space != self.name:
-            raise InvalidArchitectureError(
-                f"architecture belongs to space {arch.space!r}, not {self.name!r}"
-            )
+        self.check_member(arch)
         if sorted(arch) != list(GENES):
             raise InvalidArchitectureError(
                 f"a {self.name} architecture has genes {_listing(GENES)}; got {sorted(arch)}"
@@ -307,7 +288,7 @@ class MlpSpace(SearchSpace):
         filler = (self.widths[0],) * (self.max_depth - g.depth)
         return self._arch(replace(g, widths=(*g.hidden, *filler)))
 
-    def build(self, arch: Architecture, task: TabularShape, hyper: Any = None) -> nn.Module:
+    def build(self, arch: Architecture, task: TaskShape, hyper: Any = None) -> nn.Module:
         """The PyTorch model of ``arch`` for ``task``.
 
         Args:

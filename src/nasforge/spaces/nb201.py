@@ -55,13 +55,13 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import cache, lru_cache
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from nasforge.architecture import Architecture
 from nasforge.errors import ConfigError, InvalidArchitectureError
-from nasforge.spaces.base import SearchSpace
+from nasforge.spaces.base import SearchSpace, TaskShape
 
 if TYPE_CHECKING:
     from torch import nn
@@ -72,7 +72,6 @@ __all__ = [
     "PATH_ENCODING_LENGTH",
     "PATH_OPS",
     "STRING_FORM",
-    "ImageShape",
     "Nb201Hyper",
     "Nb201Space",
     "prune_dead_edges",
@@ -219,20 +218,6 @@ def _representatives() -> dict[str, Ops]:
     return {key: ops for key, (_, ops) in best.items()}
 
 
-class ImageShape(Protocol):
-    """What ``Nb201Space.build`` needs to know about a task."""
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        """Shape of one example: ``(C, H, W)``."""
-        ...
-
-    @property
-    def num_outputs(self) -> int:
-        """Number of classes."""
-        ...
-
-
 @dataclass(frozen=True, slots=True)
 class Nb201Hyper:
     """Size of the NAS-Bench-201 macro network.
@@ -288,12 +273,7 @@ class Nb201Space(SearchSpace):
         return arch
 
     def validate(self, arch: Architecture) -> None:
-        if not isinstance(arch, Architecture):
-            raise InvalidArchitectureError(f"expected an Architecture, got {type(arch).__name__}")
-        if arch.space != self.name:
-            raise InvalidArchitectureError(
-                f"architecture belongs to space {arch.space!r}, not {self.name!r}"
-            )
+        self.check_member(arch)
         if set(arch) != {"ops"}:
             raise InvalidArchitectureError(
                 f"a {self.name} architecture has one gene 'ops'; got {sorted(arch)}"
@@ -386,7 +366,7 @@ class Nb201Space(SearchSpace):
         return Architecture.create(self.name, ops=_representatives()[self.canonical_key(arch)])
 
     def build(
-        self, arch: Architecture, task: ImageShape, hyper: Nb201Hyper | None = None
+        self, arch: Architecture, task: TaskShape, hyper: Nb201Hyper | None = None
     ) -> nn.Module:
         """The NAS-Bench-201 network of ``arch``'s canonical cell for ``task``.
 

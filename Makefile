@@ -28,7 +28,9 @@ typecheck:
 
 pytest:
 	bash scripts/ensure-postgres.sh
+	bash scripts/ensure-chromium.sh
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
 clean:
-	rm -rf .pytest_cache .mypy_cache .ruff_cache $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm
+	rm -rf .pytest_cache .mypy_cache .ruff_cache $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm \
+		nasforge-demo-report.html

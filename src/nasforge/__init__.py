@@ -3,6 +3,7 @@
 from nasforge.api import (
     SearchResult,
     best,
+    export,
     list_benchmarks,
     list_experiments,
     list_spaces,
@@ -15,7 +16,9 @@ from nasforge.budget import Budget, BudgetUnit
 from nasforge.errors import ConfigError, NasforgeError, StoreError, UnknownNameError
 from nasforge.evaluators.base import Evaluator
 from nasforge.experiment import Experiment
+from nasforge.exporting import load
 from nasforge.objective import Direction, Objective
+from nasforge.reporting import report
 from nasforge.result import Result, Status
 from nasforge.spaces.base import SearchSpace
 from nasforge.store.base import Store
@@ -43,10 +46,13 @@ __all__ = [
     "UnknownNameError",
     "__version__",
     "best",
+    "export",
     "list_benchmarks",
     "list_experiments",
     "list_spaces",
     "list_strategies",
+    "load",
+    "report",
     "search",
     "trials",
 ]

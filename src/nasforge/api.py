@@ -5,33 +5,53 @@ from __future__ import annotations
 import inspect
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from nasforge._builtins import BENCHMARKS, SPACES, STRATEGIES
 from nasforge.budget import Budget
+from nasforge.constraint import Constraint
 from nasforge.errors import ConfigError
 from nasforge.evaluators.base import Evaluator
-from nasforge.experiment import Experiment, Progress, RunSummary, best_trial, trial_score
+from nasforge.execution.factory import check_executor, make_executor
+from nasforge.experiment import (
+    Experiment,
+    Progress,
+    RunSummary,
+    best_trial,
+    check_metrics,
+    trial_score,
+)
 from nasforge.objective import Objective
+from nasforge.result import Status
 from nasforge.spaces.base import SearchSpace
 from nasforge.store.base import ExperimentRecord, TrialRecord
-from nasforge.store.sql import open_store
+from nasforge.store.sql import open_store, store_target
 from nasforge.strategies.base import Strategy
 
 __all__ = [
+    "ParetoResult",
     "SearchPlan",
     "SearchResult",
     "best",
+    "constraints_of",
     "default_name",
+    "experiment",
+    "export",
     "list_benchmarks",
     "list_experiments",
     "list_spaces",
     "list_strategies",
     "make_strategy",
     "objective_of",
+    "objectives_of",
+    "pareto",
     "plan",
+    "report",
     "search",
     "strategy_options",
     "top",
@@ -67,7 +87,7 @@ def make_strategy(
     name: str,
     space: SearchSpace,
     *,
-    objective: Objective,
+    objective: Objective | Sequence[Objective],
     seed: int | None,
     options: Mapping[str, Any] | None = None,
 ) -> Strategy:
@@ -137,7 +157,16 @@ class SearchPlan:
     strategy: Strategy
     objective: Objective
     budget: Budget
-    workers: int = 1
+    workers: int | None = 1
+    source: Mapping[str, Any] | None = None
+    constraints: tuple[Constraint, ...] = ()
+    executor: str = "inline"
+    ray_address: str | None = None
+
+    @property
+    def objectives(self) -> tuple[Objective, ...]:
+        """Every objective of the search (several for a multi-objective one)."""
+        return tuple(self.strategy.objectives)
 
     def run(
         self,
@@ -146,15 +175,20 @@ class SearchPlan:
         callback: Callable[[Progress], None] | None = None,
     ) -> SearchResult:
         """Run (or resume) the search in the store ``db``."""
-        from nasforge.execution.process import ProcessExecutor  # imports torch: only when used
-
-        store = open_store(db)
+        target = store_target(db)
         stopper = getattr(self.evaluator, "stopper", None)
         if stopper is not None:  # workers read finished curves from the store
-            stopper.bind(store.target, self.name)
-        executor = (
-            ProcessExecutor(self.evaluator, workers=self.workers) if self.workers > 1 else None
+            stopper.bind(target, self.name)
+        # the executor first: a cluster that does not answer leaves no store file behind
+        executor = make_executor(
+            self.executor, self.evaluator, workers=self.workers, ray_address=self.ray_address
         )
+        try:
+            store = open_store(target)
+        except BaseException:
+            if executor is not None:
+                executor.close()
+            raise
         try:
             experiment = Experiment(
                 name=self.name,
@@ -163,6 +197,8 @@ class SearchPlan:
                 strategy=self.strategy,
                 store=store,
                 objective=self.objective,
+                constraints=self.constraints,
+                source=self.source,
             )
             summary = experiment.run(self.budget, callback=callback, executor=executor)
         finally:
@@ -185,11 +221,15 @@ def plan(
     data_root: str | os.PathLike[str] | None = None,
     download: bool = False,
     epochs: int | None = None,
-    workers: int = 1,
+    workers: int | None = None,
     training: Mapping[str, Any] | None = None,
     task_options: Mapping[str, Any] | None = None,
     table: str | os.PathLike[str] | None = None,
     early_stopping: str | None = None,
+    objectives: Sequence[str | Objective] | None = None,
+    constraints: Sequence[str | Constraint] = (),
+    executor: str | None = None,
+    ray_address: str | None = None,
 ) -> SearchPlan:
     """Validate a search's settings; the arguments are those of :func:`search`.
 
@@ -198,8 +238,10 @@ def plan(
     """
     if (benchmark is None) == (task is None):
         raise ConfigError("give exactly one of a benchmark (table look-up) or a task (training)")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ConfigError(f"workers must be an integer >= 1, got {workers!r}")
+    if executor is None:  # local processes when several workers are asked for
+        several = isinstance(workers, int) and workers > 1
+        executor = "ray" if ray_address else "process" if several else "inline"
+    check_executor(executor, workers=workers, ray_address=ray_address)
     budget = budget if isinstance(budget, Budget) else Budget.parse(budget)
     if benchmark is not None:
         if training or task_options or early_stopping:
@@ -222,11 +264,96 @@ def plan(
             task_options=task_options or {},
             early_stopping=early_stopping,
         )
-    objective = evaluator.objectives[0]
+    goals = _objectives(objectives, evaluator.objectives[0])
+    bounds = tuple(c if isinstance(c, Constraint) else Constraint.parse(c) for c in constraints)
+    check_metrics(evaluator, goals, bounds)
     options = {**_fidelity_defaults(strategy, evaluator), **(options or {})}
-    strat = make_strategy(strategy, space_obj, objective=objective, seed=seed, options=options)
+    strat = make_strategy(
+        strategy,
+        space_obj,
+        objective=goals[0] if len(goals) == 1 else goals,
+        seed=seed,
+        options=options,
+    )
+    objective = goals[0]
+    check_feasible(space_obj, evaluator, bounds, seed=seed or 0)
     name = name or default_name(benchmark or str(task), strategy, seed)
-    return SearchPlan(name, space_obj, evaluator, strat, objective, budget, workers)
+    source: dict[str, Any] = (
+        {"benchmark": benchmark, "table": None if table is None else os.fspath(table)}
+        if benchmark is not None
+        else {
+            "task": task,
+            "task_options": dict(task_options or {}),
+            "data_root": None if data_root is None else os.fspath(data_root),
+        }
+    )
+    return SearchPlan(
+        name,
+        space_obj,
+        evaluator,
+        strat,
+        objective,
+        budget,
+        workers,
+        source,
+        bounds,
+        executor,
+        ray_address,
+    )
+
+
+def _objectives(
+    given: Sequence[str | Objective] | None, default: Objective
+) -> tuple[Objective, ...]:
+    if not given:
+        return (default,)
+    return tuple(o if isinstance(o, Objective) else Objective.parse(o) for o in given)
+
+
+FEASIBILITY_SAMPLE = 100
+"""Architectures sampled to check that constraints known before evaluation can be met."""
+
+
+def check_feasible(
+    space: SearchSpace,
+    evaluator: Evaluator,
+    constraints: Sequence[Constraint],
+    *,
+    seed: int = 0,
+    sample: int = FEASIBILITY_SAMPLE,
+) -> None:
+    """Refuse constraints that no sampled architecture meets before evaluation.
+
+    Checks the constraints whose costs the evaluator knows up front (size, FLOPs, table
+    entries) on up to ``sample`` random architectures, stopping at the first that meets them
+    all; constraints on measured metrics cannot be checked before a search and are not.
+
+    Raises:
+        ConfigError: If none of the sample meets them; the message gives the observed range
+            of each constrained cost.
+    """
+    names = {c.metric for c in constraints}
+    if not names:
+        return
+    rng = np.random.default_rng(seed)
+    seen: dict[str, list[float]] = {}
+    checked = 0
+    for _ in range(sample):
+        arch = space.sample(rng)
+        known = evaluator.known_costs(arch, names)
+        relevant = [c for c in constraints if c.metric in known]
+        if not relevant:
+            return  # nothing known up front: measured constraints are enforced on results
+        checked += 1
+        for name, value in known.items():
+            seen.setdefault(name, []).append(value)
+        if all(c.violation({}, known) is None for c in relevant):
+            return
+    ranges = "; ".join(f"{n} from {min(v):.4g} to {max(v):.4g}" for n, v in sorted(seen.items()))
+    raise ConfigError(
+        f"no architecture meets the constraints {', '.join(map(str, constraints))}: none of "
+        f"{checked} sampled did ({ranges}); relax them"
+    )
 
 
 _TRAIN_KEYS = ("lr", "weight_decay", "optimizer", "patience", "batch_size", "momentum", "schedule")
@@ -316,13 +443,17 @@ def search(
     data_root: str | os.PathLike[str] | None = None,
     download: bool = False,
     epochs: int | None = None,
-    workers: int = 1,
+    workers: int | None = None,
     training: Mapping[str, Any] | None = None,
     task_options: Mapping[str, Any] | None = None,
     table: str | os.PathLike[str] | None = None,
     early_stopping: str | None = None,
+    objectives: Sequence[str | Objective] | None = None,
+    constraints: Sequence[str | Constraint] = (),
+    executor: str | None = None,
+    ray_address: str | None = None,
 ) -> SearchResult:
-    """Run (or resume) a search and return its summary and best trial.
+    r"""Run (or resume) a search and return its summary and best trial.
 
     Example:
         >>> result = nasforge.search(benchmark="nas-bench-graph:cora", strategy="evolution",
@@ -349,7 +480,14 @@ def search(
         data_root: Folder holding ``<Name>/raw/`` for Planetoid tasks.
         download: Allow downloading Planetoid files that are missing (needs internet).
         epochs: Training epochs per candidate (default: the task's protocol).
-        workers: Local worker processes training candidates in parallel.
+        workers: Trials evaluated in parallel (default: one; with ``executor`` given, the
+            executor's default: the machine's CPUs for ``process``, the cluster's for
+            ``ray``).
+        executor: Where trials run: ``"inline"`` (this process, the default for one
+            worker), ``"process"`` (local worker processes, the default for several) or
+            ``"ray"`` (a Ray cluster: ``ray_address``).
+        ray_address: ``"auto"`` or ``"HOST:PORT"`` of a Ray head node; without it the ray
+            executor starts a private local Ray on 127.0.0.1.
         training: Overrides of the space's model settings (gnn: ``hidden``, ``dropout``,
             ``pre``, ``post``, ``gat_heads``; nb201: ``channels``, ``cells_per_stage``) and of
             ``lr``, ``weight_decay``, ``optimizer``, ``patience``, ``batch_size``,
@@ -361,6 +499,14 @@ def search(
             stored as PRUNED.
         task_options: ``label``/``kind`` for CSV and NPZ tables, ``image_size``/``grayscale``
             for image folders, ``split_seed`` for image and tabular data.
+        objectives: Objectives as ``"metric:max|min"`` texts or :class:`Objective`\ s; the
+            default is the evaluator's (``val_acc:max``). Several make a multi-objective
+            search (strategies ``random``, ``evolution``, ``optuna-nsga2``, ``optuna-tpe``,
+            ``optuna-random``) whose result is the Pareto front (:func:`pareto`).
+        constraints: Hard constraints such as ``"params<=1e6"`` or ``"latency_ms<=5"``.
+            Costs known before evaluation (params, FLOPs, table entries) filter candidates
+            before they are evaluated; measured ones make a violating trial INFEASIBLE.
+            A trial that violates one is never the best nor on the front.
 
     Raises:
         ConfigError: For an unknown name or a bad value (nothing is written then).
@@ -383,6 +529,10 @@ def search(
         task_options=task_options,
         table=table,
         early_stopping=early_stopping,
+        objectives=objectives,
+        constraints=constraints,
+        executor=executor,
+        ray_address=ray_address,
     )
     return settings.run(db=db, callback=callback)
 
@@ -396,6 +546,13 @@ def _experiment(name: str, db: str | os.PathLike[str] | None) -> tuple[Experimen
         raise
 
 
+def experiment(name: str, *, db: str | os.PathLike[str] | None = None) -> ExperimentRecord:
+    """The stored record (name, configuration) of experiment ``name``."""
+    record, store = _experiment(name, db)
+    store.close()
+    return record
+
+
 def trials(name: str, *, db: str | os.PathLike[str] | None = None) -> list[TrialRecord]:
     """All stored trials of experiment ``name``, by number."""
     record, store = _experiment(name, db)
@@ -406,8 +563,21 @@ def trials(name: str, *, db: str | os.PathLike[str] | None = None) -> list[Trial
 
 
 def objective_of(record: ExperimentRecord) -> Objective:
-    """The objective an experiment was created with."""
+    """The (first) objective an experiment was created with."""
     return Objective.parse(str(record.config.get("objective", "val_acc:max")))
+
+
+def objectives_of(record: ExperimentRecord) -> tuple[Objective, ...]:
+    """All objectives of an experiment, in order (one for a single-objective search)."""
+    stored = record.config.get("objectives")
+    if not stored:
+        return (objective_of(record),)
+    return tuple(Objective.parse(str(text)) for text in stored)
+
+
+def constraints_of(record: ExperimentRecord) -> tuple[Constraint, ...]:
+    """The hard constraints an experiment was created with (none by default)."""
+    return tuple(Constraint.parse(str(text)) for text in record.config.get("constraints", []))
 
 
 def top(name: str, n: int, *, db: str | os.PathLike[str] | None = None) -> list[TrialRecord]:
@@ -433,6 +603,66 @@ def best(name: str, *, db: str | os.PathLike[str] | None = None) -> TrialRecord 
         store.close()
 
 
+@dataclass(frozen=True, slots=True)
+class ParetoResult:
+    """The Pareto front of an experiment and its hypervolume."""
+
+    objectives: tuple[Objective, ...]
+    front: list[TrialRecord]
+    reference: list[float]
+    hypervolume: float
+    feasible: int
+    infeasible: int
+
+
+def pareto(
+    name: str,
+    *,
+    db: str | os.PathLike[str] | None = None,
+    objectives: Sequence[str | Objective] | None = None,
+    reference: Mapping[str, float] | None = None,
+) -> ParetoResult:
+    """The Pareto front of experiment ``name`` and its hypervolume against a reference point.
+
+    Args:
+        name: A stored experiment.
+        db: Store path or URL.
+        objectives: Objectives to take the front on; default the experiment's own (for a
+            single-objective search, give e.g. ``["val_acc:max", "latency_ms:min"]`` to see
+            the trade-off among its trials).
+        reference: The reference point in natural units, by metric; maximised objectives
+            default to 0, minimised ones to their worst value among the complete trials
+            (see :func:`nasforge.pareto.reference_point`).
+
+    Raises:
+        ConfigError: For a missing experiment, fewer than two objectives, or a missing
+            reference value.
+    """
+    from nasforge.pareto import pareto_front, reference_point, trial_hypervolume
+
+    record, store = _experiment(name, db)
+    try:
+        stored = store.trials(record.id)
+    finally:
+        store.close()
+    goals = _objectives(objectives, objective_of(record)) if objectives else objectives_of(record)
+    if len(goals) < 2:
+        raise ConfigError(
+            f"experiment {name!r} has one objective ({goals[0]}); a Pareto front needs two or "
+            "more: pass objectives, e.g. --objective val_acc:max --objective latency_ms:min"
+        )
+    ref = reference_point(goals, reference, stored)
+    front = pareto_front(stored, goals)
+    return ParetoResult(
+        objectives=goals,
+        front=front,
+        reference=ref,
+        hypervolume=trial_hypervolume(stored, goals, ref),
+        feasible=sum(t.status is Status.COMPLETE for t in stored),
+        infeasible=sum(t.status is Status.INFEASIBLE for t in stored),
+    )
+
+
 def list_experiments(db: str | os.PathLike[str] | None = None) -> list[ExperimentRecord]:
     """Experiments in the store, oldest first."""
     store = open_store(db, create=False)
@@ -455,3 +685,92 @@ def list_strategies() -> list[str]:
 def list_benchmarks() -> list[str]:
     """Registered benchmarks."""
     return BENCHMARKS.names()
+
+
+def export(
+    name: str,
+    *,
+    out: str | os.PathLike[str],
+    trial: int | None = None,
+    db: str | os.PathLike[str] | None = None,
+    data_root: str | os.PathLike[str] | None = None,
+    download: bool = False,
+    task: str | None = None,
+    task_options: Mapping[str, Any] | None = None,
+    epochs: int | None = None,
+) -> Path:
+    """Train one trial's architecture at full fidelity and write it into the folder ``out``.
+
+    The experiment's data and settings are rebuilt from its stored config: a training search
+    retrains on its own data with its epochs and seed; a ``nas-bench-graph:<dataset>`` search
+    trains on the real dataset with the benchmark's protocol (the data must be under
+    ``data_root``, or ``download`` allowed); a ``nas-bench-201:*`` search needs ``task``, other
+    images to train the cell on (its CIFAR data cannot be loaded). The weights of the best
+    validation epoch are kept. Written: ``model.safetensors``, ``nasforge.json`` (architecture,
+    hyperparameters, task, input standardisation, the trial's stored metrics and this run's) and
+    ``model.onnx`` where the model's ops export (the JSON says why not otherwise). Load the
+    folder with :func:`nasforge.load`.
+
+    Example:
+        >>> path = nasforge.export("my-run", out="my-model")
+        >>> model = nasforge.load(path)
+
+    Args:
+        name: The experiment.
+        out: A new or empty folder.
+        trial: The trial number; default the best COMPLETE trial (as :func:`best`: on the
+            first objective, at the highest fidelity).
+        db: Store path or SQLAlchemy URL (as for :func:`search`); only read.
+        data_root: Folder holding ``<Name>/raw/`` of Planetoid data (overrides the stored one).
+        download: Allow downloading missing Planetoid files (needs internet).
+        task: For table-look-up experiments only: data to train on instead of the benchmark's
+            (a task spec as for :func:`search`, of the space's kind: images for ``nb201``).
+        task_options: Options of ``task`` (as for :func:`search`).
+        epochs: Train this many epochs instead of the search's (e.g. longer for a final
+            model); the default, the search's full fidelity, reproduces its trial.
+
+    Returns:
+        The folder written.
+
+    Raises:
+        ConfigError: For a missing experiment or trial, a trial that is not COMPLETE, an
+            output folder that is a file or not empty, or data that is not available; nothing
+            is written then.
+        StoreError: If the store cannot be read.
+    """
+    from nasforge.exporting.exporter import export_experiment  # imports torch: only when used
+
+    return export_experiment(
+        name,
+        out=out,
+        trial=trial,
+        db=db,
+        data_root=data_root,
+        download=download,
+        task=task,
+        task_options=dict(task_options or {}),
+        epochs=epochs,
+    )
+
+
+def report(
+    name: str,
+    out: str | os.PathLike[str],
+    *,
+    db: str | os.PathLike[str] | None = None,
+    top: int = 10,
+) -> Path:
+    """Write a self-contained HTML report of experiment ``name`` to ``out``.
+
+    Settings, best-so-far curves, every trial against the objective and each cost, the
+    Pareto front of a multi-objective search, and the ``top`` best architectures as a table and
+    as diagrams; it works offline (see :func:`nasforge.reporting.report`).
+
+    Raises:
+        ConfigError: For an unknown experiment, ``top`` < 1 or an ``out`` that cannot be
+            written (nothing is written then).
+        StoreError: If the store cannot be read.
+    """
+    from nasforge.reporting import report as write_report
+
+    return write_report(name, out, db=db, top=top)

@@ -23,8 +23,10 @@ from rich.table import Table
 from nasforge import api
 from nasforge._builtins import BENCHMARKS, SPACES, STRATEGIES
 from nasforge.budget import Budget, BudgetUnit
+from nasforge.constraint import Constraint
 from nasforge.errors import ConfigError, NasforgeError
 from nasforge.experiment import Progress as SearchProgress
+from nasforge.objective import Objective
 from nasforge.registry import Registry
 from nasforge.result import Status
 from nasforge.store.base import TrialRecord
@@ -72,6 +74,32 @@ def _seed(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"seed must be a non-negative integer, got {text!r}")
     return value
+
+
+def _objective(text: str) -> Objective:
+    try:
+        return Objective.parse(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _constraint(text: str) -> Constraint:
+    try:
+        return Constraint.parse(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _reference(text: str) -> tuple[str, float]:
+    metric, sep, value = text.partition("=")
+    try:
+        if not sep or not metric.strip():
+            raise ValueError
+        return metric.strip(), float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"a reference value is METRIC=NUMBER, e.g. latency_ms=50; got {text!r}"
+        ) from None
 
 
 def _positive_int(text: str) -> int:
@@ -127,6 +155,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="nas-bench-201: the NAS-Bench-201 .pth or NATS-tss-v1_0-3ffb9-simple folder you "
         "downloaded (default $NASFORGE_NB201_PATH)",
     )
+    s.add_argument(
+        "--objective",
+        action="append",
+        type=_objective,
+        help="METRIC:max|min to optimise (repeatable: several make a multi-objective search "
+        "with a Pareto front); default the evaluator's, val_acc:max",
+    )
+    s.add_argument(
+        "--constraint",
+        action="append",
+        type=_constraint,
+        default=[],
+        help="hard constraint METRIC<=|<|>=|>NUMBER (repeatable), e.g. params<=1e6, "
+        "latency_ms<=5, flops<=300M",
+    )
     s.add_argument("--seed", type=_seed, default=0, help="strategy seed (default 0)")
     s.add_argument("--name", help="experiment name; an existing one is resumed")
     s.add_argument(
@@ -147,7 +190,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     training.add_argument("--epochs", type=_positive_int, help="epochs per candidate")
     training.add_argument(
-        "--workers", type=_positive_int, default=1, help="worker processes (default 1)"
+        "--workers",
+        type=_positive_int,
+        help="trials in parallel (default 1; with --executor: the machine's CPUs for process, "
+        "the cluster's for ray)",
+    )
+    training.add_argument(
+        "--executor",
+        choices=["inline", "process", "ray"],
+        help="where trials run: inline (this process; default for 1 worker), process (local "
+        "worker processes; default for several), ray (a Ray cluster)",
+    )
+    training.add_argument(
+        "--ray-address",
+        help="with --executor ray: auto or HOST:PORT of a Ray head node (default: start a "
+        "private local Ray on 127.0.0.1)",
     )
     training.add_argument("--hidden", type=_positive_int, help="gnn: hidden width")
     training.add_argument("--dropout", type=float, help="gnn: dropout probability")
@@ -214,6 +271,103 @@ def build_parser() -> argparse.ArgumentParser:
     px.add_argument("--data-root", help="folder holding <Name>/raw/ of Planetoid data")
     px.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
 
+    pa = sub.add_parser("pareto", help="show the Pareto front of a multi-objective experiment")
+    pa.add_argument("--name", required=True, help="experiment name")
+    pa.add_argument(
+        "--objective",
+        action="append",
+        type=_objective,
+        help="METRIC:max|min (repeatable; default the experiment's objectives)",
+    )
+    pa.add_argument(
+        "--reference",
+        action="append",
+        type=_reference,
+        default=[],
+        help="hypervolume reference value METRIC=NUMBER (repeatable); maximised objectives "
+        "default to 0, minimised ones default to the worst value among the stored trials",
+    )
+    pa.add_argument("--json", action="store_true", help="print JSON")
+    _add_db(pa)
+
+    d = sub.add_parser("dashboard", help="serve a live web page of the store's experiments")
+    d.add_argument(
+        "--port", type=int, default=8765, help="TCP port (default 8765; 0 picks a free one)"
+    )
+    d.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1; any other needs --allow-remote)",
+    )
+    d.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a non-loopback --host; every request then needs the token",
+    )
+    d.add_argument(
+        "--token",
+        help="token every request must carry (16+ characters; with --allow-remote one is "
+        "generated and printed once when not given)",
+    )
+    _add_db(d)
+
+    lt = sub.add_parser(
+        "latency", help="build or load a per-op latency table; predicted vs measured latency"
+    )
+    lt.add_argument("--task", required=True, help="data, as for search --task")
+    lt.add_argument("--space", help="search space: gnn or nb201 (default: the task's)")
+    lt.add_argument(
+        "-n", type=_positive_int, default=20, help="architectures to compare (default 20)"
+    )
+    lt.add_argument(
+        "--backend",
+        choices=["torch", "onnxruntime"],
+        default="torch",
+        help="where to run the models (default torch; onnxruntime needs nasforge[onnx])",
+    )
+    lt.add_argument("--repeats", type=_positive_int, default=10, help="timed calls per timing")
+    lt.add_argument("--seed", type=_seed, default=0, help="seed of the sample")
+    lt.add_argument("--refresh", action="store_true", help="measure the table again")
+    lt.add_argument("--data-root", help="folder holding <Name>/raw/ of Planetoid data")
+
+    ex = sub.add_parser(
+        "export", help="train a trial's architecture and write it (safetensors, JSON, ONNX)"
+    )
+    ex.add_argument("--name", required=True, help="experiment name")
+    which = ex.add_mutually_exclusive_group()
+    which.add_argument("--trial", type=int, metavar="N", help="trial number to export")
+    which.add_argument(
+        "--best", action="store_true", help="export the best COMPLETE trial (the default)"
+    )
+    ex.add_argument("--out", required=True, help="new or empty folder to write the model into")
+    ex.add_argument("--data-root", help="folder holding <Name>/raw/ of Planetoid data")
+    ex.add_argument(
+        "--download", action="store_true", help="download missing Planetoid files (internet)"
+    )
+    ex.add_argument(
+        "--task",
+        help="benchmark experiments only: data to train on instead of the benchmark's, e.g. "
+        "image:folder:DIR for a nas-bench-201 cell (as for search --task)",
+    )
+    ex.add_argument(
+        "--epochs",
+        type=_positive_int,
+        help="train this many epochs instead of the search's (default: its full fidelity)",
+    )
+    _add_db(ex)
+
+    rp = sub.add_parser("report", help="write a self-contained HTML report of an experiment")
+    rp.add_argument("--name", required=True, help="experiment name")
+    rp.add_argument("--out", required=True, help="HTML file to write, e.g. report.html")
+    rp.add_argument(
+        "--top",
+        type=_positive_int,
+        default=10,
+        metavar="N",
+        help="best architectures to tabulate and draw (default 10)",
+    )
+    _add_db(rp)
+
     ls = sub.add_parser("list", help="list spaces, strategies, benchmarks or stored experiments")
     ls.add_argument(
         "what",
@@ -279,6 +433,10 @@ def _cmd_search(args: argparse.Namespace) -> int:
         task_options=task_options,
         table=args.table,
         early_stopping=args.early_stopping,
+        objectives=args.objective,
+        constraints=args.constraint,
+        executor=args.executor,
+        ray_address=args.ray_address,
     )
     name = settings.name
     total = budget.amount
@@ -313,7 +471,25 @@ def _cmd_search(args: argparse.Namespace) -> int:
         f"{summary.duplicates} duplicate proposals answered from the store; "
         f"stopped: {summary.stop_reason}"
     )
-    _print_best(result.best)
+    if summary.skipped_infeasible:
+        out.print(
+            f"{summary.skipped_infeasible} proposals skipped before evaluation: they violate "
+            f"{', '.join(map(str, settings.constraints))}"
+        )
+    if settings.constraints and result.best is None:
+        err.print(
+            "[bold yellow]warning:[/] no trial meets the constraints "
+            f"{escape(', '.join(map(str, settings.constraints)))} yet"
+        )
+    if len(settings.objectives) > 1:
+        front = api.pareto(name, db=result.db)
+        out.print(
+            f"Pareto front of {' vs '.join(map(str, settings.objectives))}: "
+            f"{len(front.front)} architectures"
+        )
+        out.print(f"next: nasforge pareto --name {name} --db {result.db}")
+    else:
+        _print_best(result.best)
     out.print(f"results stored in [bold]{result.db}[/] as experiment [bold]{name}[/]")
     out.print(f"next: nasforge trials --name {name} --db {result.db}")
     return EXIT_OK
@@ -363,7 +539,7 @@ def _cmd_trials(args: argparse.Namespace) -> int:
         test = next(iter(t.test_metrics.values()), None)
         table.add_row(
             str(t.number),
-            t.status.value if t.status is not Status.FAILED else escape(f"FAILED: {t.error}"),
+            escape(f"{t.status.value}: {t.error}") if t.error else t.status.value,
             escape(str(t.arch)),
             _fmt(val),
             _fmt(test),
@@ -453,12 +629,148 @@ def _cmd_proxies(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_pareto(args: argparse.Namespace) -> int:
+    reference = dict(args.reference)
+    result = api.pareto(args.name, db=args.db, objectives=args.objective, reference=reference)
+    names = [o.metric for o in result.objectives]
+    if args.json:
+        payload = {
+            "objectives": [str(o) for o in result.objectives],
+            "reference": dict(zip(names, result.reference, strict=True)),
+            "hypervolume": result.hypervolume,
+            "front": [_trial_json(t) for t in result.front],
+        }
+        out.print_json(json.dumps(payload))
+        return EXIT_OK
+    table = Table(title=f"Pareto front of {escape(args.name)} ({len(result.front)} trials)")
+    table.add_column("#", justify="right")
+    for metric in names:
+        table.add_column(metric, justify="right")
+    table.add_column("test", justify="right")
+    table.add_column("architecture (canonical key)")
+    for t in result.front:
+        values = [o.value_in(t.metrics, t.costs) for o in result.objectives]
+        test = next(iter(t.test_metrics.values()), None)
+        table.add_row(str(t.number), *(_fmt(v) for v in values), _fmt(test), escape(t.key))
+    out.print(table)
+    ref = ", ".join(f"{n}={v:g}" for n, v in zip(names, result.reference, strict=True))
+    out.print(f"hypervolume {result.hypervolume:.6g} against the reference point ({ref})")
+    out.print(
+        f"{result.feasible} complete trials, {result.infeasible} infeasible (violating a "
+        "constraint) left out"
+    )
+    return EXIT_OK
+
+
+def _cmd_dashboard(args: argparse.Namespace) -> int:
+    from nasforge.dashboard import serve
+
+    server = serve(args.db, args.host, args.port, allow_remote=args.allow_remote, token=args.token)
+    try:
+        out.print(
+            f"dashboard of [bold]{escape(server.store_target)}[/] at {escape(server.url)} "
+            "(Ctrl-C stops)"
+        )
+        if server.host in ("0.0.0.0", "::"):
+            out.print(f"other machines: http://<this machine's name or address>:{server.port}/")
+        if server.token is not None and args.token is None:
+            out.print(f"token (shown once): {server.token}")
+            out.print(f"open {escape(server.url)}?token={server.token}")
+        elif server.token is not None:
+            out.print(f"every request needs your token: open {escape(server.url)}?token=<token>")
+        server.wait()
+    except KeyboardInterrupt:
+        out.print("dashboard stopped")
+    finally:
+        server.shutdown()
+    return EXIT_OK
+
+
+def _cmd_latency(args: argparse.Namespace) -> int:
+    from nasforge.latency import compare_latency, latency_sample  # imports torch: only here
+
+    table, rows = latency_sample(
+        args.task,
+        args.space,
+        n=args.n,
+        backend=args.backend,
+        seed=args.seed,
+        repeats=args.repeats,
+        data_root=args.data_root,
+        refresh=args.refresh,
+    )
+    if table.measurements:
+        source = f"measured {table.measurements} entries in {table.build_seconds:.1f} s"
+    else:
+        source = "read from the cache"
+    out.print(f"latency table ({args.backend}): {source}: {table.path}")
+    view = Table(title=f"{len(rows)} architectures of {args.task}: latency in ms")
+    view.add_column("architecture", overflow="fold")
+    for column in ("predicted", "measured", "error %"):
+        view.add_column(column, justify="right")
+    for row in rows:
+        error = (row.predicted - row.measured) / row.measured * 100
+        view.add_row(
+            escape(str(row.arch)), _fmt(row.predicted, 3), _fmt(row.measured, 3), f"{error:+.1f}"
+        )
+    out.print(view)
+    if len(rows) >= 2:
+        c = compare_latency([r.predicted for r in rows], [r.measured for r in rows])
+        out.print(
+            f"MAPE {c.mape:.1f}%, median APE {c.median_ape:.1f}%, "
+            f"Spearman {c.spearman:.3f}, Kendall tau {c.kendall:.3f}"
+        )
+    return EXIT_OK
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    folder = api.export(
+        args.name,
+        out=args.out,
+        trial=args.trial,
+        db=args.db,
+        data_root=args.data_root,
+        download=args.download,
+        task=args.task,
+        epochs=args.epochs,
+    )
+    meta = json.loads((folder / "nasforge.json").read_text(encoding="utf-8"))
+    run = meta["export_metrics"]
+    scores = ", ".join(f"{k} {_fmt(v)}" for k, v in run.items() if k.startswith(("val_", "test_")))
+    out.print(
+        f"exported trial {meta['trial']} of {escape(args.name)} "
+        f"({escape(str(meta['canonical_key']))}) to {escape(str(folder))}"
+    )
+    out.print(
+        f"trained {run['epochs_run']} of {run['epochs']} epochs (best epoch {run['best_epoch']}, "
+        f"seed {run['seed']}): {scores}"
+    )
+    onnx = meta["onnx"]
+    files = ", ".join(str(f) for f in meta["files"].values())
+    out.print(f"files: {files}")
+    if onnx["message"]:
+        out.print(escape(str(onnx["message"])))
+    out.print(f"load it with: nasforge.load({str(folder)!r})")
+    return EXIT_OK
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    path = api.report(args.name, args.out, db=args.db, top=args.top)
+    out.print(f"report of [bold]{escape(args.name)}[/] written to [bold]{escape(str(path))}[/]")
+    return EXIT_OK
+
+
 _COMMANDS = {
     "search": _cmd_search,
     "trials": _cmd_trials,
     "best": _cmd_best,
     "list": _cmd_list,
     "proxies": _cmd_proxies,
+    "latency": _cmd_latency,
+    "pareto": _cmd_pareto,
+    "dashboard": _cmd_dashboard,
+    "export": _cmd_export,
+    "report": _cmd_report,
 }
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from nasforge.architecture import Architecture
 from nasforge.budget import Budget, BudgetUnit
+from nasforge.constraint import Constraint
 from nasforge.errors import ConfigError
 from nasforge.evaluators.base import Evaluator
 from nasforge.execution.base import Executor, InlineExecutor
@@ -21,17 +22,25 @@ from nasforge.store.base import ExperimentRecord, Store, TrialRecord
 from nasforge.strategies.base import Strategy
 
 __all__ = [
+    "SOURCE_KEY",
     "Experiment",
     "Progress",
     "RunSummary",
     "best_trial",
+    "check_metrics",
     "dedup_id",
     "is_better",
     "trial_score",
 ]
 
+SOURCE_KEY = "source"
+"""Key of the experiment config that records the data source; not compared on resume."""
+
 MAX_DUPLICATES_IN_A_ROW = 2_000
 """A strategy proposing only stored architectures this many times in a row has converged."""
+
+MAX_INFEASIBLE_IN_A_ROW = 2_000
+"""Proposals in a row that violate a constraint before evaluation before the search gives up."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +76,7 @@ class RunSummary:
     stop_reason: str
     best: TrialRecord | None = None
     new_trial_numbers: list[int] = field(default_factory=list)
+    skipped_infeasible: int = 0
 
 
 def trial_score(trial: TrialRecord | None, objective: Objective) -> float:
@@ -127,8 +137,17 @@ class Experiment:
         evaluator: Scores architectures of ``space``.
         strategy: Proposes architectures; it is told every stored result.
         store: Where trials go, durably, before the strategy hears of them.
-        objective: Defaults to the evaluator's first objective.
+        objective: The objective that ranks trials as "best"; defaults to the strategy's
+            (first) objective. A multi-objective search takes its objectives from the
+            strategy (``strategy.objectives``) and stores them; its result is the Pareto front.
+        constraints: Hard constraints. Those on costs the evaluator knows before evaluating
+            (:meth:`Evaluator.known_costs`: size, FLOPs, table entries) skip a candidate
+            without evaluating it (the strategy is told it is infeasible; nothing is stored);
+            the others turn a COMPLETE result that violates them into an INFEASIBLE trial.
         config: Extra identifying settings to store with the experiment.
+        source: Where the search's data came from (the task text and its options, or the
+            benchmark), stored under ``config["source"]`` so that the model can be rebuilt
+            later (export). Not identifying: a resume may give other paths.
     """
 
     def __init__(
@@ -140,7 +159,9 @@ class Experiment:
         strategy: Strategy,
         store: Store,
         objective: Objective | None = None,
+        constraints: Sequence[Constraint] = (),
         config: Mapping[str, Any] | None = None,
+        source: Mapping[str, Any] | None = None,
     ) -> None:
         if evaluator.space_name != space.name:
             raise ConfigError(
@@ -153,6 +174,9 @@ class Experiment:
         self.strategy = strategy
         self.store = store
         self.objective = objective or strategy.objective
+        self.objectives = tuple(strategy.objectives)
+        self.constraints = tuple(constraints)
+        check_metrics(evaluator, self.objectives, self.constraints)
         self.config: dict[str, Any] = {
             "space": space.name,
             "evaluator": evaluator.describe(),
@@ -162,15 +186,21 @@ class Experiment:
             "objective": str(self.objective),
             **(config or {}),
         }
-        self.record, self.created = store.get_or_create_experiment(name, self.config)
+        if len(self.objectives) > 1:
+            self.config["objectives"] = [str(o) for o in self.objectives]
+        if self.constraints:
+            self.config["constraints"] = [str(c) for c in self.constraints]
+        stored_config = {**self.config, SOURCE_KEY: dict(source)} if source else self.config
+        self.record, self.created = store.get_or_create_experiment(name, stored_config)
         self._check_config(self.record)
 
     def _check_config(self, record: ExperimentRecord) -> None:
-        stored = dict(record.config)
+        stored = {k: v for k, v in record.config.items() if k != SOURCE_KEY}
+        keys = list(self.config) + [k for k in stored if k not in self.config]
         diffs = [
-            f"{key}={stored.get(key)!r} (this run: {value!r})"
-            for key, value in self.config.items()
-            if stored.get(key) != value
+            f"{key}={stored.get(key)!r} (this run: {self.config.get(key)!r})"
+            for key in keys
+            if stored.get(key) != self.config.get(key)
         ]
         if diffs:
             raise ConfigError(
@@ -234,7 +264,7 @@ class Experiment:
                         self.record.id,
                         running.arch,
                         running.key,
-                        future.result(),
+                        self._enforce(running.with_known(future.result())),
                         started_at=running.started,
                         finished_at=time.time(),
                     )
@@ -268,7 +298,40 @@ class Experiment:
             stop_reason=state.stop_reason or "budget spent",
             best=state.best,
             new_trial_numbers=state.new_numbers,
+            skipped_infeasible=state.skipped,
         )
+
+    def _enforce(self, result: Result) -> Result:
+        """``result``, made INFEASIBLE with the reason if it is COMPLETE but violates a bound."""
+        if result.status is not Status.COMPLETE:
+            return result
+        for constraint in self.constraints:
+            reason = constraint.violation(result.metrics, result.costs)
+            if reason is not None:
+                return replace(result, status=Status.INFEASIBLE, reason=reason)
+        return result
+
+    def _known_costs(self, arch: Architecture) -> dict[str, float]:
+        """The constrained costs of ``arch`` the evaluator knows before evaluating it."""
+        if not self.constraints:
+            return {}
+        try:
+            return self.evaluator.known_costs(arch, {c.metric for c in self.constraints})
+        except ConfigError:
+            raise
+        except Exception:  # e.g. a model that cannot be built: its evaluation will say why
+            return {}
+
+    def _violation_before(self, known: Mapping[str, float]) -> Result | None:
+        """An INFEASIBLE result if ``known`` costs violate a constraint."""
+        for constraint in self.constraints:
+            if constraint.metric in known:
+                reason = constraint.violation({}, known)
+                if reason is not None:
+                    return Result(
+                        status=Status.INFEASIBLE, costs=known, reason=f"{reason}, not evaluated"
+                    )
+        return None
 
     def _submit_next(
         self,
@@ -303,9 +366,23 @@ class Experiment:
                 )
             return
         state.in_a_row = 0
+        costs = self._known_costs(arch)
+        infeasible = self._violation_before(costs)
+        if infeasible is not None:  # skipped: not evaluated, not stored, no budget spent
+            done[dedup] = infeasible
+            self.strategy.tell(arch, infeasible)
+            state.skipped += 1
+            state.infeasible_in_a_row += 1
+            if state.infeasible_in_a_row >= MAX_INFEASIBLE_IN_A_ROW:
+                state.stop_reason = (
+                    f"the last {MAX_INFEASIBLE_IN_A_ROW} proposals all violated the constraints "
+                    f"({', '.join(map(str, self.constraints))}) before evaluation; relax them"
+                )
+            return
+        state.infeasible_in_a_row = 0
         archs.add(key)
         future = executor.submit(arch, asked if asked is not None else fidelity)
-        in_flight[future] = _Running(arch, key, dedup, time.time())
+        in_flight[future] = _Running(arch, key, dedup, time.time(), costs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,6 +393,12 @@ class _Running:
     key: str
     dedup: str
     started: float
+    known: Mapping[str, float] = field(default_factory=dict)
+
+    def with_known(self, result: Result) -> Result:
+        """``result`` with the costs known before evaluation (e.g. a predicted latency)."""
+        missing = {k: v for k, v in self.known.items() if k not in result.costs}
+        return replace(result, costs={**missing, **result.costs}) if missing else result
 
 
 @dataclass
@@ -326,6 +409,8 @@ class _LoopState:
     best: TrialRecord | None
     duplicates: int = 0
     in_a_row: int = 0
+    skipped: int = 0
+    infeasible_in_a_row: int = 0
     stop_reason: str = ""
     new_numbers: list[int] = field(default_factory=list)
 
@@ -334,3 +419,23 @@ class _LoopState:
         self.new_numbers.append(trial.number)
         if is_better(trial, self.best, objective):
             self.best = trial
+
+
+def check_metrics(
+    evaluator: Evaluator, objectives: Sequence[Objective], constraints: Sequence[Constraint]
+) -> None:
+    """Refuse objectives and constraints on metrics the evaluator does not report.
+
+    Raises:
+        ConfigError: Naming the unknown metric and listing the reported ones.
+    """
+    reported = tuple(getattr(evaluator, "metrics", ()))
+    if not reported:
+        return
+    named = [("objective", o.metric) for o in objectives]
+    named += [("constraint", c.metric) for c in constraints]
+    for what, metric in named:
+        if metric not in reported:
+            raise ConfigError(
+                f"{what} on unknown metric {metric!r}: this evaluator reports {', '.join(reported)}"
+            )

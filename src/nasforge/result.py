@@ -20,6 +20,7 @@ class Status(StrEnum):
     COMPLETE = "COMPLETE"
     FAILED = "FAILED"
     PRUNED = "PRUNED"
+    INFEASIBLE = "INFEASIBLE"  # violates a hard constraint; never best, never on a front
 
 
 def _floats(name: str, values: Mapping[str, Any]) -> dict[str, float]:
@@ -37,7 +38,8 @@ class Result:
     """What an evaluator returns for one architecture.
 
     Attributes:
-        status: ``COMPLETE``, ``FAILED`` (``reason`` says why) or ``PRUNED``.
+        status: ``COMPLETE``, ``FAILED`` (``reason`` says why), ``PRUNED``, or
+            ``INFEASIBLE`` (it violates a hard constraint; ``reason`` names it).
         metrics: Validation metrics; the only ones a strategy sees.
         test_metrics: Held-out test metrics, stored for reporting, never shown to strategies.
         costs: Model costs such as ``params``, ``flops``, ``latency_ms``.

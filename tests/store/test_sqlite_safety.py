@@ -113,3 +113,39 @@ def test_integrity_check_reports_ok(db_path: Path) -> None:
     _fill(db_path, 10)
     with SqlStore(db_path) as s:
         assert s.integrity_check() == "ok"
+
+
+def test_opening_a_second_store_keeps_the_first_ones_locks(db_path: Path) -> None:
+    """Another process's committed trials survive this process opening the file twice.
+
+    Closing any plain file descriptor of a SQLite file drops every POSIX lock the process
+    holds on it; a store that checked the file with ``open()`` let another process's
+    checkpoint discard trials that were already committed.
+    """
+    import subprocess
+    import sys
+
+    from nasforge import api
+
+    api.search(benchmark="nas-bench-graph:cora", strategy="random", budget=8, db=db_path, name="a")
+    held = SqlStore(db_path)
+    record = held.get_experiment("a")
+    assert held.count_trials(record.id) == 8  # a pooled connection now holds its locks
+    assert api.best("a", db=db_path) is not None  # opens and closes a second store
+    code = (
+        "from nasforge import api; api.search(benchmark='nas-bench-graph:cora', "
+        f"strategy='random', budget=12, name='a', db={str(db_path)!r})"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=120)
+    with SqlStore(db_path) as other:  # a write from this process, then the held store closes
+        first = other.trials(record.id)[0]
+        other.add_trial(
+            record.id, first.arch, first.key, Result(metrics={"val_acc": 0.5}),
+            started_at=0.0, finished_at=0.0,
+        )  # fmt: skip
+    held.close()
+    count = f"from nasforge import api; print(len(api.trials('a', db={str(db_path)!r})))"
+    out = subprocess.run(
+        [sys.executable, "-c", count], check=True, capture_output=True, text=True, timeout=120
+    )
+    assert out.stdout.strip() == "13"

@@ -5,17 +5,19 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from nasforge._builtins import STRATEGIES
 from nasforge.api import make_strategy
 from nasforge.architecture import Architecture
 from nasforge.budget import Budget
+from nasforge.constraint import Constraint
 from nasforge.errors import ConfigError
 from nasforge.evaluators.benchmark import NasBenchGraphEvaluator
 from nasforge.experiment import Experiment
-from nasforge.objective import Objective
-from nasforge.result import Result
+from nasforge.objective import Direction, Objective
+from nasforge.result import Result, Status
 from nasforge.store.sql import SqlStore
 from nasforge.strategies.base import Strategy
 
@@ -176,3 +178,44 @@ def test_rejects_bad_options(strategy_name: str) -> None:
         make_strategy(strategy_name, ev.space, objective=OBJECTIVE, seed=0, options={"bogus": 1})
     with pytest.raises(ConfigError, match="seed must be a non-negative integer"):
         make_strategy(strategy_name, ev.space, objective=OBJECTIVE, seed=-1)
+
+
+def test_honours_constraints(strategy_name: str, db_path: Path) -> None:
+    """Known costs filter before evaluation; measured ones make trials INFEASIBLE, never best."""
+    ev = CountingEvaluator("cora")
+    rng = np.random.default_rng(0)
+    sizes = [ev.known_costs(ev.space.sample(rng), ["params"])["params"] for _ in range(200)]
+    small = Constraint("params", "<=", float(np.median(sizes)))
+    good = Constraint("val_acc", ">=", 0.75)
+    with SqlStore(db_path) as store:
+        exp = Experiment(
+            name="bounded",
+            space=ev.space,
+            evaluator=ev,
+            strategy=_strategy(strategy_name, ev),
+            store=store,
+            constraints=[small, good],
+        )
+        summary = exp.run(Budget(30))
+        stored = store.trials(exp.record.id)
+    assert all(ev.known_costs(arch, ["params"])["params"] <= small.bound for arch, _ in ev.calls)
+    assert summary.skipped_infeasible > 0
+    for trial in stored:
+        if trial.status is Status.COMPLETE:
+            assert trial.metrics["val_acc"] >= 0.75
+        elif trial.status is Status.INFEASIBLE:
+            assert trial.metrics["val_acc"] < 0.75 and "violates val_acc>=0.75" in str(trial.error)
+    assert summary.best is None or summary.best.status is Status.COMPLETE
+
+
+def test_several_objectives_only_where_supported(strategy_name: str) -> None:
+    ev = NasBenchGraphEvaluator(dataset="cora")
+    objectives = (OBJECTIVE, Objective("latency_ms", Direction.MINIMIZE))
+    if not STRATEGIES.get(strategy_name).multi_objective:  # type: ignore[attr-defined]
+        with pytest.raises(ConfigError, match="optimises one objective"):
+            make_strategy(strategy_name, ev.space, objective=objectives, seed=0)
+        return
+    strategy = make_strategy(strategy_name, ev.space, objective=objectives, seed=0)
+    keys = _drive(strategy, ev, 40)  # every proposal valid (the table knows it)
+    assert len(set(keys)) >= 30
+    assert len(strategy.last_scores) == 2 and all(s > -1e9 for s in strategy.last_scores)

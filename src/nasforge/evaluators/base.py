@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Collection
 from typing import Any
 
 from nasforge.architecture import Architecture
@@ -27,7 +28,8 @@ class Evaluator(ABC):
     Attributes:
         space_name: Name of the space whose architectures this evaluator scores.
         objectives: The objectives it suggests by default (e.g. maximise ``val_acc``).
-        metrics: Names of the validation metrics and costs it reports.
+        metrics: Names of the validation metrics and costs it reports: what objectives and
+            constraints may name.
     """
 
     space_name: str
@@ -41,6 +43,14 @@ class Evaluator(ABC):
     @abstractmethod
     def describe(self) -> dict[str, Any]:
         """JSON-serialisable configuration that identifies this evaluator."""
+
+    def known_costs(self, arch: Architecture, names: Collection[str]) -> dict[str, float]:
+        """Costs among ``names`` that are known without evaluating ``arch`` (e.g. its size).
+
+        The search checks hard constraints on these before evaluating, and skips candidates
+        that violate them. Returns only the costs it can give cheaply; none by default.
+        """
+        return {}
 
     def prepare(self) -> None:
         """Load and check what evaluating needs (a table file, data), before a search starts.

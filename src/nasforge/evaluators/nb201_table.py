@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Collection
 from typing import Any
 
 from nasforge.architecture import Architecture
@@ -156,6 +157,15 @@ class NasBench201Evaluator(Evaluator):
             fidelity=epochs,
             wall_time=time.perf_counter() - start,
         )
+
+    def known_costs(self, arch: Architecture, names: Collection[str]) -> dict[str, float]:
+        """``params``, ``flops`` and ``latency_ms`` read from the table (no evaluation)."""
+        try:
+            entry = self.table.entry(self.arch_str(arch), self.dataset, self.epochs)
+        except EntryNotFoundError:
+            return {}
+        costs = {"params": entry.params, "flops": entry.flops, "latency_ms": entry.latency_ms}
+        return {name: v for name, v in costs.items() if name in names and v is not None}
 
     def _epochs(self, budget: int | None) -> int:
         if budget is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import asdict, replace
 from typing import Any
 
@@ -16,6 +17,7 @@ from nasforge.result import Result, Status
 from nasforge.spaces.base import SearchSpace
 from nasforge.spaces.gnn import GnnSpace
 from nasforge.spaces.gnn_model import GnnHyper
+from nasforge.spaces.nb201 import Nb201Space
 from nasforge.stopping import LearningCurveStopper
 from nasforge.tasks.graph import NodeClassificationTask
 from nasforge.tasks.supervised import SupervisedTask
@@ -92,11 +94,17 @@ class TrainingEvaluator(Evaluator):
         self.hyper = hyper
         self.train = train or TrainConfig()
         self.latency = latency
+        costs: tuple[str, ...] = (
+            ("params", "flops", "latency_ms") if latency else ("params", "flops")
+        )
+        if isinstance(space, GnnSpace | Nb201Space):
+            costs += ("latency_pred_ms",)  # from a per-operation latency table
+        self._latency_table: Any = None
         if isinstance(task, SupervisedTask) and task.kind == "regression":
-            self.metrics: tuple[str, ...] = ("val_rmse",)
+            self.metrics: tuple[str, ...] = ("val_rmse", *costs)
             self.objectives = (Objective("val_rmse", Direction.MINIMIZE),)
         else:
-            self.metrics = ("val_acc",)
+            self.metrics = ("val_acc", *costs)
             self.objectives = (Objective("val_acc", Direction.MAXIMIZE),)
 
     def evaluate(self, arch: Architecture, budget: int | None = None) -> Result:
@@ -158,6 +166,37 @@ class TrainingEvaluator(Evaluator):
             wall_time=time.perf_counter() - start,
             reason=outcome.stopped or _diverged(outcome.diverged_at),
         )
+
+    def known_costs(self, arch: Architecture, names: Collection[str]) -> dict[str, float]:
+        """``params`` and ``flops`` of ``arch``'s model, built but not trained, and
+        ``latency_pred_ms``: its latency predicted from a per-operation table measured once on
+        this machine (FBNet style; see :class:`nasforge.latency.LatencyTable`)."""
+        out: dict[str, float] = {}
+        if "latency_pred_ms" in names and "latency_pred_ms" in self.metrics:
+            out["latency_pred_ms"] = self.latency_table().predict(arch)
+        wanted = {"params", "flops"} & set(names)
+        if not wanted:
+            return out
+        model = self.space.build(arch, self.task, self.hyper)  # type: ignore[attr-defined]
+        model.eval()
+        out["params"] = float(count_params(model))
+        if "flops" in wanted:
+            if isinstance(self.task, SupervisedTask):
+                one = self.task.x_val[:1]
+                out["flops"] = float(count_flops(lambda: model(one)))
+            else:
+                data = self.task.data
+                out["flops"] = float(count_flops(lambda: model(data.x, data.edge_index)))
+        return {name: out[name] for name in (*wanted, *out.keys() - {"params", "flops"})}
+
+    def latency_table(self) -> Any:
+        """The per-operation latency table of this space and task (measured once per device
+        and stored; read from the cache afterwards)."""
+        if self._latency_table is None:
+            from nasforge.latency import LatencyTable
+
+            self._latency_table = LatencyTable.for_task(self.space, self.task, self.hyper)
+        return self._latency_table
 
     def _stop_rule(self) -> StopRule | None:
         return None if self.stopper is None else self.stopper.should_stop

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -11,7 +12,7 @@ import numpy as np
 from nasforge.architecture import Architecture
 from nasforge.errors import InvalidArchitectureError
 
-__all__ = ["SearchSpace", "TaskShape"]
+__all__ = ["ArchGraph", "GraphEdge", "GraphNode", "SearchSpace", "TaskShape"]
 
 
 class TaskShape(Protocol):
@@ -26,6 +27,54 @@ class TaskShape(Protocol):
     def num_outputs(self) -> int:
         """Output units: classes, or regression targets."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class GraphNode:
+    """One node of an architecture's graph.
+
+    Attributes:
+        id: Unique within its graph.
+        label: What the node computes; several lines are separated by ``"\\n"``.
+        kind: ``"input"``, ``"op"``, ``"output"``, or ``"unused"`` (computes nothing that
+            reaches the output).
+    """
+
+    id: str
+    label: str
+    kind: str = "op"
+
+
+@dataclass(frozen=True, slots=True)
+class GraphEdge:
+    """A directed edge ``source -> target`` between node ids, labelled with an op or not."""
+
+    source: str
+    target: str
+    label: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ArchGraph:
+    """An architecture as a directed acyclic graph of labelled nodes and edges (for diagrams).
+
+    Raises:
+        ValueError: If node ids repeat or an edge names a node that is not in ``nodes``.
+    """
+
+    nodes: tuple[GraphNode, ...]
+    edges: tuple[GraphEdge, ...]
+
+    def __post_init__(self) -> None:
+        ids = [node.id for node in self.nodes]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"node ids of a graph must be unique, got {ids}")
+        for edge in self.edges:
+            if edge.source not in ids or edge.target not in ids:
+                raise ValueError(
+                    f"edge {edge.source!r} -> {edge.target!r} names a node that is not in the "
+                    f"graph; nodes: {ids}"
+                )
 
 
 class SearchSpace(ABC):
@@ -108,6 +157,18 @@ class SearchSpace(ABC):
             NotImplementedError: For spaces that cannot be enumerated.
         """
         raise NotImplementedError(f"space {self.name!r} cannot be enumerated")
+
+    def graph(self, arch: Architecture) -> ArchGraph:
+        """``arch`` as a graph of nodes and (op-labelled) edges, for diagrams in reports.
+
+        Raises:
+            InvalidArchitectureError: If ``arch`` is not an architecture of this space.
+            NotImplementedError: For spaces that do not provide it.
+        """
+        raise NotImplementedError(
+            f"space {self.name!r} cannot describe its architectures as a graph; a space draws "
+            "diagrams by implementing graph(arch) -> ArchGraph"
+        )
 
     def check_member(self, arch: Architecture) -> None:
         """The checks every ``validate`` starts with: an Architecture of this space.

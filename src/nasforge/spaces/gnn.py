@@ -30,7 +30,7 @@ import numpy as np
 
 from nasforge.architecture import Architecture
 from nasforge.errors import InvalidArchitectureError
-from nasforge.spaces.base import SearchSpace
+from nasforge.spaces.base import ArchGraph, GraphEdge, GraphNode, SearchSpace
 
 __all__ = ["GNN_OPS", "PROTEINS_OPS", "GnnSpace"]
 
@@ -217,6 +217,39 @@ class GnnSpace(SearchSpace):
         self.validate(arch)
         links, ops = self.genes(self.canonicalize(arch))
         return GnnModel(links, ops, task.num_features, task.num_classes, hyper or GnnHyper())
+
+    def graph(self, arch: Architecture) -> ArchGraph:
+        """The macro DAG of ``arch`` as stored (not canonicalised), for diagrams.
+
+        Nodes: ``in`` (the raw input), ``n1`` .. ``n<n_nodes>`` labelled with their op, and
+        ``out``. Each computing node has an edge from its input; every leaf (a node without
+        successors) has an edge to ``out``, where the leaves are concatenated. A ``skip`` leaf
+        whose value is the raw input has no edge to ``out`` (the model leaves it out, as the
+        benchmark does); it, and any node whose successors all end in such leaves, is of kind
+        ``"unused"``.
+
+        Raises:
+            InvalidArchitectureError: If ``arch`` is not an architecture of this space.
+        """
+        self.validate(arch)
+        links, ops = self.genes(arch)
+        kids = _children(links)
+        is_input = [True]  # is_input[v]: node v's value is the raw input (v = 0 or skip chains)
+        for link, op in zip(links, ops, strict=True):
+            is_input.append(op == "skip" and is_input[link])
+        feeds = [False] * (len(links) + 1)  # feeds[v]: node v's value reaches the output
+        for v in range(len(links), 0, -1):  # successors have larger indices
+            feeds[v] = any(feeds[c] for c in kids[v]) if kids[v] else not is_input[v]
+        nodes = [GraphNode("in", "input", "input")]
+        edges: list[GraphEdge] = []
+        for i, (link, op) in enumerate(zip(links, ops, strict=True), start=1):
+            nodes.append(GraphNode(f"n{i}", f"{i}: {op}", "op" if feeds[i] else "unused"))
+            edges.append(GraphEdge("in" if link == 0 else f"n{link}", f"n{i}"))
+        nodes.append(GraphNode("out", "output\nconcat", "output"))
+        for i in range(1, len(links) + 1):
+            if not kids[i] and not is_input[i]:
+                edges.append(GraphEdge(f"n{i}", "out"))
+        return ArchGraph(tuple(nodes), tuple(edges))
 
     # -- moves --------------------------------------------------------------------------------
     def _random_genes(self, rng: np.random.Generator) -> tuple[Links, Ops]:

@@ -27,7 +27,7 @@ import numpy as np
 
 from nasforge.architecture import Architecture
 from nasforge.errors import ConfigError, InvalidArchitectureError
-from nasforge.spaces.base import SearchSpace, TaskShape
+from nasforge.spaces.base import ArchGraph, GraphEdge, GraphNode, SearchSpace, TaskShape
 
 if TYPE_CHECKING:
     from torch import nn
@@ -326,6 +326,28 @@ class MlpSpace(SearchSpace):
             dropout=g.dropout,
             norm=g.norm,
         )
+
+    def graph(self, arch: Architecture) -> ArchGraph:
+        """The network of ``arch`` as a chain: ``input``, one node per hidden layer (its width,
+        normalisation, activation and dropout), then the linear ``head``.
+
+        Raises:
+            InvalidArchitectureError: If ``arch`` is not an architecture of this space.
+        """
+        self.validate(arch)
+        g = self.genes(arch)
+        nodes = [GraphNode("input", "input", "input")]
+        for i, width in enumerate(g.hidden, start=1):
+            lines = [f"linear {width}"]
+            if g.norm != "none":
+                lines.append(f"{g.norm}norm")
+            lines.append(g.activation)
+            if g.dropout > 0:
+                lines.append(f"dropout {g.dropout:g}")
+            nodes.append(GraphNode(f"layer{i}", "\n".join(lines)))
+        nodes.append(GraphNode("head", "linear head\noutput", "output"))
+        edges = tuple(GraphEdge(a.id, b.id) for a, b in itertools.pairwise(nodes))
+        return ArchGraph(tuple(nodes), edges)
 
     # -- moves --------------------------------------------------------------------------------
     def sample(self, rng: np.random.Generator) -> Architecture:

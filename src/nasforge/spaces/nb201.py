@@ -61,7 +61,7 @@ import numpy as np
 
 from nasforge.architecture import Architecture
 from nasforge.errors import ConfigError, InvalidArchitectureError
-from nasforge.spaces.base import SearchSpace, TaskShape
+from nasforge.spaces.base import ArchGraph, GraphEdge, GraphNode, SearchSpace, TaskShape
 
 if TYPE_CHECKING:
     from torch import nn
@@ -404,6 +404,33 @@ class Nb201Space(SearchSpace):
                 f"as hyper, got {type(hyper).__name__}"
             )
         return Nb201Model(self.genes(self.canonicalize(arch)), shape[0], classes, hyper)
+
+    def graph(self, arch: Architecture) -> ArchGraph:
+        """The cell of ``arch`` as stored: nodes ``0`` (cell input) to ``3`` (cell output)
+        and one edge per op other than ``none``, labelled with the op. An intermediate node
+        on no input-to-output path (its edges are dead, see :func:`prune_dead_edges`) is of
+        kind ``"unused"``.
+
+        Raises:
+            InvalidArchitectureError: If ``arch`` is not an architecture of this space.
+        """
+        self.validate(arch)
+        ops = self.genes(arch)
+        alive = {0, 3}
+        for op, (target, source) in zip(prune_dead_edges(ops), NB201_EDGES, strict=True):
+            if op != "none":
+                alive |= {target, source}
+        kinds = ("input", "op", "op", "output")
+        labels = ("0: input", "1", "2", "3: output")
+        nodes = tuple(
+            GraphNode(str(i), labels[i], kinds[i] if i in alive else "unused") for i in range(4)
+        )
+        edges = tuple(
+            GraphEdge(str(source), str(target), op)
+            for op, (target, source) in zip(ops, NB201_EDGES, strict=True)
+            if op != "none"
+        )
+        return ArchGraph(nodes, edges)
 
     # -- moves --------------------------------------------------------------------------------
     def sample(self, rng: np.random.Generator) -> Architecture:

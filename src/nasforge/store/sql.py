@@ -6,6 +6,7 @@ import json
 import math
 import os
 import random
+import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -21,11 +22,10 @@ from nasforge.errors import ConfigError, NasforgeError, StoreError
 from nasforge.result import Result, Status
 from nasforge.store.base import ExperimentRecord, Store, TrialRecord
 
-__all__ = ["DEFAULT_DB", "SCHEMA_VERSION", "SqlStore", "open_store"]
+__all__ = ["DEFAULT_DB", "SCHEMA_VERSION", "SqlStore", "open_store", "store_target"]
 
 SCHEMA_VERSION = 1
 DEFAULT_DB = "nasforge.db"
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 _WRITE_RETRIES = 8
 _MEMORY = (None, "", ":memory:")
 
@@ -91,17 +91,35 @@ def _is_url(target: str) -> bool:
     return "://" in target
 
 
+def _is_sqlite(path: Path) -> bool:
+    """Whether ``path`` holds a SQLite database (an empty file counts as one).
+
+    Asks SQLite itself, read-only. Opening the file with ``open()`` and closing it would drop
+    every POSIX lock this process holds on the database through other connections (SQLite's
+    documented pitfall), letting another process's checkpoint discard committed trials.
+    """
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True)
+        try:
+            conn.execute("PRAGMA schema_version").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        if "not a database" in str(exc):
+            return False
+        raise StoreError(f"cannot read store {path}: {exc}") from None
+    return True
+
+
 def _check_sqlite_path(path: Path, *, create: bool) -> None:
     """Refuse files that are not SQLite databases, and unwritable or missing locations."""
     if path.is_dir():
         raise StoreError(f"{path} is a directory; give a database file path (e.g. {DEFAULT_DB})")
     if path.exists():
-        try:
-            with path.open("rb") as fh:
-                head = fh.read(len(_SQLITE_MAGIC))
-        except OSError as exc:
-            raise StoreError(f"cannot read store {path}: {exc.strerror}") from None
-        if head and head != _SQLITE_MAGIC:
+        if not os.access(path, os.R_OK):
+            raise StoreError(f"cannot read store {path}: permission denied")
+        if not _is_sqlite(path):
             raise StoreError(
                 f"{path} is not a SQLite database (corrupted, or another kind of file); "
                 "point --db at a nasforge store or at a new file"
@@ -465,5 +483,9 @@ class SqlStore(Store):
 def open_store(target: str | os.PathLike[str] | None = None, *, create: bool = True) -> SqlStore:
     """Open the store at ``target`` (path or URL), defaulting to ``$NASFORGE_DB`` or
     ``nasforge.db`` in the working directory."""
-    chosen = target if target is not None else os.environ.get("NASFORGE_DB", DEFAULT_DB)
-    return SqlStore(chosen, create=create)
+    return SqlStore(store_target(target), create=create)
+
+
+def store_target(target: str | os.PathLike[str] | None = None) -> str:
+    """The path or URL :func:`open_store` opens for ``target`` (without opening it)."""
+    return os.fspath(target if target is not None else os.environ.get("NASFORGE_DB", DEFAULT_DB))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -37,21 +38,34 @@ class Strategy(ABC):
     Hooks (no-ops by default): ``on_exhausted``; ``fidelity_for`` (multi-fidelity strategies
     say at which budget, e.g. how many epochs, a proposed architecture is to be evaluated).
 
+    Multi-objective: strategies with ``multi_objective = True`` accept several objectives
+    (a sequence for ``objective``); ``self.objectives`` holds them, ``self.objective`` the first,
+    and ``last_scores`` the told result's oriented scores, one per objective, while
+    ``_observe`` runs. The others refuse more than one objective.
+
     Args:
         space: The search space.
-        objective: The metric and direction to optimise.
+        objective: The metric and direction to optimise, or several (multi-objective
+            strategies only).
         seed: Seed of the strategy's own ``numpy.random.Generator``.
     """
 
     name: ClassVar[str]
+    multi_objective: ClassVar[bool] = False
 
     def __init__(
-        self, space: SearchSpace, *, objective: Objective, seed: int | None = None
+        self,
+        space: SearchSpace,
+        *,
+        objective: Objective | Sequence[Objective],
+        seed: int | None = None,
     ) -> None:
         if seed is not None and (not isinstance(seed, int) or seed < 0):
             raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
         self.space = space
-        self.objective = objective
+        self.objectives = check_objectives(objective, type(self))
+        self.objective = self.objectives[0]
+        self.last_scores: tuple[float, ...] = ()
         self.seed = seed
         self._entropy = seed if seed is not None else int(np.random.SeedSequence().entropy)  # type: ignore[arg-type]
         self.rng = np.random.default_rng(self._entropy)
@@ -90,7 +104,8 @@ class Strategy(ABC):
             self._in_flight[key] -= 1
             if not self._in_flight[key]:
                 del self._in_flight[key]
-        score = self.score(result)
+        self.last_scores = self.objective_scores(result)
+        score = self.last_scores[0]
         self.history.append((arch, score))
         self._observe(arch, key, score)
 
@@ -121,6 +136,11 @@ class Strategy(ABC):
         """
         complete = result.status is Status.COMPLETE
         return self.objective.score_of(complete, result.metrics, result.costs)
+
+    def objective_scores(self, result: Result) -> tuple[float, ...]:
+        """Every objective oriented so that larger is better (-inf as in :meth:`score`)."""
+        complete = result.status is Status.COMPLETE
+        return tuple(o.score_of(complete, result.metrics, result.costs) for o in self.objectives)
 
     def sample_unseen(self) -> Architecture | None:
         """A random architecture not proposed or told before (``None`` when none is left).
@@ -159,6 +179,35 @@ class Strategy(ABC):
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.options().items())
         return f"{type(self).__name__}({opts}{', ' if opts else ''}seed={self.seed})"
+
+
+def check_objectives(
+    objective: Objective | Sequence[Objective], strategy: type[Strategy]
+) -> tuple[Objective, ...]:
+    """The objectives as a tuple; more than one only for a multi-objective strategy.
+
+    Raises:
+        ConfigError: For no objective, a repeated metric, or several objectives given to a
+            single-objective strategy (the message lists the multi-objective ones).
+    """
+    objectives = (objective,) if isinstance(objective, Objective) else tuple(objective)
+    if not objectives or not all(isinstance(o, Objective) for o in objectives):
+        raise ConfigError(f"a strategy needs one or more Objective instances, got {objective!r}")
+    metrics = [o.metric for o in objectives]
+    if len(set(metrics)) != len(metrics):
+        raise ConfigError(f"each metric may be one objective only, got {metrics}")
+    if len(objectives) > 1 and not strategy.multi_objective:
+        from nasforge._builtins import STRATEGIES  # the registry imports the strategies
+
+        capable = [
+            n for n in STRATEGIES.names() if getattr(STRATEGIES.get(n), "multi_objective", False)
+        ]
+        raise ConfigError(
+            f"strategy {strategy.name!r} optimises one objective, got {len(objectives)} "
+            f"({', '.join(map(str, objectives))}); multi-objective strategies: "
+            f"{', '.join(capable)}"
+        )
+    return objectives
 
 
 def check_positive_int(name: str, value: object, minimum: int = 1) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from nasforge.architecture import Architecture
@@ -172,13 +172,14 @@ class OptunaStrategy(Strategy):
     """
 
     name = "optuna"
+    multi_objective = True
     _fixed_sampler: ClassVar[str | None] = None
 
     def __init__(
         self,
         space: SearchSpace,
         *,
-        objective: Objective,
+        objective: Objective | Sequence[Objective],
         seed: int | None = None,
         sampler: str = "tpe",
         n_startup_trials: int | None = None,
@@ -208,7 +209,8 @@ class OptunaStrategy(Strategy):
         }
         with _quiet():
             self._study: optuna.Study = optuna.create_study(
-                direction="maximize", sampler=self._make_sampler(self._entropy % _SEED_BOUND)
+                directions=["maximize"] * len(self.objectives),
+                sampler=self._make_sampler(self._entropy % _SEED_BOUND),
             )
         self._open: dict[str, int] = {}  # canonical key -> number of its running trial
 
@@ -266,12 +268,16 @@ class OptunaStrategy(Strategy):
         import optuna
 
         fail = optuna.trial.TrialState.FAIL
-        value = score if math.isfinite(score) else None
+        scores = self.last_scores
+        values = list(scores) if all(math.isfinite(s) for s in scores) else None
         with _quiet():
             number = self._open.pop(key, None)
             if number is None:  # a result the strategy did not propose
                 number = self._add_running(arch)
-            self._study.tell(number, value, state=fail if value is None else None)
+            if values is None:
+                self._study.tell(number, state=fail)
+            else:
+                self._study.tell(number, values[0] if len(values) == 1 else values)
 
     def _add_running(self, arch: Architecture) -> int:
         """Add ``arch`` to the study as a running trial, as if the sampler had proposed it."""
@@ -348,7 +354,7 @@ class OptunaTPE(OptunaStrategy):
         self,
         space: SearchSpace,
         *,
-        objective: Objective,
+        objective: Objective | Sequence[Objective],
         seed: int | None = None,
         n_startup_trials: int = 10,
         multivariate: bool = True,
@@ -377,7 +383,7 @@ class OptunaGP(OptunaStrategy):
         self,
         space: SearchSpace,
         *,
-        objective: Objective,
+        objective: Objective | Sequence[Objective],
         seed: int | None = None,
         n_startup_trials: int = 10,
     ) -> None:
@@ -400,7 +406,7 @@ class OptunaNSGA2(OptunaStrategy):
         self,
         space: SearchSpace,
         *,
-        objective: Objective,
+        objective: Objective | Sequence[Objective],
         seed: int | None = None,
         population_size: int = 20,
     ) -> None:
@@ -420,6 +426,10 @@ class OptunaRandom(OptunaStrategy):
     _fixed_sampler = "random"
 
     def __init__(
-        self, space: SearchSpace, *, objective: Objective, seed: int | None = None
+        self,
+        space: SearchSpace,
+        *,
+        objective: Objective | Sequence[Objective],
+        seed: int | None = None,
     ) -> None:
         super().__init__(space, objective=objective, seed=seed, sampler="random")

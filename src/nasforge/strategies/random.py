@@ -10,9 +10,13 @@ __all__ = ["RandomSearch"]
 
 
 class RandomSearch(Strategy):
-    """Uniform samples of the space, never proposing an architecture twice (by canonical key)."""
+    """Uniform samples of the space, never proposing an architecture twice (by canonical key).
+
+    Ignores the results, so it serves any number of objectives.
+    """
 
     name = "random"
+    multi_objective = True
 
     def _propose(self) -> Architecture | None:
         return self.sample_unseen()

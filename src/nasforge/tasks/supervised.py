@@ -35,6 +35,10 @@ class SupervisedTask:
             the training split's statistics by the loaders).
         classes: Class names for classification (index = label), empty for regression.
         info: JSON-able facts about the source (file, label column, normalisation).
+        input_mean, input_std: The training split's statistics the inputs were standardised
+            with, shaped to broadcast over one example ((C, 1, 1) or (F,)); ``None`` for raw
+            inputs. An exported model applies them, so that users feed raw inputs. Not part
+            of :meth:`describe`.
     """
 
     name: str
@@ -48,6 +52,8 @@ class SupervisedTask:
     y_test: torch.Tensor
     classes: tuple[str, ...] = ()
     info: dict[str, Any] = field(default_factory=dict)
+    input_mean: torch.Tensor | None = None
+    input_std: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -208,6 +214,7 @@ def split_arrays(
     )
     x_f = x_np.astype(np.float32)
     extra = dict(info or {})
+    mean = std = None
     if standardize:
         axes = (0, 2, 3) if modality == "image" else (0,)
         mean = x_f[train].mean(axis=axes, keepdims=True)
@@ -231,4 +238,6 @@ def split_arrays(
         y_test=t(y_all[test]),
         classes=names,
         info={**extra, "split_seed": seed},
+        input_mean=None if mean is None else t(mean[0]),  # (C, 1, 1) or (F,)
+        input_std=None if std is None else t(std[0]),
     )

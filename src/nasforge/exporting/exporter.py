@@ -1,0 +1,293 @@
+"""``nasforge export``: train one trial's architecture at full fidelity and write it to a folder.
+
+Every check (experiment, trial, its status, the output folder, the data) runs before anything is
+written, and the files are first written into a hidden folder beside ``out`` and renamed into
+place at the end, so an error or an interruption leaves ``out`` as it was. The store is only
+read.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nasforge.architecture import Architecture
+from nasforge.errors import ConfigError
+from nasforge.exporting.onnx import ONNX_FILE, export_onnx
+from nasforge.exporting.rebuild import Rebuilt, rebuild
+from nasforge.exporting.torch import (
+    FORMAT,
+    FORMAT_VERSION,
+    METADATA_FILE,
+    WEIGHTS_FILE,
+    ExportedModel,
+    save,
+)
+from nasforge.result import Status
+from nasforge.store.base import ExperimentRecord, TrialRecord
+from nasforge.store.sql import open_store
+from nasforge.tasks.graph import NodeClassificationTask
+from nasforge.tasks.supervised import SupervisedTask
+
+__all__ = ["check_out", "choose_trial", "export_experiment"]
+
+
+def check_out(out: str | os.PathLike[str]) -> Path:
+    """The output folder, if it can be written: absent, or an empty folder.
+
+    Raises:
+        ConfigError: If ``out`` is a file or a non-empty folder.
+    """
+    path = Path(out).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"the output folder {path} is a file; give a new or empty folder")
+    if path.is_dir() and any(path.iterdir()):
+        raise ConfigError(
+            f"the output folder {path} is not empty; give a new or empty folder (nothing is "
+            "overwritten)"
+        )
+    return path
+
+
+def choose_trial(
+    record: ExperimentRecord, trials: list[TrialRecord], number: int | None
+) -> TrialRecord:
+    """Trial ``number`` of the experiment, or its best trial when ``number`` is ``None``.
+
+    Raises:
+        ConfigError: For a trial number the experiment does not have, a trial that is not
+            COMPLETE (with its status and reason), or an experiment without a COMPLETE trial.
+    """
+    from nasforge.api import objective_of
+    from nasforge.experiment import best_trial
+
+    objective = objective_of(record)
+    best = best_trial(trials, objective)
+    hint = f"; its best is trial {best.number} (--best)" if best is not None else ""
+    if number is None:
+        if best is None:
+            counts = {s.value: sum(t.status is s for t in trials) for s in Status}
+            held = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no trials"
+            raise ConfigError(
+                f"experiment {record.name!r} has no COMPLETE trial to export ({held})"
+            )
+        return best
+    chosen = next((t for t in trials if t.number == number), None)
+    if chosen is None:
+        span = f"0..{trials[-1].number}" if trials else "none"
+        raise ConfigError(
+            f"experiment {record.name!r} has no trial {number} (its trials: {span}){hint}"
+        )
+    if chosen.status is not Status.COMPLETE:
+        reason = f": {chosen.error}" if chosen.error else ""
+        raise ConfigError(
+            f"trial {number} of experiment {record.name!r} is {chosen.status.value}{reason}; "
+            f"only COMPLETE trials can be exported{hint}"
+        )
+    return chosen
+
+
+def _read(
+    name: str, db: str | os.PathLike[str] | None
+) -> tuple[ExperimentRecord, list[TrialRecord]]:
+    store = open_store(db, create=False)
+    try:
+        record = store.get_experiment(name)
+        return record, store.trials(record.id)
+    finally:
+        store.close()
+
+
+def _train(setup: Rebuilt, arch: Architecture) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Train ``arch`` as the search's evaluator does, keeping the best-validation weights."""
+    from nasforge.train.supervised import train_supervised
+    from nasforge.train.trainer import train_node_classifier
+
+    config = setup.train
+    torch.manual_seed(config.seed)
+    net: torch.nn.Module = setup.space.build(arch, setup.task, setup.hyper)  # type: ignore[attr-defined]
+    start = time.perf_counter()
+    if isinstance(setup.task, NodeClassificationTask):
+        outcome = train_node_classifier(net, setup.task.data, config, keep_state=True)
+        metrics = {"val_acc": outcome.val_acc, "test_acc": outcome.test_acc}
+        state, best_epoch, epochs_run = outcome.state, outcome.best_epoch, outcome.epochs_run
+    else:
+        fit = train_supervised(net, setup.task, config, keep_state=True)
+        metrics = {f"val_{fit.metric}": fit.val, f"test_{fit.metric}": fit.test}
+        state, best_epoch, epochs_run = fit.state, fit.best_epoch, fit.epochs_run
+    if state is not None:  # the weights of the best validation epoch
+        net.load_state_dict(state)
+    net.eval()
+    return net, {
+        **metrics,
+        "best_epoch": best_epoch,
+        "epochs_run": epochs_run,
+        "epochs": config.epochs,
+        "seed": config.seed,
+        "wall_time_s": round(time.perf_counter() - start, 3),
+    }
+
+
+def _target_scale(task: SupervisedTask) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The scaling of regression targets the trainer used (mean and deviation of train)."""
+    if task.kind != "regression":
+        return None
+    y = task.y_train
+    mean, std = float(y.mean()), float(y.std()) or 1.0  # as train_supervised computes them
+    return torch.tensor(mean), torch.tensor(std)
+
+
+def _describe_model(setup: Rebuilt) -> dict[str, Any]:
+    task = setup.task
+    if isinstance(task, NodeClassificationTask):
+        return {
+            "graph": True,
+            "inputs": {
+                "x": "(N, F) float32 node features, raw as the data source holds them",
+                "edge_index": "(2, E) int64 edges (source row, target row)",
+            },
+            "output": "(N, C) logits, one row per node",
+            "input_shape": [task.num_features],
+            "outputs": task.num_classes,
+        }
+    shape = list(task.input_shape)
+    names = "(B, C, H, W) float32 images" if task.modality == "image" else "(B, F) float32 rows"
+    output = (
+        "(B, C) logits" if task.kind == "classification" else "(B, T) predictions, targets' units"
+    )
+    return {
+        "graph": False,
+        "inputs": {"x": f"{names}, raw (unstandardised) as the data source holds them"},
+        "output": output,
+        "input_shape": shape,
+        "outputs": task.num_outputs,
+    }
+
+
+def _preprocessing(setup: Rebuilt) -> dict[str, Any]:
+    if setup.input_mean is None or setup.input_std is None:
+        return {"standardize": None, "applied_in_model": False}
+    per = "per channel" if getattr(setup.task, "modality", "") == "image" else "per feature"
+    return {
+        "standardize": {
+            "what": f"x = (x - mean) / std, {per}, with the training split's statistics",
+            "mean": setup.input_mean.flatten().tolist(),
+            "std": setup.input_std.flatten().tolist(),
+        },
+        "applied_in_model": True,
+    }
+
+
+def _example(setup: Rebuilt) -> tuple[torch.Tensor, ...]:
+    """Raw inputs for the ONNX check: validation data (or the whole graph)."""
+    task = setup.task
+    if isinstance(task, NodeClassificationTask):
+        return task.data.x, task.data.edge_index
+    x = task.x_val[:32]
+    if setup.input_mean is not None and setup.input_std is not None:
+        x = x * setup.input_std + setup.input_mean  # back to raw inputs
+    return (x,)
+
+
+def export_experiment(
+    name: str,
+    *,
+    out: str | os.PathLike[str],
+    trial: int | None = None,
+    db: str | os.PathLike[str] | None = None,
+    data_root: str | os.PathLike[str] | None = None,
+    download: bool = False,
+    task: str | None = None,
+    task_options: dict[str, Any] | None = None,
+    epochs: int | None = None,
+) -> Path:
+    """Train a trial's architecture of experiment ``name`` and write it into ``out``.
+
+    See :func:`nasforge.api.export` for the arguments and the files written.
+    """
+    from nasforge import __version__
+
+    if epochs is not None and (
+        isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1
+    ):
+        raise ConfigError(
+            f"epochs must be an integer >= 1 (or None for the search's), got {epochs!r}"
+        )
+    folder = check_out(out)
+    record, trials = _read(name, db)
+    chosen = choose_trial(record, trials, trial)
+    setup = rebuild(
+        record, data_root=data_root, download=download, task=task, task_options=task_options
+    )
+    if epochs is not None:
+        setup = replace(setup, train=replace(setup.train, epochs=epochs))
+    net, run = _train(setup, chosen.arch)
+    scale = _target_scale(setup.task) if isinstance(setup.task, SupervisedTask) else None
+    task_info = setup.task.describe()
+    metadata: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "nasforge_version": __version__,
+        "torch_version": torch.__version__,
+        "experiment": name,
+        "trial": chosen.number,
+        "space": setup.space.name,
+        "architecture": chosen.arch.to_dict(),
+        "canonical_key": chosen.key,
+        "hyper": setup.hyper.to_dict() if hasattr(setup.hyper, "to_dict") else None,
+        "training": {
+            **asdict(setup.train),
+            "protocol": setup.protocol,
+            "epochs_override": epochs,  # None: the epochs of the protocol
+        },
+        "task": task_info,
+        "data": setup.data,
+        "model": _describe_model(setup),
+        "preprocessing": _preprocessing(setup),
+        "target_scaling": None
+        if scale is None
+        else {"mean": float(scale[0]), "std": float(scale[1]), "applied_in_model": True},
+        "trial_metrics": {
+            "status": chosen.status.value,
+            "fidelity": chosen.fidelity,
+            "metrics": dict(chosen.metrics),
+            "test_metrics": dict(chosen.test_metrics),
+            "costs": dict(chosen.costs),
+        },
+        "export_metrics": run,
+        "files": {"weights": WEIGHTS_FILE, "metadata": METADATA_FILE},
+    }
+    model = ExportedModel(
+        net,
+        graph=isinstance(setup.task, NodeClassificationTask),
+        metadata=metadata,
+        input_mean=setup.input_mean,
+        input_std=setup.input_std,
+        target_mean=None if scale is None else scale[0],
+        target_std=None if scale is None else scale[1],
+    ).eval()
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        outcome = export_onnx(model, _example(setup), staging / ONNX_FILE)
+        metadata["onnx"] = outcome.to_dict()
+        if outcome.written:
+            metadata["files"]["onnx"] = ONNX_FILE
+        model.metadata = metadata
+        save(model, staging)
+        check_out(folder)  # still new or empty after training
+        if folder.is_dir():
+            folder.rmdir()
+        staging.rename(folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return folder

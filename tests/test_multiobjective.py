@@ -355,3 +355,25 @@ def test_predicted_latency_filters_before_training(db_path: Path) -> None:
         assert trial.costs["latency_pred_ms"] <= bound and trial.costs["latency_ms"] > 0
     with pytest.raises(ConfigError, match="unknown metric 'latency_pred_ms'"):
         api.plan(task="tabular:wine", constraints=["latency_pred_ms<=1"])
+
+
+def test_onnxruntime_latency_backend_measures_trained_models(db_path: Path) -> None:
+    pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    api.search(
+        task="tabular:wine",
+        strategy="random",
+        budget=2,
+        epochs=1,
+        db=db_path,
+        name="ort",
+        latency_backend="onnxruntime",
+        objectives=["val_acc:max", "latency_ms:min"],
+    )
+    stored = api.trials("ort", db=db_path)
+    assert len(stored) == 2 and all(t.costs["latency_ms"] > 0 for t in stored)
+    record = api.experiment("ort", db=db_path)
+    assert record.config["evaluator"]["latency_backend"] == "onnxruntime"
+    with pytest.raises(ConfigError, match="unknown latency backend 'tensorrt'"):
+        api.plan(task="tabular:wine", latency_backend="tensorrt")
+    with pytest.raises(ConfigError, match="apply to --task searches only"):
+        api.plan(benchmark="nas-bench-graph:cora", latency_backend="onnxruntime")

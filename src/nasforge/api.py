@@ -230,6 +230,7 @@ def plan(
     constraints: Sequence[str | Constraint] = (),
     executor: str | None = None,
     ray_address: str | None = None,
+    latency_backend: str = "torch",
 ) -> SearchPlan:
     """Validate a search's settings; the arguments are those of :func:`search`.
 
@@ -244,9 +245,10 @@ def plan(
     check_executor(executor, workers=workers, ray_address=ray_address)
     budget = budget if isinstance(budget, Budget) else Budget.parse(budget)
     if benchmark is not None:
-        if training or task_options or early_stopping:
+        if training or task_options or early_stopping or latency_backend != "torch":
             raise ConfigError(
-                "training, task and early-stopping options apply to --task searches only"
+                "training, task, early-stopping and latency-backend options apply to --task "
+                "searches only"
             )
         space_obj, evaluator = _resolve(benchmark, space, table, epochs)
     else:
@@ -263,6 +265,7 @@ def plan(
             training=training or {},
             task_options=task_options or {},
             early_stopping=early_stopping,
+            latency_backend=latency_backend,
         )
     goals = _objectives(objectives, evaluator.objectives[0])
     bounds = tuple(c if isinstance(c, Constraint) else Constraint.parse(c) for c in constraints)
@@ -380,6 +383,7 @@ def _resolve_training(
     training: Mapping[str, Any],
     task_options: Mapping[str, Any],
     early_stopping: str | None = None,
+    latency_backend: str = "torch",
 ) -> tuple[SearchSpace, Evaluator]:
     # torch and PyG are imported only by searches that train
     from dataclasses import fields, is_dataclass
@@ -423,7 +427,12 @@ def _resolve_training(
         )
         stopper = LearningCurveStopper(objective=objective, seed=seed)
     evaluator = TrainingEvaluator(
-        task=setup.task, space=space_obj, hyper=hyper, train=train, stopper=stopper
+        task=setup.task,
+        space=space_obj,
+        hyper=hyper,
+        train=train,
+        stopper=stopper,
+        latency_backend=latency_backend,
     )
     return space_obj, evaluator
 
@@ -452,6 +461,7 @@ def search(
     constraints: Sequence[str | Constraint] = (),
     executor: str | None = None,
     ray_address: str | None = None,
+    latency_backend: str = "torch",
 ) -> SearchResult:
     r"""Run (or resume) a search and return its summary and best trial.
 
@@ -488,6 +498,9 @@ def search(
             ``"ray"`` (a Ray cluster: ``ray_address``).
         ray_address: ``"auto"`` or ``"HOST:PORT"`` of a Ray head node; without it the ray
             executor starts a private local Ray on 127.0.0.1.
+        latency_backend: How trained candidates' ``latency_ms`` (and the table behind
+            ``latency_pred_ms``) is measured: ``"torch"`` or ``"onnxruntime"``
+            (``nasforge[onnx]``).
         training: Overrides of the space's model settings (gnn: ``hidden``, ``dropout``,
             ``pre``, ``post``, ``gat_heads``; nb201: ``channels``, ``cells_per_stage``) and of
             ``lr``, ``weight_decay``, ``optimizer``, ``patience``, ``batch_size``,
@@ -533,6 +546,7 @@ def search(
         constraints=constraints,
         executor=executor,
         ray_address=ray_address,
+        latency_backend=latency_backend,
     )
     return settings.run(db=db, callback=callback)
 

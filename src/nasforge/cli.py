@@ -196,6 +196,13 @@ def build_parser() -> argparse.ArgumentParser:
         "the cluster's for ray)",
     )
     training.add_argument(
+        "--latency-backend",
+        choices=["torch", "onnxruntime"],
+        default="torch",
+        help="how latency_ms is measured: the torch model (default) or its ONNX export run by "
+        "ONNX Runtime (needs nasforge[onnx])",
+    )
+    training.add_argument(
         "--executor",
         choices=["inline", "process", "ray"],
         help="where trials run: inline (this process; default for 1 worker), process (local "
@@ -437,6 +444,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         constraints=args.constraint,
         executor=args.executor,
         ray_address=args.ray_address,
+        latency_backend=args.latency_backend,
     )
     name = settings.name
     total = budget.amount

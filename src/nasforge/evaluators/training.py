@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from collections.abc import Collection
 from dataclasses import asdict, replace
@@ -67,6 +68,9 @@ class TrainingEvaluator(Evaluator):
         hyper: Model hyperparameters of the space (its defaults if ``None``).
         train: Optimiser settings, epochs (the default fidelity), patience and seed.
         latency: Measure inference latency (a few extra forward passes per trial).
+        latency_backend: ``"torch"`` (the model as trained) or ``"onnxruntime"`` (the model
+            exported to ONNX and run by ONNX Runtime on the CPU; needs ``nasforge[onnx]``),
+            for the measured ``latency_ms`` and the table behind ``latency_pred_ms``.
         stopper: Learning-curve early stopping: a run it stops is stored as PRUNED with its
             curve so far and the reason.
 
@@ -83,8 +87,10 @@ class TrainingEvaluator(Evaluator):
         train: TrainConfig | None = None,
         latency: bool = True,
         stopper: LearningCurveStopper | None = None,
+        latency_backend: str = "torch",
     ) -> None:
         _check_pairing(space, task)
+        self.latency_backend = _check_latency_backend(latency_backend)
         self.stopper = stopper
         self.task = task
         self.space = space
@@ -125,10 +131,7 @@ class TrainingEvaluator(Evaluator):
             return Result.failed(str(exc), wall_time=time.perf_counter() - start)
         model.eval()
 
-        def forward() -> object:
-            return model(data.x, data.edge_index)
-
-        costs = self._costs(model, forward)
+        costs = self._costs(model, (data.x, data.edge_index))
         return Result(
             status=Status.PRUNED if outcome.stopped else Status.COMPLETE,
             metrics={"val_acc": outcome.val_acc},
@@ -153,14 +156,11 @@ class TrainingEvaluator(Evaluator):
         model.eval()
         one = task.x_val[:1]  # (1, ...) one example
 
-        def forward() -> object:
-            return model(one)
-
         return Result(
             status=Status.PRUNED if outcome.stopped else Status.COMPLETE,
             metrics={f"val_{outcome.metric}": outcome.val},
             test_metrics={f"test_{outcome.metric}": outcome.test},
-            costs=self._costs(model, forward),
+            costs=self._costs(model, (one,)),
             curve=tuple(outcome.curve),
             fidelity=config.epochs,
             wall_time=time.perf_counter() - start,
@@ -195,19 +195,28 @@ class TrainingEvaluator(Evaluator):
         if self._latency_table is None:
             from nasforge.latency import LatencyTable
 
-            self._latency_table = LatencyTable.for_task(self.space, self.task, self.hyper)
+            self._latency_table = LatencyTable.for_task(
+                self.space, self.task, self.hyper, backend=self.latency_backend
+            )
         return self._latency_table
 
     def _stop_rule(self) -> StopRule | None:
         return None if self.stopper is None else self.stopper.should_stop
 
-    def _costs(self, model: torch.nn.Module, forward: Any) -> dict[str, float]:
+    def _costs(self, model: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> dict[str, float]:
+        def forward() -> object:
+            return model(*inputs)
+
         costs: dict[str, float] = {
             "params": float(count_params(model)),
             "flops": float(count_flops(forward)),
         }
-        if self.latency:
+        if self.latency and self.latency_backend == "torch":
             costs["latency_ms"] = measure_latency_ms(forward)
+        elif self.latency:
+            from nasforge.latency import measure_latency
+
+            costs["latency_ms"] = measure_latency(model, inputs, backend=self.latency_backend)
         return costs
 
     def describe(self) -> dict[str, Any]:
@@ -220,7 +229,24 @@ class TrainingEvaluator(Evaluator):
         }
         if self.stopper is not None:
             out["stopping"] = self.stopper.options()
+        if self.latency_backend != "torch":
+            out["latency_backend"] = self.latency_backend
         return out
+
+
+LATENCY_BACKENDS = ("torch", "onnxruntime")
+
+
+def _check_latency_backend(backend: str) -> str:
+    if backend not in LATENCY_BACKENDS:
+        raise ConfigError(
+            f"unknown latency backend {backend!r}; valid: {', '.join(LATENCY_BACKENDS)}"
+        )
+    if backend == "onnxruntime" and importlib.util.find_spec("onnxruntime") is None:
+        raise ConfigError(
+            "the onnxruntime latency backend needs the onnx extra: pip install 'nasforge[onnx]'"
+        )
+    return backend
 
 
 def _diverged(epoch: int | None) -> str | None:

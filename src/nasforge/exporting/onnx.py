@@ -152,6 +152,12 @@ def export_onnx(
         (for graph models) and the exporter's error, and no file is written.
     """
     model.eval()
+    if importlib.util.find_spec("onnx") is None:
+        return OnnxOutcome(
+            False,
+            "no model.onnx: writing ONNX needs the onnx extra (pip install 'nasforge[onnx]'); "
+            "the weights and nasforge.json are written",
+        )
     try:
         _write(model, inputs, model.graph, path)
     except Exception as exc:

@@ -154,3 +154,18 @@ def test_hypervolume_agrees_with_monte_carlo_on_random_fronts() -> None:
 @given(points_2d)
 def test_first_front_sweep_matches_the_sort(points: list[tuple[float, ...]]) -> None:
     assert first_front(points) == sorted(nondominated_sort(points)[0])
+
+
+@settings(max_examples=60)
+@given(points_3d)
+def test_first_front_in_three_dimensions_matches_the_sort(points: list[tuple[float, ...]]) -> None:
+    assert first_front(points) == sorted(nondominated_sort(points)[0])
+
+
+def test_pareto_front_of_thousands_of_trials_is_fast() -> None:
+    rng = np.random.default_rng(1)
+    trials = [_trial(i, float(a), float(b)) for i, (a, b) in enumerate(rng.random((5000, 2)))]
+    front = pareto_front(trials, [ACC, LAT])  # an O(N^2) sort would take minutes here
+    points = [(t.metrics["val_acc"], -t.costs["latency_ms"]) for t in trials]
+    expected = {trials[i].number for i in first_front(points)}
+    assert {t.number for t in front} == expected

@@ -67,9 +67,8 @@ def nondominated_sort(points: Sequence[Sequence[float]]) -> list[list[int]]:
 
 def first_front(points: Sequence[Sequence[float]]) -> list[int]:
     """Indices of the non-dominated ``points`` (front 0), in O(n log n) for two objectives."""
-    if not points or len(points[0]) != 2:
-        fronts = nondominated_sort(points)
-        return fronts[0] if fronts else []
+    if not points or len(points[0]) != 2:  # O(M N^2): each point against every other
+        return [i for i, p in enumerate(points) if not any(dominates(q, p) for q in points)]
     order = sorted(range(len(points)), key=lambda i: (-points[i][0], -points[i][1]))
     kept: list[int] = []
     best_second = -math.inf
@@ -130,8 +129,7 @@ def pareto_front(
     ]
     front: list[TrialRecord] = []
     seen: set[tuple[float, ...]] = set()
-    fronts = nondominated_sort(scores)
-    for i in sorted(fronts[0] if fronts else [], key=lambda i: candidates[i].number):
+    for i in sorted(first_front(scores), key=lambda i: candidates[i].number):
         point = tuple(scores[i])
         if point not in seen:
             seen.add(point)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
-from typing import Any, NoReturn
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn, TypeVar
 
 from rich.console import Console
 from rich.markup import escape
@@ -39,6 +39,8 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
+T = TypeVar("T")
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse with a one-line error and exit code 2."""
@@ -59,11 +61,21 @@ def _option(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
-def _budget(text: str) -> Budget:
-    try:
-        return Budget.parse(text)
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+def _argument(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """An argparse ``type`` from a parser that raises ConfigError (its message is kept)."""
+
+    def convert(text: str) -> T:
+        try:
+            return parse(text)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return convert
+
+
+_budget = _argument(Budget.parse)
+_objective = _argument(Objective.parse)
+_constraint = _argument(Constraint.parse)
 
 
 def _seed(text: str) -> int:
@@ -74,20 +86,6 @@ def _seed(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"seed must be a non-negative integer, got {text!r}")
     return value
-
-
-def _objective(text: str) -> Objective:
-    try:
-        return Objective.parse(text)
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _constraint(text: str) -> Constraint:
-    try:
-        return Constraint.parse(text)
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _reference(text: str) -> tuple[str, float]:

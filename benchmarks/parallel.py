@@ -93,6 +93,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--cora-epochs", type=int, default=60)
     parser.add_argument("--synthetic-epochs", type=int, default=300)
     parser.add_argument("--digits-epochs", type=int, default=60)
+    parser.add_argument(
+        "--tasks",
+        nargs="+",
+        choices=["planetoid:Cora", "synthetic", "image:digits"],
+        default=["planetoid:Cora", "synthetic", "image:digits"],
+        help="workloads to measure (default all three)",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -102,11 +109,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         "1 worker process, 1 thread",
         f"2 worker processes, {max(1, cpus // 2)} thread(s) each",
     ]
-    workloads = [
-        ("planetoid:Cora", args.cora_epochs),
-        ("synthetic", args.synthetic_epochs),
-        ("image:digits", args.digits_epochs),
-    ]
+    epochs_of = {
+        "planetoid:Cora": args.cora_epochs,
+        "synthetic": args.synthetic_epochs,
+        "image:digits": args.digits_epochs,
+    }
+    workloads = [(task, epochs_of[task]) for task in args.tasks]
     rows, verdicts = [], []
     t_all = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:

@@ -302,9 +302,14 @@ class Experiment:
         )
 
     def _enforce(self, result: Result) -> Result:
-        """``result``, made INFEASIBLE with the reason if it is COMPLETE but violates a bound."""
+        """``result`` as it is stored: a COMPLETE one with a NaN or infinite metric becomes
+        FAILED, and one that violates a constraint INFEASIBLE, each with the reason."""
         if result.status is not Status.COMPLETE:
             return result
+        broken = {k: v for k, v in result.metrics.items() if not math.isfinite(v)}
+        if broken:
+            shown = ", ".join(f"{k}={v}" for k, v in broken.items())
+            return replace(result, status=Status.FAILED, reason=f"non-finite metric: {shown}")
         for constraint in self.constraints:
             reason = constraint.violation(result.metrics, result.costs)
             if reason is not None:

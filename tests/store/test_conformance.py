@@ -81,6 +81,9 @@ def test_trials_round_trip_with_gapless_numbers(store: SqlStore) -> None:
     assert not got[2].to_result().ok
     assert store.count_trials(rec.id) == 3
     assert [t.number for t in store.trials(rec.id, status=Status.FAILED)] == [1]
+    assert [t.number for t in store.trials(rec.id, after=0)] == [1, 2]  # what a poller lacks
+    assert store.trials(rec.id, after=2) == []
+    assert [t.number for t in store.trials(rec.id, status=Status.COMPLETE, after=0)] == [2]
 
 
 def test_records_are_frozen(store: SqlStore) -> None:

@@ -10,15 +10,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
-import sqlalchemy as sa
-from sqlalchemy.exc import SQLAlchemyError
-
-from nasforge.errors import ConfigError, StoreError
+from nasforge.errors import ConfigError
 from nasforge.objective import Objective
 from nasforge.pareto import pareto_front
 from nasforge.store.base import ExperimentRecord, TrialRecord
 from nasforge.store.sql import SqlStore
-from nasforge.store.sql import trials as trials_table
 
 __all__ = ["TrialCache"]
 
@@ -89,15 +85,4 @@ class TrialCache:
             return list(current)
 
     def _read_after(self, experiment_id: int, after: int) -> list[TrialRecord]:
-        query = (
-            sa.select(trials_table)
-            .where(trials_table.c.experiment_id == experiment_id, trials_table.c.number > after)
-            .order_by(trials_table.c.number)
-        )
-        try:
-            with self._store.engine.connect() as conn:
-                rows = conn.execute(query).all()
-        except SQLAlchemyError as exc:
-            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise StoreError(f"store {self._store.target}: {detail}") from None
-        return [SqlStore._trial(row) for row in rows]
+        return self._store.trials(experiment_id, after=after)

@@ -110,8 +110,11 @@ class Store(ABC):
         """Store a finished trial under the next free trial number, durably."""
 
     @abstractmethod
-    def trials(self, experiment_id: int, *, status: Status | None = None) -> list[TrialRecord]:
-        """Trials of an experiment by number, optionally only those with ``status``."""
+    def trials(
+        self, experiment_id: int, *, status: Status | None = None, after: int | None = None
+    ) -> list[TrialRecord]:
+        """Trials of an experiment by number, optionally only those with ``status`` and only
+        those numbered above ``after`` (what a poller has not seen yet)."""
 
     @abstractmethod
     def count_trials(self, experiment_id: int) -> int:

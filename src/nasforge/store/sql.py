@@ -443,10 +443,14 @@ class SqlStore(Store):
             wall_time=row.wall_time,
         )
 
-    def trials(self, experiment_id: int, *, status: Status | None = None) -> list[TrialRecord]:
+    def trials(
+        self, experiment_id: int, *, status: Status | None = None, after: int | None = None
+    ) -> list[TrialRecord]:
         query = sa.select(trials).where(trials.c.experiment_id == experiment_id)
         if status is not None:
             query = query.where(trials.c.status == status.value)
+        if after is not None:
+            query = query.where(trials.c.number > after)
         query = query.order_by(trials.c.number)
 
         def fetch() -> list[TrialRecord]:

@@ -908,18 +908,8 @@ def latency_sample(
         cache=cache,
         refresh=refresh,
     )
-    rng = np.random.default_rng(seed)
-    seen: set[str] = set()
     rows: list[LatencyRow] = []
-    misses = 0
-    while len(rows) < n and misses < 50:
-        arch = space_obj.sample(rng)
-        key = space_obj.canonical_key(arch)
-        if key in seen:
-            misses += 1
-            continue
-        misses = 0
-        seen.add(key)
+    for arch in space_obj.sample_distinct(n, np.random.default_rng(seed)):
         measured = measure_architecture(
             space_obj,
             arch,

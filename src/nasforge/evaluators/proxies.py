@@ -165,31 +165,6 @@ class ProxyEvaluator(Evaluator):
 
 
 # -- ranking samples -------------------------------------------------------------------------
-def _draw_unseen(
-    space: SearchSpace,
-    n: int,
-    rng: np.random.Generator,
-    exclude: Iterable[Architecture | str],
-) -> list[Architecture]:
-    """Up to ``n`` architectures of distinct canonical keys, none of them in ``exclude``.
-
-    Stops early when 50 draws in a row bring nothing new (a nearly exhausted space).
-    """
-    seen = {e if isinstance(e, str) else space.canonical_key(e) for e in exclude}
-    out: list[Architecture] = []
-    misses = 0
-    while len(out) < n and misses < 50:
-        arch = space.sample(rng)
-        key = space.canonical_key(arch)
-        if key in seen:
-            misses += 1
-            continue
-        misses = 0
-        seen.add(key)
-        out.append(arch)
-    return out
-
-
 def _check_count(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
@@ -245,7 +220,7 @@ def rank_by_proxy(
     evaluator = ProxyEvaluator(
         task=task, space=space, hyper=model_hyper, proxies=[proxy], seed=seed, costs=False
     )
-    candidates = _draw_unseen(space, n_samples, np.random.default_rng(seed), exclude)
+    candidates = space.sample_distinct(n_samples, np.random.default_rng(seed), exclude)
     scored: list[tuple[Architecture, float]] = []
     for arch in candidates:
         result = evaluator.evaluate(arch)
@@ -337,7 +312,7 @@ def rank_sample(
     evaluator = ProxyEvaluator(
         task=task_obj, space=space_obj, hyper=hyper, proxies=names, seed=seed
     )
-    archs = _draw_unseen(space_obj, n, np.random.default_rng(seed), ())
+    archs = space_obj.sample_distinct(n, np.random.default_rng(seed))
     results = [(arch, evaluator.evaluate(arch)) for arch in archs]
     first = f"proxy_{names[0]}"
     order = sorted(

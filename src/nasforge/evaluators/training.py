@@ -13,6 +13,7 @@ import torch
 from nasforge.architecture import Architecture
 from nasforge.errors import ConfigError, InvalidArchitectureError
 from nasforge.evaluators.base import Evaluator
+from nasforge.latency import example_inputs
 from nasforge.objective import Direction, Objective
 from nasforge.result import Result, Status
 from nasforge.spaces.base import SearchSpace
@@ -131,7 +132,7 @@ class TrainingEvaluator(Evaluator):
             return Result.failed(str(exc), wall_time=time.perf_counter() - start)
         model.eval()
 
-        costs = self._costs(model, (data.x, data.edge_index))
+        costs = self._costs(model, example_inputs(self.task))
         return Result(
             status=Status.PRUNED if outcome.stopped else Status.COMPLETE,
             metrics={"val_acc": outcome.val_acc},
@@ -154,13 +155,12 @@ class TrainingEvaluator(Evaluator):
         except TrainingDiverged as exc:
             return Result.failed(str(exc), wall_time=time.perf_counter() - start)
         model.eval()
-        one = task.x_val[:1]  # (1, ...) one example
 
         return Result(
             status=Status.PRUNED if outcome.stopped else Status.COMPLETE,
             metrics={f"val_{outcome.metric}": outcome.val},
             test_metrics={f"test_{outcome.metric}": outcome.test},
-            costs=self._costs(model, (one,)),
+            costs=self._costs(model, example_inputs(task)),
             curve=tuple(outcome.curve),
             fidelity=config.epochs,
             wall_time=time.perf_counter() - start,
@@ -181,12 +181,8 @@ class TrainingEvaluator(Evaluator):
         model.eval()
         out["params"] = float(count_params(model))
         if "flops" in wanted:
-            if isinstance(self.task, SupervisedTask):
-                one = self.task.x_val[:1]
-                out["flops"] = float(count_flops(lambda: model(one)))
-            else:
-                data = self.task.data
-                out["flops"] = float(count_flops(lambda: model(data.x, data.edge_index)))
+            inputs = example_inputs(self.task)
+            out["flops"] = float(count_flops(lambda: model(*inputs)))
         return {name: out[name] for name in (*wanted, *out.keys() - {"params", "flops"})}
 
     def latency_table(self) -> Any:

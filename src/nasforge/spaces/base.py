@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -106,6 +106,29 @@ class SearchSpace(ABC):
     @abstractmethod
     def sample(self, rng: np.random.Generator) -> Architecture:
         """Draw a random valid architecture."""
+
+    def sample_distinct(
+        self,
+        n: int,
+        rng: np.random.Generator,
+        exclude: Iterable[Architecture | str] = (),
+    ) -> list[Architecture]:
+        """Up to ``n`` sampled architectures of distinct canonical keys, none in ``exclude``
+        (architectures or keys). Stops early when 50 draws in a row bring nothing new (a
+        nearly exhausted space)."""
+        seen = {e if isinstance(e, str) else self.canonical_key(e) for e in exclude}
+        out: list[Architecture] = []
+        misses = 0
+        while len(out) < n and misses < 50:
+            arch = self.sample(rng)
+            key = self.canonical_key(arch)
+            if key in seen:
+                misses += 1
+                continue
+            misses = 0
+            seen.add(key)
+            out.append(arch)
+        return out
 
     @abstractmethod
     def mutate(self, arch: Architecture, rng: np.random.Generator) -> Architecture:

@@ -1,8 +1,9 @@
 """Node classification on one graph: the task, its checks, and loaders for real sources.
 
 Loaders:
-    * :func:`load_planetoid` — Cora, CiteSeer, PubMed through PyG's ``Planetoid``: from a
-      local root holding ``<Name>/raw/`` (offline), or downloaded when ``download=True``.
+    * :func:`load_planetoid` — Cora, CiteSeer, PubMed from their raw files (parsed by
+      :mod:`nasforge.tasks.planetoid_raw`, which runs no code from them): from a local root
+      holding ``<Name>/raw/`` (offline), or downloaded when ``download=True``.
     * :func:`load_graph_file` — a graph the user saved: a ``.pt`` file of a PyG ``Data`` (read
       with ``torch.load(weights_only=True)``) or an ``.npz`` of arrays.
     * :func:`planted_partition` — a synthetic graph with planted communities and informative
@@ -11,9 +12,7 @@ Loaders:
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import torch
 from torch_geometric.data import Data
 
 from nasforge.errors import ConfigError
+from nasforge.tasks.planetoid_raw import download_planetoid_raw, read_planetoid_raw
 
 __all__ = [
     "PLANETOID",
@@ -159,25 +159,13 @@ def cache_dir() -> Path:
     return Path(os.environ.get("NASFORGE_CACHE", Path.home() / ".cache" / "nasforge"))
 
 
-def _private_copy(root: Path, name: str) -> Path:
-    """A cache root holding a copy of ``root/<name>/raw``.
-
-    PyG writes ``processed/`` beside ``raw/``; working on a copy means loading never writes
-    into the user's (possibly shared or read-only) data folder.
-    """
-    digest = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:12]
-    target = cache_dir() / "planetoid" / digest
-    source, raw = root / name / "raw", target / name / "raw"
-    raw.mkdir(parents=True, exist_ok=True)
-    for file in source.iterdir():
-        copy = raw / file.name
-        if not copy.exists() or copy.stat().st_size != file.stat().st_size:
-            shutil.copyfile(file, copy)
-    return target
-
-
 def load_planetoid(name: str, root: str | os.PathLike[str], *, download: bool = False) -> Data:
     """Cora, CiteSeer or PubMed with the public Planetoid split.
+
+    The raw files are parsed by :func:`nasforge.tasks.planetoid_raw.read_planetoid_raw`, whose
+    unpickler resolves only the few numpy/scipy/builtin names the format needs, so a data
+    folder from elsewhere cannot run code; nothing is written into ``root`` and no processed
+    cache is read.
 
     Args:
         name: ``Cora``, ``CiteSeer`` or ``PubMed`` (any case).
@@ -185,34 +173,22 @@ def load_planetoid(name: str, root: str | os.PathLike[str], *, download: bool = 
         download: Fetch the raw files when they are missing (needs internet).
 
     Raises:
-        ConfigError: For an unknown name, or missing raw files without ``download``.
+        ConfigError: For an unknown name, missing raw files without ``download``, or raw files
+            that are truncated, malformed or name a class outside the allowed list.
     """
     canonical = {n.lower(): n for n in PLANETOID}.get(name.lower())
     if canonical is None:
         raise ConfigError(f"unknown Planetoid dataset {name!r}; valid: {', '.join(PLANETOID)}")
-    root_path = Path(root).expanduser()
-    raw = root_path / canonical / "raw"
+    raw = Path(root).expanduser() / canonical / "raw"
     missing = [s for s in _RAW_SUFFIXES if not (raw / f"ind.{canonical.lower()}.{s}").exists()]
     if missing and not download:
         raise ConfigError(
             f"{raw} lacks the Planetoid raw files ind.{canonical.lower()}.{{{','.join(missing)}}}; "
             "point --data-root at a folder holding <Name>/raw/, or allow the download"
         )
-    from torch_geometric.datasets import Planetoid
-
     if missing:  # download into the root the user gave
-        root_path.mkdir(parents=True, exist_ok=True)
-    else:
-        root_path = _private_copy(root_path, canonical)
-    data = Planetoid(str(root_path), canonical)[0]
-    return Data(
-        x=data.x,
-        y=data.y,
-        edge_index=data.edge_index,
-        train_mask=data.train_mask,
-        val_mask=data.val_mask,
-        test_mask=data.test_mask,
-    )
+        download_planetoid_raw(raw, canonical, missing)
+    return read_planetoid_raw(raw, canonical)
 
 
 def load_graph_file(

@@ -13,12 +13,14 @@ from typing import Any
 import numpy as np
 
 from nasforge._builtins import BENCHMARKS, SPACES, STRATEGIES
+from nasforge.artifacts import ArtifactStore
 from nasforge.budget import Budget
 from nasforge.constraint import Constraint
 from nasforge.errors import ConfigError
 from nasforge.evaluators.base import Evaluator
 from nasforge.execution.factory import check_executor, make_executor
 from nasforge.experiment import (
+    DEFAULT_MAX_RETRIES,
     Experiment,
     Progress,
     RunSummary,
@@ -162,6 +164,9 @@ class SearchPlan:
     constraints: tuple[Constraint, ...] = ()
     executor: str = "inline"
     ray_address: str | None = None
+    max_retries: int = DEFAULT_MAX_RETRIES
+    trial_timeout: float | None = None
+    keep_weights: bool = False
 
     @property
     def objectives(self) -> tuple[Objective, ...]:
@@ -181,7 +186,11 @@ class SearchPlan:
             stopper.bind(target, self.name)
         # the executor first: a cluster that does not answer leaves no store file behind
         executor = make_executor(
-            self.executor, self.evaluator, workers=self.workers, ray_address=self.ray_address
+            self.executor,
+            self.evaluator,
+            workers=self.workers,
+            ray_address=self.ray_address,
+            trial_timeout=self.trial_timeout,
         )
         try:
             store = open_store(target)
@@ -200,7 +209,18 @@ class SearchPlan:
                 constraints=self.constraints,
                 source=self.source,
             )
-            summary = experiment.run(self.budget, callback=callback, executor=executor)
+            artifacts = (
+                ArtifactStore.for_experiment(store.target, experiment.record.id)
+                if self.keep_weights
+                else None
+            )
+            summary = experiment.run(
+                self.budget,
+                callback=callback,
+                executor=executor,
+                max_retries=self.max_retries,
+                artifacts=artifacts,
+            )
         finally:
             if executor is not None:
                 executor.close()
@@ -231,6 +251,9 @@ def plan(
     executor: str | None = None,
     ray_address: str | None = None,
     latency_backend: str = "torch",
+    max_retries: int = DEFAULT_MAX_RETRIES,
+    trial_timeout: float | None = None,
+    keep_weights: bool = False,
 ) -> SearchPlan:
     """Validate a search's settings; the arguments are those of :func:`search`.
 
@@ -239,16 +262,25 @@ def plan(
     """
     if (benchmark is None) == (task is None):
         raise ConfigError("give exactly one of a benchmark (table look-up) or a task (training)")
-    if executor is None:  # local processes when several workers are asked for
+    if executor is None:  # training runs in worker processes: a crash costs one trial
         several = isinstance(workers, int) and workers > 1
-        executor = "ray" if ray_address else "process" if several else "inline"
-    check_executor(executor, workers=workers, ray_address=ray_address)
+        isolated = several or task is not None or trial_timeout is not None
+        executor = "ray" if ray_address else "process" if isolated else "inline"
+        if executor == "process" and workers is None:
+            workers = 1  # one at a time unless asked: the same seed gives the same search
+    check_executor(executor, workers=workers, ray_address=ray_address, trial_timeout=trial_timeout)
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise ConfigError(f"max_retries must be an integer >= 0, got {max_retries!r}")
     budget = budget if isinstance(budget, Budget) else Budget.parse(budget)
     if benchmark is not None:
         if training or task_options or early_stopping or latency_backend != "torch":
             raise ConfigError(
                 "training, task, early-stopping and latency-backend options apply to --task "
                 "searches only"
+            )
+        if keep_weights:
+            raise ConfigError(
+                "keep-weights applies to --task searches only: a benchmark search trains no model"
             )
         space_obj, evaluator = _resolve(benchmark, space, table, epochs)
     else:
@@ -267,6 +299,8 @@ def plan(
             early_stopping=early_stopping,
             latency_backend=latency_backend,
         )
+        if keep_weights:
+            evaluator.keep_weights = True  # type: ignore[attr-defined]
     goals = _objectives(objectives, evaluator.objectives[0])
     bounds = tuple(c if isinstance(c, Constraint) else Constraint.parse(c) for c in constraints)
     check_metrics(evaluator, goals, bounds)
@@ -302,6 +336,9 @@ def plan(
         bounds,
         executor,
         ray_address,
+        max_retries,
+        trial_timeout,
+        keep_weights,
     )
 
 
@@ -462,6 +499,9 @@ def search(
     executor: str | None = None,
     ray_address: str | None = None,
     latency_backend: str = "torch",
+    max_retries: int = DEFAULT_MAX_RETRIES,
+    trial_timeout: float | None = None,
+    keep_weights: bool = False,
 ) -> SearchResult:
     r"""Run (or resume) a search and return its summary and best trial.
 
@@ -493,9 +533,17 @@ def search(
         workers: Trials evaluated in parallel (default: one; with ``executor`` given, the
             executor's default: the machine's CPUs for ``process``, the cluster's for
             ``ray``).
-        executor: Where trials run: ``"inline"`` (this process, the default for one
-            worker), ``"process"`` (local worker processes, the default for several) or
-            ``"ray"`` (a Ray cluster: ``ray_address``).
+        executor: Where trials run: ``"process"`` (local worker processes: the default for
+            training, so that a crash, an out-of-memory kill or a timeout costs one trial),
+            ``"inline"`` (this process: the default for benchmark look-ups) or ``"ray"`` (a
+            Ray cluster: ``ray_address``).
+        max_retries: Times a trial lost with its worker (the process or machine died, or the
+            search was killed) is run again (default 2). A candidate's own failure is not.
+        trial_timeout: Seconds a trial may run; then its worker's process tree is killed and
+            the trial is FAILED (needs the ``process`` or ``ray`` executor).
+        keep_weights: Save each COMPLETE trial's trained weights as safetensors next to the
+            store (``<db>.artifacts/experiment-<id>/trial-<n>.safetensors``); export then
+            uses them instead of retraining. Training searches only.
         ray_address: ``"auto"`` or ``"HOST:PORT"`` of a Ray head node; without it the ray
             executor starts a private local Ray on 127.0.0.1.
         latency_backend: How trained candidates' ``latency_ms`` (and the table behind
@@ -547,6 +595,9 @@ def search(
         executor=executor,
         ray_address=ray_address,
         latency_backend=latency_backend,
+        max_retries=max_retries,
+        trial_timeout=trial_timeout,
+        keep_weights=keep_weights,
     )
     return settings.run(db=db, callback=callback)
 
@@ -712,8 +763,12 @@ def export(
     task: str | None = None,
     task_options: Mapping[str, Any] | None = None,
     epochs: int | None = None,
+    retrain: bool = False,
 ) -> Path:
-    """Train one trial's architecture at full fidelity and write it into the folder ``out``.
+    """Write one trial's trained model into the folder ``out``.
+
+    When the search kept the trial's weights (``keep_weights``) they are used as they are;
+    otherwise (or with ``retrain``) the architecture is trained again at full fidelity.
 
     The experiment's data and settings are rebuilt from its stored config: a training search
     retrains on its own data with its epochs and seed; a ``nas-bench-graph:<dataset>`` search
@@ -742,6 +797,7 @@ def export(
         task_options: Options of ``task`` (as for :func:`search`).
         epochs: Train this many epochs instead of the search's (e.g. longer for a final
             model); the default, the search's full fidelity, reproduces its trial.
+        retrain: Train again even when the search kept the trial's weights.
 
     Returns:
         The folder written.
@@ -764,6 +820,7 @@ def export(
         task=task,
         task_options=dict(task_options or {}),
         epochs=epochs,
+        retrain=retrain,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TypeVar
@@ -110,6 +111,26 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
+    return value
+
+
 def _add_db(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--db",
@@ -203,8 +224,28 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument(
         "--executor",
         choices=["inline", "process", "ray"],
-        help="where trials run: inline (this process; default for 1 worker), process (local "
-        "worker processes; default for several), ray (a Ray cluster)",
+        help="where trials run: process (local worker processes; the default for --task, so "
+        "that a crash or a timeout costs one trial), inline (this process; the default for "
+        "--benchmark), ray (a Ray cluster)",
+    )
+    s.add_argument(
+        "--max-retries",
+        type=_non_negative_int,
+        default=2,
+        help="times a trial lost with its worker (process or machine died, search killed) is "
+        "run again (default 2)",
+    )
+    training.add_argument(
+        "--trial-timeout",
+        type=_seconds,
+        help="seconds a trial may run before its worker's process tree is killed and the "
+        "trial is FAILED (executor process or ray)",
+    )
+    training.add_argument(
+        "--keep-weights",
+        action="store_true",
+        help="save each completed trial's weights as safetensors next to the store; export "
+        "then reuses them instead of retraining",
     )
     training.add_argument(
         "--ray-address",
@@ -359,6 +400,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         help="train this many epochs instead of the search's (default: its full fidelity)",
     )
+    ex.add_argument(
+        "--retrain",
+        action="store_true",
+        help="train again even when the search kept the trial's weights (default: use them)",
+    )
     _add_db(ex)
 
     rp = sub.add_parser("report", help="write a self-contained HTML report of an experiment")
@@ -443,6 +489,9 @@ def _cmd_search(args: argparse.Namespace) -> int:
         executor=args.executor,
         ray_address=args.ray_address,
         latency_backend=args.latency_backend,
+        max_retries=args.max_retries,
+        trial_timeout=args.trial_timeout,
+        keep_weights=args.keep_weights,
     )
     name = settings.name
     total = budget.amount
@@ -477,6 +526,11 @@ def _cmd_search(args: argparse.Namespace) -> int:
         f"{summary.duplicates} duplicate proposals answered from the store; "
         f"stopped: {summary.stop_reason}"
     )
+    if summary.retried or summary.late_dropped:
+        out.print(
+            f"{summary.retried} trials lost with their worker were retried; "
+            f"{summary.late_dropped} late results of trials taken over elsewhere were dropped"
+        )
     if summary.skipped_infeasible:
         out.print(
             f"{summary.skipped_infeasible} proposals skipped before evaluation: they violate "
@@ -515,6 +569,8 @@ def _trial_json(t: TrialRecord) -> dict[str, Any]:
     return {
         "number": t.number,
         "status": t.status.value,
+        "stale": t.lost,
+        "attempt": t.attempt,
         "arch": t.arch.to_dict(),
         "key": t.key,
         "metrics": dict(t.metrics),
@@ -730,16 +786,28 @@ def _cmd_latency(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    folder = api.export(
-        args.name,
-        out=args.out,
-        trial=args.trial,
-        db=args.db,
-        data_root=args.data_root,
-        download=args.download,
-        task=args.task,
-        epochs=args.epochs,
-    )
+    import warnings
+
+    from nasforge.exporting.exporter import RETRAINED, StoredWeightsWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", StoredWeightsWarning)
+        folder = api.export(
+            args.name,
+            out=args.out,
+            trial=args.trial,
+            db=args.db,
+            data_root=args.data_root,
+            download=args.download,
+            task=args.task,
+            epochs=args.epochs,
+            retrain=args.retrain,
+        )
+    for w in caught:
+        if issubclass(w.category, StoredWeightsWarning):
+            err.print(f"warning: {escape(str(w.message))}")
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     meta = json.loads((folder / "nasforge.json").read_text(encoding="utf-8"))
     run = meta["export_metrics"]
     scores = ", ".join(f"{k} {_fmt(v)}" for k, v in run.items() if k.startswith(("val_", "test_")))
@@ -747,10 +815,14 @@ def _cmd_export(args: argparse.Namespace) -> int:
         f"exported trial {meta['trial']} of {escape(args.name)} "
         f"({escape(str(meta['canonical_key']))}) to {escape(str(folder))}"
     )
-    out.print(
-        f"trained {run['epochs_run']} of {run['epochs']} epochs (best epoch {run['best_epoch']}, "
-        f"seed {run['seed']}): {scores}"
-    )
+    source = meta.get("weights_source", RETRAINED)
+    if source == RETRAINED:
+        out.print(
+            f"trained {run['epochs_run']} of {run['epochs']} epochs (best epoch "
+            f"{run['best_epoch']}, seed {run['seed']}): {scores}"
+        )
+    else:
+        out.print(f"weights: {escape(str(source))}, not retrained (--retrain trains): {scores}")
     onnx = meta["onnx"]
     files = ", ".join(str(f) for f in meta["files"].values())
     out.print(f"files: {files}")

@@ -1,13 +1,16 @@
-"""The search loop: ask → dedup by canonical key → evaluate → store → tell."""
+"""The search loop: ask → dedup by canonical key → reserve in the store → evaluate → store →
+tell, with heartbeats for the trials in flight and retries of those lost with their worker."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nasforge.architecture import Architecture
 from nasforge.budget import Budget, BudgetUnit
@@ -15,11 +18,15 @@ from nasforge.constraint import Constraint
 from nasforge.errors import ConfigError
 from nasforge.evaluators.base import Evaluator
 from nasforge.execution.base import Executor, InlineExecutor
+from nasforge.heartbeat import Heartbeat, Owner, owner_is_dead
 from nasforge.objective import Objective
 from nasforge.result import Result, Status
 from nasforge.spaces.base import SearchSpace
-from nasforge.store.base import ExperimentRecord, Store, TrialRecord
+from nasforge.store.base import ExperimentRecord, Limit, Store, TrialRecord
 from nasforge.strategies.base import Strategy
+
+if TYPE_CHECKING:
+    from nasforge.artifacts import ArtifactStore
 
 __all__ = [
     "SOURCE_KEY",
@@ -41,6 +48,17 @@ MAX_DUPLICATES_IN_A_ROW = 2_000
 
 MAX_INFEASIBLE_IN_A_ROW = 2_000
 """Proposals in a row that violate a constraint before evaluation before the search gives up."""
+
+DEFAULT_MAX_RETRIES = 2
+"""Times a trial lost with its worker is run again by default."""
+
+HEARTBEAT_INTERVAL_S = 10.0
+"""Seconds between heartbeats of a RUNNING trial by default."""
+
+POLL_INTERVAL_S = 2.0
+"""Seconds between looks at the store for other processes' trials and stale ones."""
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +95,8 @@ class RunSummary:
     best: TrialRecord | None = None
     new_trial_numbers: list[int] = field(default_factory=list)
     skipped_infeasible: int = 0
+    retried: int = 0
+    late_dropped: int = 0
 
 
 def trial_score(trial: TrialRecord | None, objective: Objective) -> float:
@@ -215,8 +235,17 @@ class Experiment:
         callback: Callable[[Progress], None] | None = None,
         executor: Executor | None = None,
         fidelity: int | None = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        heartbeat_interval: float = HEARTBEAT_INTERVAL_S,
+        stale_after: float | None = None,
+        artifacts: ArtifactStore | None = None,
     ) -> RunSummary:
         """Search until ``budget`` is spent (counting stored trials), then return a summary.
+
+        Several processes (on one machine or many, sharing a PostgreSQL store) may run the same
+        experiment at once: each reserves a trial in the store before evaluating it, so no
+        architecture is evaluated twice and the budget is shared; each hears the others'
+        results.
 
         Args:
             budget: Distinct architectures, trials or seconds; stored trials count as spent.
@@ -224,82 +253,205 @@ class Experiment:
             executor: Where evaluations run; in this process, one at a time, by default.
                 Up to ``executor.capacity`` trials are in flight at once.
             fidelity: Budget passed to every evaluation (epochs for training evaluators).
+            max_retries: Times a trial lost with its worker (the worker process or machine
+                died, or the search running it was killed) is run again. Failures of the
+                candidate itself (an exception, NaN, a timeout) are never retried.
+            heartbeat_interval: Seconds between heartbeats of the trials this run holds.
+            stale_after: Seconds without a heartbeat after which another process declares a
+                RUNNING trial stale (default: six heartbeats). A trial whose process died on
+                this machine is stale at once.
+            artifacts: Where the weights a result carries are saved (``trial-N.safetensors``).
         """
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ConfigError(f"max_retries must be an integer >= 0, got {max_retries!r}")
+        if not heartbeat_interval > 0:
+            raise ConfigError(f"heartbeat_interval must be > 0 seconds, got {heartbeat_interval}")
         start = time.monotonic()
-        stored = self.store.trials(self.record.id)
-        done: dict[str, Result] = {}  # by dedup_id: key, or key@fidelity
-        archs: set[str] = set()  # distinct canonical keys evaluated or in flight
-        for trial in stored:  # replay history into the fresh strategy
-            visible = trial.to_result().visible()
-            done.setdefault(trial.key, visible)
-            if trial.fidelity is not None:
-                done.setdefault(dedup_id(trial.key, trial.fidelity), visible)
-            archs.add(trial.key)
-            self.strategy.tell(trial.arch, visible)
-        state = _LoopState(n_trials=len(stored), best=best_trial(stored, self.objective))
+        owner = Owner.new()
+        grace = stale_after if stale_after is not None else 6 * heartbeat_interval
+        heartbeat = Heartbeat(self.store, heartbeat_interval)
         in_flight: dict[Future[Result], _Running] = {}
         own_executor = executor is None
         executor = executor or InlineExecutor(self.evaluator)
-
-        def spent() -> bool:
-            if budget.unit is BudgetUnit.ARCHS:
-                return len(archs) >= budget.amount
-            if budget.unit is BudgetUnit.TRIALS:
-                return state.n_trials + len(in_flight) >= budget.amount
-            return time.monotonic() - start >= budget.amount
-
+        view = _View(max_retries)
         try:
+            self._reap(grace, heartbeat)
+            stored = self.store.trials(self.record.id)
+            state = _LoopState()
+            for trial in stored:  # replay history into the fresh strategy
+                self._learn(trial, view, state)
+            state.retry_check = any(view.retryable(t) for t in stored)
+            limit = _limit(budget)
+            last_poll = time.monotonic()
+
+            def spent() -> bool:
+                if budget.unit is BudgetUnit.ARCHS:
+                    return len(view.keys) >= budget.amount
+                if budget.unit is BudgetUnit.TRIALS:
+                    return len(view.numbers) >= budget.amount
+                return time.monotonic() - start >= budget.amount
+
             while True:
-                while len(in_flight) < executor.capacity and not state.stop_reason:
+                while len(in_flight) < executor.capacity:
+                    if state.retry_check:
+                        retry = self.store.claim_retry(
+                            self.record.id, owner=owner.id, max_retries=max_retries, now=time.time()
+                        )
+                        if retry is not None:
+                            self._start(executor, retry, in_flight, heartbeat, view, fidelity)
+                            continue
+                        state.retry_check = False
+                    if state.stop_reason:
+                        break
                     if spent():
                         state.stop_reason = "budget spent"
                         break
-                    self._submit_next(executor, done, archs, in_flight, state, fidelity)
+                    self._submit_next(
+                        executor, view, in_flight, state, fidelity, owner, heartbeat, limit
+                    )
                 if not in_flight:
                     break
-                finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                for future in sorted(finished, key=lambda f: in_flight[f].started):
+                finished, _ = wait(in_flight, timeout=POLL_INTERVAL_S, return_when=FIRST_COMPLETED)
+                for future in sorted(finished, key=lambda f: in_flight[f].trial.number):
                     running = in_flight.pop(future)
-                    trial = self.store.add_trial(
-                        self.record.id,
-                        running.arch,
-                        running.key,
-                        self._enforce(running.with_known(future.result())),
-                        started_at=running.started,
-                        finished_at=time.time(),
-                    )
-                    state.record(trial, self.objective)
-                    visible = trial.to_result().visible()
-                    done[running.dedup] = visible
-                    self.strategy.tell(running.arch, visible)
-                    if callback is not None:
+                    heartbeat.remove(running.trial)
+                    outcome = self._finish(running, future.result(), artifacts, state)
+                    if outcome is None:
+                        continue
+                    self._learn(outcome, view, state)
+                    if callback is not None and not view.retryable(outcome):
                         elapsed = time.monotonic() - start
                         callback(
                             Progress(
-                                state.n_trials,
-                                len(archs),
+                                len(view.numbers),
+                                len(view.keys),
                                 budget,
                                 elapsed,
                                 self.objective,
                                 state.best,
-                                trial,
+                                outcome,
                             )
                         )
+                if time.monotonic() - last_poll >= POLL_INTERVAL_S:
+                    last_poll = time.monotonic()
+                    if self._reap(grace, heartbeat):
+                        state.retry_check = True
+                    for trial in self.store.trials(self.record.id, after=view.watermark):
+                        if trial.id not in view.told:
+                            self._learn(trial, view, state)
+                            state.retry_check |= view.retryable(trial)
         finally:
+            heartbeat.stop()
+            now = time.time()
+            for running in in_flight.values():  # interrupted: a resume retries these
+                with contextlib.suppress(Exception):
+                    self.store.mark_stale(
+                        self.record.id,
+                        running.trial,
+                        "the search stopped before the trial finished",
+                        now=now,
+                    )
+            owner.release()
             if own_executor:
                 executor.close()
         return RunSummary(
             experiment=self.record,
             resumed_trials=len(stored),
             new_trials=len(state.new_numbers),
-            archs=len(archs),
+            archs=len(view.keys),
             duplicates=state.duplicates,
             elapsed=time.monotonic() - start,
             stop_reason=state.stop_reason or "budget spent",
             best=state.best,
             new_trial_numbers=state.new_numbers,
             skipped_infeasible=state.skipped,
+            retried=state.retried,
+            late_dropped=state.late,
         )
+
+    def _start(
+        self,
+        executor: Executor,
+        trial: TrialRecord,
+        in_flight: dict[Future[Result], _Running],
+        heartbeat: Heartbeat,
+        view: _View,
+        fidelity: int | None,
+        known: Mapping[str, float] | None = None,
+        asked: int | None = None,
+    ) -> None:
+        """Submit the RUNNING ``trial`` (reserved or claimed by this run)."""
+        view.hold(trial)
+        heartbeat.add(trial)
+        budget = trial.fidelity if trial.fidelity is not None else fidelity
+        if asked is not None:
+            budget = asked
+        future = executor.submit(trial.arch, budget)
+        in_flight[future] = _Running(trial, dedup_id(trial.key, asked), time.time(), known or {})
+
+    def _finish(
+        self,
+        running: _Running,
+        result: Result,
+        artifacts: ArtifactStore | None,
+        state: _LoopState,
+    ) -> TrialRecord | None:
+        """Store the outcome of a trial this run held; ``None`` if it is no longer ours."""
+        result = self._enforce(running.with_known(result))
+        if result.weights is not None:
+            if artifacts is not None and result.status is Status.COMPLETE:
+                artifacts.save_weights(running.trial.number, result.weights)
+            result = replace(result, weights=None)
+        trial = self.store.finish_trial(running.trial, result, finished_at=time.time())
+        if trial is None:
+            state.late += 1
+            log.warning(
+                "trial %d finished after another process declared it stale; its result is "
+                "dropped (the trial is retried or settled there)",
+                running.trial.number,
+            )
+            return None
+        if trial.lost:
+            state.retry_check = True
+            log.warning(
+                "trial %d was lost (%s) in attempt %d", trial.number, trial.error, trial.attempt
+            )
+        if trial.attempt > 1 and not trial.lost:
+            state.retried += 1
+        return trial
+
+    def _learn(self, trial: TrialRecord, view: _View, state: _LoopState) -> None:
+        """Take in a stored trial: count it, and tell the strategy once it is settled."""
+        view.see(trial)
+        if not trial.final or view.retryable(trial) or trial.id in view.told:
+            return
+        view.told.add(trial.id)
+        visible = trial.to_result().visible()
+        view.done.setdefault(trial.key, visible)
+        if trial.fidelity is not None:
+            view.done.setdefault(dedup_id(trial.key, trial.fidelity), visible)
+        view.settle(trial)
+        state.record(trial, self.objective, mine=trial.id in view.mine)
+        self.strategy.tell(trial.arch, visible)
+
+    def _reap(self, grace: float, heartbeat: Heartbeat) -> int:
+        """Declare stale the RUNNING trials of dead owners or without a recent heartbeat."""
+        now = time.time()
+        marked = 0
+        for trial in self.store.trials(self.record.id, status=Status.RUNNING):
+            if heartbeat.holds(trial):
+                continue
+            if owner_is_dead(trial.owner):
+                reason = f"its search process ({Owner(trial.owner or '').describe()}) died"
+            else:
+                beat = trial.heartbeat_at or trial.started_at or 0.0
+                if now - beat < grace:
+                    continue
+                reason = f"no heartbeat for {now - beat:.0f} s (its process or machine was lost)"
+            if self.store.mark_stale(self.record.id, trial, reason, now=now) is not None:
+                marked += 1
+                log.warning("trial %d is stale: %s", trial.number, reason)
+        return marked
 
     def _enforce(self, result: Result) -> Result:
         """``result`` as it is stored: a COMPLETE one with a NaN or infinite metric becomes
@@ -341,11 +493,13 @@ class Experiment:
     def _submit_next(
         self,
         executor: Executor,
-        done: dict[str, Result],
-        archs: set[str],
+        view: _View,
         in_flight: dict[Future[Result], _Running],
         state: _LoopState,
         fidelity: int | None,
+        owner: Owner,
+        heartbeat: Heartbeat,
+        limit: tuple[Limit, int] | None,
     ) -> None:
         """Ask for one architecture and submit it, or answer it from the store."""
         proposals = self.strategy.ask(1)
@@ -357,24 +511,12 @@ class Experiment:
         key = self.space.canonical_key(arch)
         asked = self.strategy.fidelity_for(arch)
         dedup = dedup_id(key, asked)
-        known = done.get(dedup)
-        running = any(r.dedup == dedup for r in in_flight.values())
-        if known is not None or running:
-            if known is not None:  # already evaluated: answer from the store, spend nothing
-                self.strategy.tell(arch, known)
-            state.duplicates += 1
-            state.in_a_row += 1
-            if state.in_a_row >= MAX_DUPLICATES_IN_A_ROW:
-                state.stop_reason = (
-                    f"the strategy proposed only evaluated architectures "
-                    f"{MAX_DUPLICATES_IN_A_ROW} times in a row (converged)"
-                )
+        if self._duplicate(arch, dedup, view, state):
             return
-        state.in_a_row = 0
         costs = self._known_costs(arch)
         infeasible = self._violation_before(costs)
         if infeasible is not None:  # skipped: not evaluated, not stored, no budget spent
-            done[dedup] = infeasible
+            view.done[dedup] = infeasible
             self.strategy.tell(arch, infeasible)
             state.skipped += 1
             state.infeasible_in_a_row += 1
@@ -385,17 +527,57 @@ class Experiment:
                 )
             return
         state.infeasible_in_a_row = 0
-        archs.add(key)
-        future = executor.submit(arch, asked if asked is not None else fidelity)
-        in_flight[future] = _Running(arch, key, dedup, time.time(), costs)
+        reservation = self.store.reserve_trial(
+            self.record.id,
+            arch,
+            key,
+            fidelity=asked if asked is not None else fidelity,
+            owner=owner.id,
+            dedup_fidelity=asked is not None,
+            limit=limit,
+        )
+        if reservation.spent:
+            state.stop_reason = "budget spent"
+            return
+        if reservation.existing is not None:  # another process stored or runs it
+            self._learn(reservation.existing, view, state)
+            self._duplicate(arch, dedup, view, state)
+            return
+        assert reservation.trial is not None
+        self._start(executor, reservation.trial, in_flight, heartbeat, view, fidelity, costs, asked)
+
+    def _duplicate(self, arch: Architecture, dedup: str, view: _View, state: _LoopState) -> bool:
+        """Whether ``dedup`` is stored or running already; if stored, the strategy is told."""
+        known = view.done.get(dedup)
+        if known is None and dedup not in view.pending:
+            state.in_a_row = 0
+            return False
+        if known is not None:  # already evaluated: answer from the store, spend nothing
+            self.strategy.tell(arch, known)
+        state.duplicates += 1
+        state.in_a_row += 1
+        if state.in_a_row >= MAX_DUPLICATES_IN_A_ROW:
+            state.stop_reason = (
+                f"the strategy proposed only evaluated architectures "
+                f"{MAX_DUPLICATES_IN_A_ROW} times in a row (converged)"
+            )
+        return True
+
+
+def _limit(budget: Budget) -> tuple[Limit, int] | None:
+    """The budget as the store enforces it across processes (time is each process's own)."""
+    if budget.unit is BudgetUnit.TRIALS:
+        return (Limit.TRIALS, int(budget.amount))
+    if budget.unit is BudgetUnit.ARCHS:
+        return (Limit.ARCHS, int(budget.amount))
+    return None
 
 
 @dataclass(frozen=True, slots=True)
 class _Running:
-    """A submitted evaluation."""
+    """A trial this run submitted."""
 
-    arch: Architecture
-    key: str
+    trial: TrialRecord
     dedup: str
     started: float
     known: Mapping[str, float] = field(default_factory=dict)
@@ -406,22 +588,65 @@ class _Running:
         return replace(result, costs={**missing, **result.costs}) if missing else result
 
 
+class _View:
+    """What this run knows of the experiment's stored trials (its own and other processes')."""
+
+    def __init__(self, max_retries: int) -> None:
+        self.max_retries = max_retries
+        self.numbers: set[int] = set()  # every stored trial seen
+        self.keys: set[str] = set()  # distinct architectures stored or running
+        self.done: dict[str, Result] = {}  # settled results by dedup id: key, or key@fidelity
+        self.pending: set[str] = set()  # dedup ids running (here or elsewhere) or to retry
+        self.told: set[int] = set()  # ids of trials the strategy has heard of
+        self.mine: set[int] = set()  # ids of trials this run held
+        self.settled: set[int] = set()  # numbers of settled trials
+        self.watermark = -1  # every trial numbered up to this one is settled and seen
+
+    def retryable(self, trial: TrialRecord) -> bool:
+        """A trial lost with its worker that may still be run again."""
+        return trial.lost and trial.attempt <= self.max_retries
+
+    def see(self, trial: TrialRecord) -> None:
+        self.numbers.add(trial.number)
+        self.keys.add(trial.key)
+        if not trial.final or self.retryable(trial):
+            self.pending.update(self._ids(trial))
+
+    def hold(self, trial: TrialRecord) -> None:
+        self.mine.add(trial.id)
+        self.see(trial)
+
+    def settle(self, trial: TrialRecord) -> None:
+        self.pending.difference_update(self._ids(trial))
+        self.settled.add(trial.number)
+        while self.watermark + 1 in self.settled:
+            self.watermark += 1
+
+    @staticmethod
+    def _ids(trial: TrialRecord) -> tuple[str, ...]:
+        if trial.fidelity is None:
+            return (trial.key,)
+        return (trial.key, dedup_id(trial.key, trial.fidelity))
+
+
 @dataclass
 class _LoopState:
     """Counters of one run of the loop."""
 
-    n_trials: int
-    best: TrialRecord | None
+    best: TrialRecord | None = None
     duplicates: int = 0
     in_a_row: int = 0
     skipped: int = 0
     infeasible_in_a_row: int = 0
     stop_reason: str = ""
     new_numbers: list[int] = field(default_factory=list)
+    retry_check: bool = False
+    retried: int = 0
+    late: int = 0
 
-    def record(self, trial: TrialRecord, objective: Objective) -> None:
-        self.n_trials += 1
-        self.new_numbers.append(trial.number)
+    def record(self, trial: TrialRecord, objective: Objective, *, mine: bool) -> None:
+        if mine:
+            self.new_numbers.append(trial.number)
         if is_better(trial, self.best, objective):
             self.best = trial
 

@@ -47,6 +47,12 @@ class Result:
         fidelity: The budget (epochs) the result was obtained at, if any.
         wall_time: Seconds the evaluation took.
         reason: Why the evaluation failed or was pruned.
+        lost: For a FAILED result: the evaluation was lost with its worker (the process or node
+            died, or the worker was unreachable), not failed by the candidate. The search
+            marks such a trial FAILED (stale) and retries it (``--max-retries``).
+        weights: The trained model's tensors (its state dict), when the evaluator was asked to
+            keep them; the search saves them as safetensors next to the store (never in the
+            database) and drops them from the result.
     """
 
     status: Status = Status.COMPLETE
@@ -57,6 +63,8 @@ class Result:
     fidelity: int | None = None
     wall_time: float = 0.0
     reason: str | None = None
+    lost: bool = False
+    weights: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", Status(self.status))
@@ -68,9 +76,9 @@ class Result:
         object.__setattr__(self, "curve", tuple(_floats("curve", p) for p in self.curve))
 
     @classmethod
-    def failed(cls, reason: str, *, wall_time: float = 0.0) -> Result:
-        """A FAILED result with its reason."""
-        return cls(status=Status.FAILED, reason=reason, wall_time=wall_time)
+    def failed(cls, reason: str, *, wall_time: float = 0.0, lost: bool = False) -> Result:
+        """A FAILED result with its reason (``lost``: the worker died, not the candidate)."""
+        return cls(status=Status.FAILED, reason=reason, wall_time=wall_time, lost=lost)
 
     @property
     def ok(self) -> bool:
@@ -80,5 +88,7 @@ class Result:
         )
 
     def visible(self) -> Result:
-        """This result as a strategy may see it: without test metrics."""
-        return replace(self, test_metrics={}) if self.test_metrics else self
+        """This result as a strategy may see it: without test metrics or weights."""
+        if self.test_metrics or self.weights is not None:
+            return replace(self, test_metrics={}, weights=None)
+        return self

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from nasforge.errors import ConfigError
 from nasforge.evaluators.benchmark import NasBenchGraphEvaluator
 from nasforge.execution import EXECUTORS, make_executor
+from nasforge.execution.factory import check_executor
 from nasforge.execution.process import ProcessExecutor
 
 
@@ -44,6 +47,39 @@ def test_process_executor_with_its_workers(evaluator: NasBenchGraphEvaluator) ->
     executor = make_executor("process", evaluator, workers=3)
     try:
         assert isinstance(executor, ProcessExecutor) and executor.capacity == 3
+    finally:
+        assert executor is not None
+        executor.close()
+
+
+@pytest.mark.parametrize("timeout", [0, -2.5, float("nan"), float("inf"), True, "30"])
+@pytest.mark.parametrize("kind", ["process", "ray"])
+def test_bad_trial_timeouts_are_refused_before_anything_starts(
+    kind: str, timeout: object, evaluator: NasBenchGraphEvaluator
+) -> None:
+    with pytest.raises(ConfigError, match=r"finite number of seconds > 0 \(or None"):
+        check_executor(kind, workers=2, trial_timeout=timeout)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"finite number of seconds > 0 \(or None"):
+        make_executor(kind, evaluator, workers=2, trial_timeout=timeout)  # type: ignore[arg-type]
+
+
+def test_a_trial_in_the_searchs_own_process_cannot_time_out(
+    evaluator: NasBenchGraphEvaluator,
+) -> None:
+    message = (
+        "--trial-timeout needs --executor process or ray: a trial running in the search's own "
+        "process cannot be killed without killing the search"
+    )
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        check_executor("inline", workers=None, trial_timeout=60)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        make_executor("inline", evaluator, workers=1, trial_timeout=60)
+
+
+def test_the_process_executor_gets_its_trial_timeout(evaluator: NasBenchGraphEvaluator) -> None:
+    executor = make_executor("process", evaluator, workers=1, trial_timeout=2.5)
+    try:
+        assert isinstance(executor, ProcessExecutor) and executor.trial_timeout == 2.5
     finally:
         assert executor is not None
         executor.close()

@@ -285,9 +285,32 @@ def test_a_worker_killed_mid_trial_gives_a_failed_result_and_the_next_trials_run
         lost = crash.result(timeout=60)  # a future that never resolves would hang the search
         assert lost.status is Status.FAILED
         assert lost.reason is not None and "worker process died" in lost.reason
+        assert lost.lost  # the search may retry it
         assert fine.result(timeout=60).status is Status.COMPLETE
         after = executor.submit(_arch("sage", "gcn", "gcn", "gcn")).result(timeout=60)
         assert after.status is Status.COMPLETE  # a new worker took the dead one's place
+
+
+@needs_ray
+@pytest.mark.slow
+def test_a_trial_running_at_its_timeout_is_cancelled_and_the_next_trials_run(
+    ray_cluster: str,
+) -> None:
+    from tests.execution.process_evaluators import SLEEP, MisbehavingEvaluator
+
+    from nasforge.execution.ray import RayExecutor
+
+    with RayExecutor(MisbehavingEvaluator(), address=ray_cluster, trial_timeout=5) as executor:
+        hung = executor.submit(_arch(SLEEP, "gcn", "gcn", "gcn"))  # sleeps for a minute
+        fine = executor.submit(_arch("gcn", "gcn", "gcn", "gcn"))
+        start = time.monotonic()
+        result = hung.result(timeout=30)
+        assert time.monotonic() - start < 10
+        assert result.status is Status.FAILED and not result.lost  # a hang would hang again
+        assert result.reason == "timed out after 5 s; the trial's Ray worker was killed"
+        assert fine.result(timeout=60).ok
+        after = executor.submit(_arch("sage", "gcn", "gcn", "gcn")).result(timeout=60)
+        assert after.ok  # the killed worker's CPU is free again
 
 
 @needs_ray

@@ -22,7 +22,10 @@ import torch
 import nasforge
 from nasforge import api
 from nasforge.architecture import Architecture
+from nasforge.artifacts import ArtifactStore
 from nasforge.cli import main
+from nasforge.evaluators.training import TrainingEvaluator
+from nasforge.exporting.exporter import StoredWeightsWarning
 from nasforge.exporting.onnx import run_onnx
 from nasforge.result import Result, Status
 from nasforge.store.sql import open_store
@@ -147,6 +150,20 @@ def test_digits_export_reloads_in_a_new_process(tmp_path: Path) -> None:
     np.testing.assert_allclose(out, here, atol=1e-6, rtol=0)
     _check_onnx(folder, [x_val], out)
     assert meta["onnx"]["checked_with_onnxruntime"] is True
+
+
+def _kept(db: Path, name: str) -> ArtifactStore:
+    """The weights a ``keep_weights`` search saved: one file per COMPLETE trial, no other."""
+    with open_store(db, create=False) as store:
+        record = store.get_experiment(name)
+        trials = store.trials(record.id)
+    artifacts = ArtifactStore.for_experiment(str(db), record.id)
+    assert artifacts.root.resolve() == Path(f"{db}.artifacts", f"experiment-{record.id}").resolve()
+    kept = sorted(p.name for p in artifacts.root.iterdir())
+    assert kept == sorted(
+        f"trial-{t.number}.safetensors" for t in trials if t.status is Status.COMPLETE
+    )
+    return artifacts
 
 
 @pytest.mark.parametrize(
@@ -468,3 +485,169 @@ def test_onnx_export_names_the_op_that_does_not_export(tmp_path: Path) -> None:
     assert "op gcn (_Svd) does not export to ONNX" in outcome.message
     assert "\n" not in outcome.message
     assert not (tmp_path / "model.onnx").exists()
+
+
+# -- stored weights: used instead of retraining when they fit ------------------------------------
+def _store_weights(db: Path, name: str, **search: Any) -> ArtifactStore:
+    """Save every trial's weights as the search loop does, from an evaluator that keeps them
+    (the search's own evaluator, rebuilt from the same settings)."""
+    settings = api.plan(name=name, **search)
+    evaluator = settings.evaluator
+    assert isinstance(evaluator, TrainingEvaluator)
+    evaluator.keep_weights = True
+    store = open_store(db, create=False)
+    try:
+        record = store.get_experiment(name)
+        artifacts = ArtifactStore.for_experiment(store.target, record.id)
+        for trial in store.trials(record.id):
+            result = evaluator.evaluate(trial.arch, trial.fidelity)
+            assert result.metrics == trial.metrics  # the same run as the search's
+            assert result.weights is not None
+            artifacts.save_weights(trial.number, result.weights)
+    finally:
+        store.close()
+    return artifacts
+
+
+def _kept(db: Path, name: str) -> ArtifactStore:
+    """The weights a ``keep_weights`` search saved: one file per COMPLETE trial, no other."""
+    with open_store(db, create=False) as store:
+        record = store.get_experiment(name)
+        trials = store.trials(record.id)
+    artifacts = ArtifactStore.for_experiment(str(db), record.id)
+    assert artifacts.root.resolve() == Path(f"{db}.artifacts", f"experiment-{record.id}").resolve()
+    kept = sorted(p.name for p in artifacts.root.iterdir())
+    assert kept == sorted(
+        f"trial-{t.number}.safetensors" for t in trials if t.status is Status.COMPLETE
+    )
+    return artifacts
+
+
+@pytest.mark.parametrize(
+    ("dataset", "kind", "metric"),
+    [("breast_cancer", "classification", "acc"), ("diabetes", "regression", "rmse")],
+)
+def test_export_uses_the_stored_weights_and_retrain_trains(
+    tmp_path: Path, dataset: str, kind: str, metric: str
+) -> None:
+    db = tmp_path / "s.db"
+    search: dict[str, Any] = {
+        "task": f"tabular:{dataset}",
+        "strategy": "random",
+        "budget": 2,
+        "epochs": 3,
+        "seed": 1,
+    }
+    result = api.search(**search, name="t", db=db, keep_weights=True)
+    best = result.best
+    assert best is not None
+    artifacts = _kept(db, "t")
+    stored = artifacts.load_weights(best.number)
+    before = _snapshot(db)
+
+    folder = nasforge.export("t", out=tmp_path / "model", db=db)
+
+    assert _snapshot(db) == before
+    meta = _meta(folder)
+    assert meta["weights_source"] == f"stored weights of trial {best.number}"
+    assert meta["weights_note"] == str(artifacts.weights_path(best.number))
+    run = meta["export_metrics"]
+    assert run["epochs_run"] is None and run["best_epoch"] is None  # nothing was trained
+    assert run["epochs"] == 3
+    # the stored weights themselves, not a retrained copy of them
+    exported = nasforge.load(folder).state_dict()
+    assert all(torch.equal(exported[f"net.{k}"], v) for k, v in stored.items())
+    # and they score what the trial scored, on raw inputs, in a fresh process
+    assert run[f"val_{metric}"] == pytest.approx(best.metrics[f"val_{metric}"], rel=1e-6)
+    assert run[f"test_{metric}"] == pytest.approx(best.test_metrics[f"test_{metric}"], rel=1e-6)
+    raw = _raw_table(dataset, kind)
+    out = _load_in_subprocess(folder, [raw.x_test.numpy()], tmp_path)
+    y = raw.y_test.numpy()
+    if kind == "classification":
+        value = float((out.argmax(axis=1) == y).mean())
+    else:
+        value = float(np.sqrt(((out[:, 0] - y) ** 2).mean()))
+    assert value == pytest.approx(best.test_metrics[f"test_{metric}"], rel=1e-4)
+
+    again = tmp_path / "retrained"
+    args = ["export", "--name", "t", "--out", str(again), "--db", str(db), "--retrain"]
+    assert main(args) == 0
+    meta = _meta(again)
+    assert meta["weights_source"] == "retrained"
+    assert "--retrain" in meta["weights_note"]
+    run = meta["export_metrics"]
+    assert run["epochs_run"] == 3 and run["best_epoch"] is not None
+    assert run[f"val_{metric}"] == pytest.approx(best.metrics[f"val_{metric}"], rel=1e-6)
+
+    shorter = nasforge.export("t", out=tmp_path / "short", db=db, epochs=2)
+    meta = _meta(shorter)
+    assert meta["weights_source"] == "retrained" and meta["export_metrics"]["epochs_run"] == 2
+    assert "trained for 3 epochs, export trains 2" in meta["weights_note"]
+
+
+@pytest.mark.parametrize("damage", ["garbage", "pickle", "mismatch", "link-out"])
+def test_export_retrains_when_the_stored_weights_do_not_serve(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: str
+) -> None:
+    db = tmp_path / "s.db"
+    search: dict[str, Any] = {
+        "task": "tabular:wine",
+        "strategy": "random",
+        "budget": 1,
+        "epochs": 2,
+        "seed": 0,
+    }
+    api.search(**search, name="w", db=db, keep_weights=True)
+    artifacts = _kept(db, "w")
+    path = artifacts.weights_path(0)
+    assert path is not None
+    said = {
+        "garbage": "is damaged or not a safetensors file",
+        "pickle": "is damaged or not a safetensors file",
+        "mismatch": "do not fit its architecture",
+        "link-out": "outside the artifact folder",
+    }[damage]
+    if damage == "garbage":
+        path.write_bytes(path.read_bytes()[:100])
+    elif damage == "pickle":
+        torch.save({"w": torch.zeros(2)}, path)
+    elif damage == "mismatch":
+        artifacts.save_weights(0, {"layers.0.weight": torch.zeros(3, 3)})
+    else:
+        elsewhere = tmp_path / "elsewhere.safetensors"
+        path.rename(elsewhere)
+        path.symlink_to(elsewhere)
+    out = tmp_path / "model"
+
+    code = main(["export", "--name", "w", "--out", str(out), "--db", str(db)])
+
+    assert code == 0
+    warning = capsys.readouterr().err.strip()
+    assert warning.startswith("warning: ") and said in warning, warning
+    assert "retraining" in warning
+    meta = _meta(out)
+    assert meta["weights_source"] == "retrained" and said in meta["weights_note"]
+    assert meta["export_metrics"]["epochs_run"] == 2
+    with pytest.warns(StoredWeightsWarning, match=said):
+        nasforge.export("w", out=tmp_path / "again", db=db)
+
+
+def test_graph_export_uses_the_stored_weights(tmp_path: Path) -> None:
+    db = tmp_path / "g.db"
+    arch = Architecture.create("gnn", links=[0, 1, 1, 0], ops=["gcn", "sage", "fc", "graph"])
+    _graph_experiment(db, "g", [arch])
+    _store_weights(db, "g", task="synthetic", epochs=5, seed=0, budget=1)
+    (trial,) = api.trials("g", db=db)
+
+    folder = api.export("g", out=tmp_path / "m", db=db)
+
+    meta = _meta(folder)
+    assert meta["weights_source"] == "stored weights of trial 0"
+    run = meta["export_metrics"]
+    assert (run["val_acc"], run["test_acc"]) == (
+        pytest.approx(trial.metrics["val_acc"]),
+        pytest.approx(trial.test_metrics["test_acc"]),
+    )
+    out = _load_in_subprocess(folder, _graph_inputs(), tmp_path)
+    accuracy = (out.argmax(axis=1) == planted_y())[planted_val()].mean()
+    assert accuracy == pytest.approx(trial.metrics["val_acc"])

@@ -74,6 +74,10 @@ class TrainingEvaluator(Evaluator):
             for the measured ``latency_ms`` and the table behind ``latency_pred_ms``.
         stopper: Learning-curve early stopping: a run it stops is stored as PRUNED with its
             curve so far and the reason.
+        keep_weights: Return the trained weights with each COMPLETE result
+            (``Result.weights``: the state dict of the best validation epoch, the one the test
+            metric was computed with, as CPU tensors) for the search to save as safetensors.
+            It does not change the results, so it is not part of :meth:`describe`.
 
     Raises:
         ConfigError: If the space cannot build models for the task.
@@ -89,10 +93,12 @@ class TrainingEvaluator(Evaluator):
         latency: bool = True,
         stopper: LearningCurveStopper | None = None,
         latency_backend: str = "torch",
+        keep_weights: bool = False,
     ) -> None:
         _check_pairing(space, task)
         self.latency_backend = _check_latency_backend(latency_backend)
         self.stopper = stopper
+        self.keep_weights = keep_weights
         self.task = task
         self.space = space
         self.space_name = space.name
@@ -127,14 +133,17 @@ class TrainingEvaluator(Evaluator):
         torch.manual_seed(config.seed)
         model = self.space.build(arch, self.task, self.hyper)  # type: ignore[attr-defined]
         try:
-            outcome = train_node_classifier(model, data, config, stop=self._stop_rule())
+            outcome = train_node_classifier(
+                model, data, config, keep_state=self.keep_weights, stop=self._stop_rule()
+            )
         except TrainingDiverged as exc:
             return Result.failed(str(exc), wall_time=time.perf_counter() - start)
         model.eval()
 
         costs = self._costs(model, example_inputs(self.task))
+        status = Status.PRUNED if outcome.stopped else Status.COMPLETE
         return Result(
-            status=Status.PRUNED if outcome.stopped else Status.COMPLETE,
+            status=status,
             metrics={"val_acc": outcome.val_acc},
             test_metrics={"test_acc": outcome.test_acc},
             costs=costs,
@@ -142,6 +151,7 @@ class TrainingEvaluator(Evaluator):
             fidelity=config.epochs,
             wall_time=time.perf_counter() - start,
             reason=outcome.stopped or _diverged(outcome.diverged_at),
+            weights=_cpu(outcome.state) if status is Status.COMPLETE else None,
         )
 
     def _evaluate_supervised(
@@ -151,13 +161,16 @@ class TrainingEvaluator(Evaluator):
         torch.manual_seed(config.seed)
         model = self.space.build(arch, task, self.hyper)  # type: ignore[attr-defined]
         try:
-            outcome = train_supervised(model, task, config, stop=self._stop_rule())
+            outcome = train_supervised(
+                model, task, config, keep_state=self.keep_weights, stop=self._stop_rule()
+            )
         except TrainingDiverged as exc:
             return Result.failed(str(exc), wall_time=time.perf_counter() - start)
         model.eval()
 
+        status = Status.PRUNED if outcome.stopped else Status.COMPLETE
         return Result(
-            status=Status.PRUNED if outcome.stopped else Status.COMPLETE,
+            status=status,
             metrics={f"val_{outcome.metric}": outcome.val},
             test_metrics={f"test_{outcome.metric}": outcome.test},
             costs=self._costs(model, example_inputs(task)),
@@ -165,6 +178,7 @@ class TrainingEvaluator(Evaluator):
             fidelity=config.epochs,
             wall_time=time.perf_counter() - start,
             reason=outcome.stopped or _diverged(outcome.diverged_at),
+            weights=_cpu(outcome.state) if status is Status.COMPLETE else None,
         )
 
     def known_costs(self, arch: Architecture, names: Collection[str]) -> dict[str, float]:
@@ -243,6 +257,13 @@ def _check_latency_backend(backend: str) -> str:
             "the onnxruntime latency backend needs the onnx extra: pip install 'nasforge[onnx]'"
         )
     return backend
+
+
+def _cpu(state: dict[str, torch.Tensor] | None) -> dict[str, torch.Tensor] | None:
+    """Contiguous CPU copies of a state dict (``None`` when none was kept)."""
+    if state is None:
+        return None
+    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in state.items()}
 
 
 def _diverged(epoch: int | None) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from abc import ABC, abstractmethod
 from concurrent.futures import Future
@@ -11,7 +12,7 @@ from nasforge.errors import ConfigError
 from nasforge.evaluators.base import Evaluator
 from nasforge.result import Result
 
-__all__ = ["Executor", "InlineExecutor", "evaluate_safely"]
+__all__ = ["Executor", "InlineExecutor", "check_trial_timeout", "evaluate_safely"]
 
 
 def evaluate_safely(evaluator: Evaluator, arch: Architecture, budget: int | None) -> Result:
@@ -24,6 +25,25 @@ def evaluate_safely(evaluator: Evaluator, arch: Architecture, budget: int | None
     except Exception as exc:
         reason = f"{type(exc).__name__}: {exc}".strip()
         return Result.failed(reason, wall_time=time.perf_counter() - start)
+
+
+def check_trial_timeout(trial_timeout: object) -> None:
+    """Check a per-trial timeout: ``None`` (no limit) or a finite number of seconds > 0.
+
+    Raises:
+        ConfigError: For anything else, saying what is accepted.
+    """
+    if trial_timeout is None:
+        return
+    if (
+        isinstance(trial_timeout, bool)
+        or not isinstance(trial_timeout, int | float)
+        or not 0 < trial_timeout < math.inf
+    ):
+        raise ConfigError(
+            "the trial timeout must be a finite number of seconds > 0 (or None for no limit), "
+            f"got {trial_timeout!r}"
+        )
 
 
 class Executor(ABC):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nasforge.errors import ConfigError
 from nasforge.evaluators.base import Evaluator
-from nasforge.execution.base import Executor
+from nasforge.execution.base import Executor, check_trial_timeout
 
 __all__ = ["EXECUTORS", "check_executor", "make_executor"]
 
@@ -18,6 +18,7 @@ def make_executor(
     *,
     workers: int | None,
     ray_address: str | None = None,
+    trial_timeout: float | None = None,
 ) -> Executor | None:
     """The executor of ``kind`` evaluating with ``evaluator``.
 
@@ -29,6 +30,8 @@ def make_executor(
             machine's CPUs; ray: the cluster's CPUs).
         ray_address: For ``kind="ray"`` only: ``"auto"``, ``"HOST:PORT"`` of a head node, or
             ``None`` to start a local Ray bound to 127.0.0.1 (stopped with the executor).
+        trial_timeout: Seconds a trial may run before its worker is killed and the trial
+            fails (``None``: no limit); needs ``kind="process"`` or ``"ray"``.
 
     Returns:
         The executor (close it when done), or ``None`` for ``"inline"``:
@@ -36,30 +39,38 @@ def make_executor(
 
     Raises:
         ConfigError: For an unknown kind, bad workers, a ``ray_address`` without
-            ``kind="ray"``, Ray not installed, or no Ray cluster at the address.
+            ``kind="ray"``, a bad ``trial_timeout`` or one with ``kind="inline"``, Ray not
+            installed, or no Ray cluster at the address.
     """
-    check_executor(kind, workers=workers, ray_address=ray_address)
+    check_executor(kind, workers=workers, ray_address=ray_address, trial_timeout=trial_timeout)
     if kind == "inline":
         return None
     if kind == "process":
         import os
 
-        from nasforge.execution.process import ProcessExecutor  # imports torch
+        from nasforge.execution.process import ProcessExecutor
 
         if workers is None:
             affinity = getattr(os, "sched_getaffinity", None)
             workers = len(affinity(0)) if affinity else (os.cpu_count() or 1)
-        return ProcessExecutor(evaluator, workers=workers)
+        return ProcessExecutor(evaluator, workers=workers, trial_timeout=trial_timeout)
     from nasforge.execution.ray import RayExecutor  # imports ray
 
-    return RayExecutor(evaluator, address=ray_address, workers=workers)
+    return RayExecutor(evaluator, address=ray_address, workers=workers, trial_timeout=trial_timeout)
 
 
-def check_executor(kind: str, *, workers: int | None, ray_address: str | None = None) -> None:
+def check_executor(
+    kind: str,
+    *,
+    workers: int | None,
+    ray_address: str | None = None,
+    trial_timeout: float | None = None,
+) -> None:
     """Check the executor settings without starting anything (see :func:`make_executor`).
 
     Raises:
-        ConfigError: For an unknown kind, bad workers, or a ``ray_address`` without ``ray``.
+        ConfigError: For an unknown kind, bad workers, a ``ray_address`` without ``ray``, or
+            a bad ``trial_timeout`` (or one with ``inline``).
     """
     if kind not in EXECUTORS:
         raise ConfigError(f"unknown executor {kind!r}; valid: {', '.join(EXECUTORS)}")
@@ -76,4 +87,10 @@ def check_executor(kind: str, *, workers: int | None, ray_address: str | None = 
         raise ConfigError(
             f"the inline executor runs one trial at a time, got workers={workers}; use "
             "--executor process (local processes) or --executor ray for parallel trials"
+        )
+    check_trial_timeout(trial_timeout)
+    if kind == "inline" and trial_timeout is not None:
+        raise ConfigError(
+            "--trial-timeout needs --executor process or ray: a trial running in the search's "
+            "own process cannot be killed without killing the search"
         )

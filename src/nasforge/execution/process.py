@@ -1,86 +1,492 @@
-"""Local worker processes, each with its share of the CPU threads."""
+"""Local worker processes, each with its share of the CPU threads, isolated from each other.
+
+One long-lived process per slot (started with ``spawn``), each with its own duplex pipe, and
+one monitor thread in the search process that waits on every pipe and every process sentinel
+at once. A worker that dies (``kill -9``, the OOM killer, a segfault, ``os._exit``) costs only
+its own trial: that trial fails as *lost*, the slot gets a fresh worker, and the trials of the
+other workers go on. A trial exceeding ``trial_timeout`` has its worker's whole process tree
+killed (each worker leads its own process group).
+"""
 
 from __future__ import annotations
 
-import multiprocessing
+import contextlib
+import math
 import os
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+import pickle
+import signal
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, InvalidStateError
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 from nasforge.architecture import Architecture
-from nasforge.errors import ConfigError
+from nasforge.errors import ConfigError, NasforgeError
 from nasforge.evaluators.base import Evaluator
-from nasforge.execution.base import Executor, evaluate_safely
+from nasforge.execution.base import Executor, check_trial_timeout, evaluate_safely
 from nasforge.result import Result
 
-__all__ = ["ProcessExecutor"]
+__all__ = ["START_TIMEOUT_S", "ProcessExecutor"]
 
-_worker_evaluator: Evaluator | None = None
+START_TIMEOUT_S = 300.0
+"""How long a worker may take to start (import torch, unpickle the evaluator)."""
 
+CLOSED_REASON = "the executor was closed before the trial finished"
+_JOIN_TIMEOUT_S = 10.0
 
-def _init_worker(evaluator: Evaluator, threads: int) -> None:
-    global _worker_evaluator
-    import torch
-
-    torch.set_num_threads(threads)
-    torch.set_num_interop_threads(1)
-    _worker_evaluator = evaluator
+# Messages from a worker: (_READY,), (_ERROR, text) before it exits, (_RESULT, Result).
+_READY, _ERROR, _RESULT = "ready", "error", "result"
 
 
-def _run(arch: dict[str, Any], budget: int | None) -> Result:
-    assert _worker_evaluator is not None, "worker not initialised"
-    return evaluate_safely(_worker_evaluator, Architecture.from_dict(arch), budget)
+# --- the worker process ------------------------------------------------------------------
+
+
+def _follow_parent(interval: float = 0.5) -> None:
+    """End this worker's process group when the search process that started it dies.
+
+    A worker deep in a trial does not read its pipe, so it would not notice the search being
+    killed (kill -9) and would train on for nothing; its children in the group go with it.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os.killpg(0, signal.SIGKILL)
+
+    threading.Thread(target=watch, name="nasforge-parent-watch", daemon=True).start()
+
+
+def _worker_main(conn: Connection, evaluator_bytes: bytes, threads: int) -> None:
+    """Body of a worker: set up, then evaluate the jobs read from ``conn`` until it closes."""
+    os.setpgid(0, 0)  # lead a process group: the search kills the worker's whole tree by it
+    _follow_parent()
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+        torch.set_num_interop_threads(1)
+        evaluator: Evaluator = pickle.loads(evaluator_bytes)
+    except BaseException as exc:
+        conn.send_bytes(pickle.dumps((_ERROR, f"{type(exc).__name__}: {exc}")))
+        os._exit(1)
+    del evaluator_bytes
+    conn.send_bytes(pickle.dumps((_READY,)))
+    while True:
+        try:
+            arch, budget = pickle.loads(conn.recv_bytes())
+        except EOFError:  # the search closed the pipe (or died)
+            return
+        conn.send_bytes(_result_message(_evaluate(evaluator, arch, budget)))
+
+
+def _evaluate(evaluator: Evaluator, arch: dict[str, Any], budget: int | None) -> Result:
+    start = time.perf_counter()
+    try:
+        return evaluate_safely(evaluator, Architecture.from_dict(arch), budget)
+    except Exception as exc:  # misuse such as a ConfigError: this trial fails, not the worker
+        reason = f"{type(exc).__name__}: {exc}".strip()
+        return Result.failed(reason, wall_time=time.perf_counter() - start)
+
+
+def _result_message(result: Result) -> bytes:
+    """The pickled result message, or a FAILED result saying why the result cannot be sent."""
+    try:
+        return pickle.dumps((_RESULT, result), protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:
+        reason = (
+            "the trial's result could not be sent back to the search (it cannot be pickled: "
+            f"{type(exc).__name__}: {exc})"
+        )
+        return pickle.dumps((_RESULT, Result.failed(reason, wall_time=result.wall_time)))
+
+
+# --- killing a process tree (Linux: process groups and /proc) ----------------------------
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every descendant of ``pid``, found through /proc (none without /proc)."""
+    children: dict[int, list[int]] = {}
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat", "rb") as f:
+                    stat = f.read()
+            except OSError:  # gone meanwhile
+                continue
+            ppid = int(stat.rpartition(b")")[2].split()[1])  # after "pid (comm) state"
+            children.setdefault(ppid, []).append(int(entry.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _signal(pid: int, signum: int, *, group: bool = False) -> None:
+    with contextlib.suppress(OSError):  # gone already (or never became a group leader)
+        (os.killpg if group else os.kill)(pid, signum)
+
+
+def _kill_tree(pid: int) -> None:
+    """SIGKILL the worker ``pid``, its process group and its descendants that left the group.
+
+    The group is stopped first so that nothing forks while the descendants are collected.
+    Call it before reaping the worker: while it is unreaped, its pid names its own group.
+    """
+    if pid <= 0:  # 0 or -1 would signal the search's own group, or every process
+        return
+    _signal(pid, signal.SIGSTOP, group=True)
+    _signal(pid, signal.SIGSTOP)
+    stopped: set[int] = set()
+    for _ in range(3):  # descendants outside the group may fork until they are stopped too
+        new = _descendants(pid) - stopped
+        if not new:
+            break
+        for child in new:
+            _signal(child, signal.SIGSTOP)
+        stopped |= new
+    _signal(pid, signal.SIGKILL, group=True)
+    _signal(pid, signal.SIGKILL)
+    for child in stopped:
+        _signal(child, signal.SIGKILL)
+
+
+def _exit_status(process: BaseProcess) -> str:
+    code = process.exitcode
+    if code is None:
+        return "still running"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+# --- the pool, driven by the monitor thread ----------------------------------------------
+
+
+@dataclass(eq=False)
+class _Job:
+    arch: dict[str, Any]
+    budget: int | None
+    future: Future[Result]
+    started: float = 0.0  # when the worker had it and was ready (the trial's clock)
+
+
+@dataclass(eq=False)
+class _Worker:
+    process: BaseProcess
+    conn: Connection
+    ready: bool = False
+    job: _Job | None = None
+    deadline: float = 0.0  # monotonic; START_TIMEOUT_S while starting, then the trial's
+
+
+@dataclass(eq=False)
+class _Slot:
+    worker: _Worker | None = None
+    restart: bool = True  # start a worker for this slot without waiting for a job
+
+
+@dataclass(eq=False)
+class _Pool:
+    """The workers and their monitor thread.
+
+    Only the monitor thread touches the slots and the workers; other threads share only the
+    queue of submitted jobs and the ``closed`` flag, under ``lock``, and wake the monitor
+    through a pipe. The executor holds the pool, never the reverse, so that a forgotten
+    executor is collected and its finaliser still stops the workers.
+    """
+
+    evaluator_bytes: bytes
+    threads: int
+    trial_timeout: float | None
+    slots: list[_Slot]
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    queue: deque[_Job] = field(default_factory=deque)
+    closed: bool = False
+    wake_r: int = -1
+    wake_w: int = -1
+    monitor: threading.Thread | None = None
+
+    def submit(self, job: _Job) -> None:
+        with self.lock:
+            if self.closed:
+                raise NasforgeError("the process executor is closed; build a new one")
+            self.queue.append(job)
+            self._wake()
+
+    def shutdown(self) -> None:
+        """Stop the monitor (which fails the unfinished trials and kills the workers)."""
+        with self.lock:
+            if self.wake_w < 0:
+                return
+            self.closed = True
+            self._wake()
+        if self.monitor is not None and self.monitor is not threading.current_thread():
+            self.monitor.join()
+        with self.lock:
+            for fd in (self.wake_r, self.wake_w):
+                os.close(fd)
+            self.wake_r = self.wake_w = -1
+
+    def _wake(self) -> None:
+        with contextlib.suppress(BlockingIOError):  # full: a wake-up is pending anyway
+            os.write(self.wake_w, b"x")
+
+    # Everything below runs in the monitor thread.
+
+    def run(self) -> None:
+        """The monitor: start workers, hand out jobs, collect results, enforce deadlines."""
+        settle: list[tuple[Future[Result], Result]] = []
+        reason = CLOSED_REASON
+        try:
+            while not self.closed:
+                self._dispatch()
+                workers = [s.worker for s in self.slots if s.worker is not None]
+                ready = wait(
+                    [self.wake_r]
+                    + [w.conn for w in workers]
+                    + [w.process.sentinel for w in workers],
+                    timeout=self._timeout(workers),
+                )
+                if self.wake_r in ready:
+                    with contextlib.suppress(BlockingIOError):
+                        while os.read(self.wake_r, 4096):
+                            pass
+                for slot in self.slots:
+                    worker = slot.worker
+                    if worker is not None and worker.conn in ready:
+                        self._receive(slot, worker, settle)
+                    elif worker is not None and worker.process.sentinel in ready:
+                        self._lost(slot, worker, None, settle)
+                self._expire(time.monotonic(), settle)
+                _settle_all(settle)
+        except BaseException as exc:
+            reason = f"the process executor's monitor thread failed ({type(exc).__name__}: {exc})"
+            raise
+        finally:
+            with self.lock:
+                self.closed = True
+                jobs = list(self.queue)
+                self.queue.clear()
+            for slot in self.slots:
+                if slot.worker is not None:
+                    worker, slot.worker = slot.worker, None
+                    if worker.job is not None:
+                        jobs.append(worker.job)
+                    self._stop(worker)
+            settle += [(job.future, Result.failed(reason)) for job in jobs]
+            _settle_all(settle)
+
+    def _timeout(self, workers: list[_Worker]) -> float | None:
+        deadlines = [w.deadline for w in workers if not w.ready or w.job is not None]
+        first = min(deadlines, default=math.inf)
+        return None if math.isinf(first) else max(0.0, first - time.monotonic())
+
+    def _dispatch(self) -> None:
+        """Start the workers the slots need, and hand queued jobs to free ones."""
+        for slot in sorted(self.slots, key=lambda s: not (s.worker and s.worker.ready)):
+            if slot.worker is None and (slot.restart or self.queue):
+                slot.worker = self._start()
+                slot.restart = False
+            worker = slot.worker
+            while worker is not None and worker.job is None:
+                with self.lock:
+                    if not self.queue:
+                        break
+                    job = self.queue.popleft()
+                if not job.future.set_running_or_notify_cancel():
+                    continue  # cancelled while queued
+                job.started = time.monotonic()
+                with contextlib.suppress(OSError):  # it died: its sentinel reports that
+                    worker.conn.send_bytes(pickle.dumps((job.arch, job.budget)))
+                worker.job = job
+                if worker.ready:
+                    worker.deadline = job.started + (self.trial_timeout or math.inf)
+
+    def _start(self) -> _Worker:
+        parent, child = get_context("spawn").Pipe(duplex=True)
+        process = get_context("spawn").Process(
+            target=_worker_main,
+            args=(child, self.evaluator_bytes, self.threads),
+            name="nasforge-worker",
+        )
+        process.start()
+        child.close()
+        return _Worker(process, parent, deadline=time.monotonic() + START_TIMEOUT_S)
+
+    def _receive(
+        self, slot: _Slot, worker: _Worker, settle: list[tuple[Future[Result], Result]]
+    ) -> None:
+        try:
+            message = pickle.loads(worker.conn.recv_bytes())
+        except (EOFError, OSError):  # it died
+            self._lost(slot, worker, None, settle)
+            return
+        except Exception as exc:  # a result this process cannot unpickle
+            message = (_RESULT, Result.failed(f"the trial's result could not be read: {exc}"))
+        now = time.monotonic()
+        if message[0] == _READY:
+            worker.ready = True
+            if worker.job is not None:
+                worker.job.started = now
+                worker.deadline = now + (self.trial_timeout or math.inf)
+        elif message[0] == _ERROR:
+            self._lost(slot, worker, message[1], settle)
+        elif worker.job is not None:
+            settle.append((worker.job.future, message[1]))
+            worker.job = None
+
+    def _lost(
+        self,
+        slot: _Slot,
+        worker: _Worker,
+        error: str | None,
+        settle: list[tuple[Future[Result], Result]],
+    ) -> None:
+        """The worker died or failed to start: fail its trial, reap it, free the slot."""
+        self._stop(worker)
+        slot.worker = None
+        job = worker.job
+        if not worker.ready:  # no restart until a job needs the slot: no busy loop
+            why = error or f"it exited before it was ready: {_exit_status(worker.process)}"
+            # killed from outside (kill -9, the OOM killer) while starting: the trial is lost
+            # with it, not failed by it; an error of its own would only happen again
+            killed = error is None and (worker.process.exitcode or 0) < 0
+            if job is not None:
+                reason = f"the worker process could not start ({why})"
+                settle.append((job.future, Result.failed(reason, lost=killed)))
+            return
+        slot.restart = job is not None
+        if job is not None:
+            reason = f"the worker process died during the trial ({_exit_status(worker.process)})"
+            elapsed = time.monotonic() - job.started
+            settle.append((job.future, Result.failed(reason, wall_time=elapsed, lost=True)))
+
+    def _expire(self, now: float, settle: list[tuple[Future[Result], Result]]) -> None:
+        """Kill the workers whose trial (or start) is past its deadline."""
+        for slot in self.slots:
+            worker = slot.worker
+            if worker is None or now < worker.deadline or (worker.ready and worker.job is None):
+                continue
+            if not worker.ready:
+                self._lost(slot, worker, f"not ready within {START_TIMEOUT_S:g} s", settle)
+                continue
+            job = worker.job
+            assert job is not None and self.trial_timeout is not None
+            self._stop(worker)
+            slot.worker, slot.restart = None, True
+            reason = (
+                f"timed out after {self.trial_timeout:g} s; the trial's process tree was killed"
+            )
+            settle.append((job.future, Result.failed(reason, wall_time=now - job.started)))
+
+    @staticmethod
+    def _stop(worker: _Worker) -> None:
+        """Kill the worker's process tree (what is left of it), reap it, close its pipe."""
+        _kill_tree(worker.process.pid or 0)
+        worker.process.join(_JOIN_TIMEOUT_S)
+        worker.conn.close()
+
+
+def _settle_all(settle: list[tuple[Future[Result], Result]]) -> None:
+    """Resolve futures outside the lock (their callbacks may submit again)."""
+    while settle:
+        future, result = settle.pop(0)
+        with contextlib.suppress(InvalidStateError):  # cancelled by its owner
+            future.set_result(result)
+
+
+# --- the executor ------------------------------------------------------------------------
 
 
 class ProcessExecutor(Executor):
-    """Evaluates in ``workers`` local processes (started with ``spawn``).
+    """Evaluates in ``workers`` local processes (started with ``spawn``), one trial each.
 
     The evaluator (with its data) is sent to each worker once, when the worker starts; each
-    submission then carries only the architecture. The machine's CPU threads are split evenly
-    between workers so that they do not oversubscribe the cores.
+    submission then carries only the architecture, and its result comes back over the same
+    pipe. The machine's CPU threads are split evenly between workers so that they do not
+    oversubscribe the cores. Submissions beyond ``capacity`` queue; ``submit`` never blocks.
+
+    Failures cost only their own trial (a FAILED result, never an exception of the future):
+
+    * the candidate raises (including ``MemoryError``): FAILED with the exception, and the
+      worker goes on;
+    * the worker dies (a signal, the OOM killer, ``os._exit``): FAILED with ``lost=True``
+      (the search may retry it), and the slot gets a fresh worker;
+    * the trial runs longer than ``trial_timeout``: the worker's process tree is killed, and
+      the trial is FAILED (not lost: it would hang again);
+    * the worker cannot start (e.g. the evaluator cannot be unpickled there): the trial that
+      needed it is FAILED, and the next one tries a fresh worker.
 
     Args:
-        evaluator: What every worker evaluates with.
+        evaluator: What every worker evaluates with (it must pickle).
         workers: Number of worker processes (>= 1).
         threads: Torch threads per worker (default: CPUs // workers, at least 1).
+        trial_timeout: Seconds a trial may run (from when its worker is ready), or ``None``.
+
+    Raises:
+        ConfigError: For a bad option, or an evaluator that cannot be pickled.
     """
 
-    def __init__(self, evaluator: Evaluator, *, workers: int, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        evaluator: Evaluator,
+        *,
+        workers: int,
+        threads: int | None = None,
+        trial_timeout: float | None = None,
+    ) -> None:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ConfigError(f"workers must be an integer >= 1, got {workers!r}")
+        if threads is not None and (
+            isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+        ):
+            raise ConfigError(f"threads must be an integer >= 1 (or None), got {threads!r}")
+        check_trial_timeout(trial_timeout)
+        try:
+            evaluator_bytes = pickle.dumps(evaluator, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:
+            raise ConfigError(
+                f"the evaluator must be picklable to run in worker processes: {exc}"
+            ) from None
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         self.threads = threads or max(1, (cpus or 1) // workers)
         self.capacity = workers
         self.evaluator = evaluator
-        self._pool = self._start()
-
-    def _start(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
-            max_workers=self.capacity,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker,
-            initargs=(self.evaluator, self.threads),
+        self.trial_timeout = trial_timeout
+        pool = _Pool(
+            evaluator_bytes, self.threads, trial_timeout, [_Slot() for _ in range(workers)]
         )
+        pool.wake_r, pool.wake_w = os.pipe()
+        os.set_blocking(pool.wake_r, False)
+        os.set_blocking(pool.wake_w, False)
+        pool.monitor = threading.Thread(target=pool.run, name="nasforge-monitor", daemon=True)
+        self._pool = pool
+        self._close: Callable[[], None] = weakref.finalize(self, pool.shutdown)
+        pool.monitor.start()
 
     def submit(self, arch: Architecture, budget: int | None = None) -> Future[Result]:
-        outer: Future[Result] = Future()
-        try:
-            inner = self._pool.submit(_run, arch.to_dict(), budget)
-        except BrokenProcessPool:
-            self._pool = self._start()
-            inner = self._pool.submit(_run, arch.to_dict(), budget)
-
-        def relay(done: Future[Result]) -> None:
-            try:
-                outer.set_result(done.result())
-            except BrokenProcessPool:
-                outer.set_result(Result.failed("the worker process died during the trial"))
-            except BaseException as exc:
-                outer.set_result(Result.failed(f"{type(exc).__name__}: {exc}"))
-
-        inner.add_done_callback(relay)
-        return outer
+        """Queue ``arch`` for the next free worker; its future resolves to a Result."""
+        future: Future[Result] = Future()
+        self._pool.submit(_Job(arch.to_dict(), budget, future))
+        return future
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Fail the trials not finished, kill every worker's process tree and reap it."""
+        self._close()

@@ -20,13 +20,13 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from typing import Any
 
 from nasforge.architecture import Architecture
 from nasforge.errors import ConfigError, NasforgeError
 from nasforge.evaluators.base import Evaluator
-from nasforge.execution.base import Executor, evaluate_safely
+from nasforge.execution.base import Executor, check_trial_timeout, evaluate_safely
 from nasforge.result import Result
 
 __all__ = ["RayExecutor", "import_ray"]
@@ -160,22 +160,23 @@ def _check_head(given: str, target: str, timeout: float) -> None:
         )
 
 
-def _reason(exc: BaseException) -> str:
-    """One line saying why a remote trial produced no result."""
+def _reason(exc: BaseException) -> tuple[str, bool]:
+    """One line saying why a remote trial produced no result, and whether its worker was lost."""
     kind = type(exc).__name__
     cause = getattr(exc, "cause", None)
+    lost = False
     if cause is not None and "TaskError" in kind:  # the task itself raised
         text = f"{type(cause).__name__}: {cause}"
     elif "WorkerCrashed" in kind or "ActorDied" in kind:
-        text = f"the Ray worker process died during the trial ({kind}: {exc})"
+        text, lost = f"the Ray worker process died during the trial ({kind}: {exc})", True
     elif "NodeDied" in kind or "ObjectLost" in kind or "OwnerDied" in kind:
-        text = f"the Ray node running the trial was lost ({kind}: {exc})"
+        text, lost = f"the Ray node running the trial was lost ({kind}: {exc})", True
     elif "Cancelled" in kind:
         text = "the trial was cancelled (the executor was closed)"
     else:
         text = f"{kind}: {exc}"
     line = " ".join(text.split())
-    return line if len(line) <= _MAX_REASON else line[: _MAX_REASON - 3] + "..."
+    return (line if len(line) <= _MAX_REASON else line[: _MAX_REASON - 3] + "..."), lost
 
 
 class RayExecutor(Executor):
@@ -183,7 +184,9 @@ class RayExecutor(Executor):
 
     Each trial is one remote task reserving ``cpus_per_trial`` CPUs of the cluster, with as
     many torch threads. Tasks are not retried: a trial whose worker or node dies is reported
-    as a FAILED result with the reason, and the search goes on.
+    as a FAILED result with the reason and ``lost=True`` (the search may retry it), and the
+    search goes on. A trial still running at ``trial_timeout`` is force-cancelled (Ray kills
+    its worker process) and reported as FAILED, not lost (it would hang again).
 
     Example:
         >>> with RayExecutor(evaluator, address="10.0.0.5:6379") as executor:
@@ -201,6 +204,8 @@ class RayExecutor(Executor):
         cpus_per_trial: CPUs each trial reserves, and its torch threads.
         connect_timeout: Seconds the head node's address may take to answer; nothing or
             something other than Ray answering there is a ConfigError within that time.
+        trial_timeout: Seconds a trial may take from its submission (its wait for a free CPU
+            included), or ``None`` for no limit.
 
     Raises:
         ConfigError: If Ray is not installed, the address is malformed or nothing answers
@@ -215,6 +220,7 @@ class RayExecutor(Executor):
         workers: int | None = None,
         cpus_per_trial: int = 1,
         connect_timeout: float = CONNECT_TIMEOUT_S,
+        trial_timeout: float | None = None,
     ) -> None:
         if workers is not None and (
             isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
@@ -228,9 +234,11 @@ class RayExecutor(Executor):
             raise ConfigError(f"cpus_per_trial must be an integer >= 1, got {cpus_per_trial!r}")
         if not connect_timeout > 0:
             raise ConfigError(f"connect_timeout must be > 0 seconds, got {connect_timeout!r}")
+        check_trial_timeout(trial_timeout)
         ray = import_ray()
         self.evaluator = evaluator
         self.cpus_per_trial = cpus_per_trial
+        self.trial_timeout = trial_timeout
         self._ray = ray
         self._lock = threading.Lock()
         self._pending: dict[Any, Future[Result]] = {}
@@ -310,12 +318,20 @@ class RayExecutor(Executor):
             )
             self._pending[ref] = outer
         started = time.perf_counter()
+        timer = None
+        if self.trial_timeout is not None:
+            timer = threading.Timer(self.trial_timeout, self._expire, args=(ref, started))
+            timer.daemon = True
+            timer.start()
 
         def relay(inner: Future[Result]) -> None:
+            if timer is not None:
+                timer.cancel()
             try:
                 result = inner.result()
             except BaseException as exc:  # a lost worker, node or object
-                result = Result.failed(_reason(exc), wall_time=time.perf_counter() - started)
+                reason, lost = _reason(exc)
+                result = Result.failed(reason, wall_time=time.perf_counter() - started, lost=lost)
             with self._lock:
                 self._pending.pop(ref, None)
                 if not outer.done():
@@ -323,6 +339,18 @@ class RayExecutor(Executor):
 
         ref.future().add_done_callback(relay)
         return outer
+
+    def _expire(self, ref: Any, started: float) -> None:
+        """The trial of ``ref`` is still running at its timeout: fail it and kill its worker."""
+        with self._lock:
+            outer = self._pending.pop(ref, None)
+        if outer is None:
+            return  # finished, or the executor was closed
+        reason = f"timed out after {self.trial_timeout:g} s; the trial's Ray worker was killed"
+        with contextlib.suppress(InvalidStateError):  # resolved by its relay meanwhile
+            outer.set_result(Result.failed(reason, wall_time=time.perf_counter() - started))
+        with contextlib.suppress(Exception):  # finished meanwhile, or the cluster is gone
+            self._ray.cancel(ref, force=True)
 
     def close(self) -> None:
         """Cancel trials still running, and disconnect (stopping the Ray started here).

@@ -1,8 +1,9 @@
 """Hand users their model: export a trial's architecture trained, and load it back.
 
 * :func:`~nasforge.exporting.exporter.export_experiment` (``nasforge export``, and
-  :func:`nasforge.api.export`) trains the chosen architecture at full fidelity and writes
-  ``model.safetensors``, ``nasforge.json`` and, where the ops allow, ``model.onnx``.
+  :func:`nasforge.api.export`) takes the chosen trial's weights the search kept (see
+  :class:`nasforge.artifacts.ArtifactStore`) or else trains its architecture at full fidelity,
+  and writes ``model.safetensors``, ``nasforge.json`` and, where the ops allow, ``model.onnx``.
 * :func:`load` (``nasforge.load``) rebuilds the module from such a folder, ready for inference
   on raw inputs.
 

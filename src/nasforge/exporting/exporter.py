@@ -1,5 +1,11 @@
 """``nasforge export``: train one trial's architecture at full fidelity and write it to a folder.
 
+When the search kept the trial's weights (``trial-<n>.safetensors`` in the experiment's
+:class:`~nasforge.artifacts.ArtifactStore`) and they fit the rebuilt network, they are used
+instead of training again; ``nasforge.json`` says which (``weights_source``). A stored file that
+is damaged or does not fit is reported (a :class:`StoredWeightsWarning`) and the architecture
+is retrained.
+
 Every check (experiment, trial, its status, the output folder, the data) runs before anything is
 written, and the files are first written into a hidden folder beside ``out`` and renamed into
 place at the end, so an error or an interruption leaves ``out`` as it was. The store is only
@@ -12,6 +18,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -19,6 +26,7 @@ from typing import Any
 import torch
 
 from nasforge.architecture import Architecture
+from nasforge.artifacts import ArtifactError, ArtifactPathError, ArtifactStore
 from nasforge.errors import ConfigError
 from nasforge.exporting.onnx import ONNX_FILE, export_onnx
 from nasforge.exporting.rebuild import Rebuilt, rebuild
@@ -36,7 +44,13 @@ from nasforge.store.sql import open_store
 from nasforge.tasks.graph import NodeClassificationTask
 from nasforge.tasks.supervised import SupervisedTask
 
-__all__ = ["check_out", "choose_trial", "export_experiment"]
+__all__ = ["RETRAINED", "StoredWeightsWarning", "check_out", "choose_trial", "export_experiment"]
+
+RETRAINED = "retrained"
+
+
+class StoredWeightsWarning(UserWarning):
+    """A trial's stored weights could not be used (damaged, or not fitting); export retrains."""
 
 
 def check_out(out: str | os.PathLike[str]) -> Path:
@@ -96,13 +110,119 @@ def choose_trial(
 
 def _read(
     name: str, db: str | os.PathLike[str] | None
-) -> tuple[ExperimentRecord, list[TrialRecord]]:
+) -> tuple[ExperimentRecord, list[TrialRecord], str]:
     store = open_store(db, create=False)
     try:
         record = store.get_experiment(name)
-        return record, store.trials(record.id)
+        return record, store.trials(record.id), store.target
     finally:
         store.close()
+
+
+def _stored_state(
+    setup: Rebuilt,
+    record: ExperimentRecord,
+    chosen: TrialRecord,
+    artifacts: ArtifactStore,
+    epochs: int | None,
+) -> tuple[dict[str, torch.Tensor] | None, str | None]:
+    """The trial's stored weights if they can stand for a training run, else why not.
+
+    Returns ``(state, file)`` to use ``state`` (read from ``file``), or ``(None, why_not)``.
+    A damaged or mismatching file is also warned about (:class:`StoredWeightsWarning`); its
+    absence is not.
+    """
+    number = chosen.number
+    if (record.config.get("evaluator") or {}).get("kind") != "training":
+        return None, "the search looked its results up in a table: it kept no weights"
+    try:
+        path = artifacts.weights_path(number)
+    except ArtifactPathError as exc:
+        return None, _warn(f"not using the stored weights of trial {number}: {exc}; retraining")
+    if path is None:
+        return None, f"no stored weights of trial {number}"
+    trained = chosen.fidelity
+    wanted = setup.train.epochs if epochs is None else epochs
+    if trained is not None and trained != wanted:
+        return None, (
+            f"the stored weights of trial {number} were trained for {trained} epochs, export "
+            f"trains {wanted}; retraining (pass --epochs {trained} to use them)"
+        )
+    try:
+        state = artifacts.load_weights(number)
+    except (ArtifactError, ArtifactPathError) as exc:
+        return None, _warn(f"not using the stored weights of trial {number}: {exc}; retraining")
+    torch.manual_seed(setup.train.seed)
+    net: torch.nn.Module = setup.space.build(chosen.arch, setup.task, setup.hyper)  # type: ignore[attr-defined]
+    mismatch = _mismatch(net.state_dict(), state)
+    if mismatch is not None:
+        return None, _warn(
+            f"the stored weights of trial {number} ({path}) do not fit its architecture "
+            f"({mismatch}); retraining"
+        )
+    return state, str(path)
+
+
+def _mismatch(expected: dict[str, torch.Tensor], stored: dict[str, torch.Tensor]) -> str | None:
+    """The first difference in tensor names or shapes, in words, or ``None``."""
+    missing = sorted(expected.keys() - stored.keys())
+    extra = sorted(stored.keys() - expected.keys())
+    if missing:
+        return f"{len(missing)} tensors missing, e.g. {missing[0]!r}"
+    if extra:
+        return f"{len(extra)} unexpected tensors, e.g. {extra[0]!r}"
+    for key, tensor in expected.items():
+        if tuple(stored[key].shape) != tuple(tensor.shape):
+            return (
+                f"{key!r} has shape {tuple(stored[key].shape)}, the network needs "
+                f"{tuple(tensor.shape)}"
+            )
+        if stored[key].dtype != tensor.dtype:
+            return f"{key!r} is {stored[key].dtype}, the network needs {tensor.dtype}"
+    return None
+
+
+def _warn(message: str) -> str:
+    warnings.warn(message, StoredWeightsWarning, stacklevel=3)
+    return message
+
+
+def _from_stored(
+    setup: Rebuilt, arch: Architecture, state: dict[str, torch.Tensor], epochs: int
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The network of ``arch`` with the stored ``state``, and its metrics measured again."""
+    from nasforge.train.supervised import predict, score
+
+    start = time.perf_counter()
+    config = setup.train
+    torch.manual_seed(config.seed)
+    net: torch.nn.Module = setup.space.build(arch, setup.task, setup.hyper)  # type: ignore[attr-defined]
+    net.load_state_dict(state, strict=True)
+    net.eval()
+    task = setup.task
+    if isinstance(task, NodeClassificationTask):
+        data = task.data
+        with torch.no_grad():
+            correct = net(data.x, data.edge_index).argmax(dim=-1) == data.y  # (N,)
+        metrics = {
+            "val_acc": int(correct[data.val_mask].sum()) / int(data.val_mask.sum()),
+            "test_acc": int(correct[data.test_mask].sum()) / int(data.test_mask.sum()),
+        }
+    else:
+        scale = _target_scale(task)
+        pair = (0.0, 1.0) if scale is None else (float(scale[0]), float(scale[1]))
+        metrics = {
+            f"val_{task.metric}": score(predict(net, task.x_val), task.y_val, task.kind, pair),
+            f"test_{task.metric}": score(predict(net, task.x_test), task.y_test, task.kind, pair),
+        }
+    return net, {
+        **metrics,
+        "best_epoch": None,  # not recorded with the weights
+        "epochs_run": None,
+        "epochs": epochs,
+        "seed": config.seed,
+        "wall_time_s": round(time.perf_counter() - start, 3),
+    }
 
 
 def _train(setup: Rebuilt, arch: Architecture) -> tuple[torch.nn.Module, dict[str, Any]]:
@@ -207,10 +327,16 @@ def export_experiment(
     task: str | None = None,
     task_options: dict[str, Any] | None = None,
     epochs: int | None = None,
+    retrain: bool = False,
 ) -> Path:
     """Train a trial's architecture of experiment ``name`` and write it into ``out``.
 
-    See :func:`nasforge.api.export` for the arguments and the files written.
+    See :func:`nasforge.api.export` for the arguments and the files written. The trial's
+    stored weights are used instead of training when they exist and fit (see the module
+    docstring); ``retrain`` trains again regardless.
+
+    Warns:
+        StoredWeightsWarning: If stored weights exist but are damaged or do not fit.
     """
     from nasforge import __version__
 
@@ -221,14 +347,26 @@ def export_experiment(
             f"epochs must be an integer >= 1 (or None for the search's), got {epochs!r}"
         )
     folder = check_out(out)
-    record, trials = _read(name, db)
+    record, trials, target = _read(name, db)
     chosen = choose_trial(record, trials, trial)
     setup = rebuild(
         record, data_root=data_root, download=download, task=task, task_options=task_options
     )
     if epochs is not None:
         setup = replace(setup, train=replace(setup.train, epochs=epochs))
-    net, run = _train(setup, chosen.arch)
+    artifacts = ArtifactStore.for_experiment(target, record.id)
+    note: str | None
+    if retrain:
+        state, note = None, "retraining was asked for (--retrain)"
+    else:
+        state, note = _stored_state(setup, record, chosen, artifacts, epochs)
+    if state is not None:
+        trained = setup.train.epochs if chosen.fidelity is None else chosen.fidelity
+        net, run = _from_stored(setup, chosen.arch, state, trained)
+        source = f"stored weights of trial {chosen.number}"
+    else:
+        net, run = _train(setup, chosen.arch)
+        source = RETRAINED
     scale = _target_scale(setup.task) if isinstance(setup.task, SupervisedTask) else None
     task_info = setup.task.describe()
     metadata: dict[str, Any] = {
@@ -261,6 +399,8 @@ def export_experiment(
             "test_metrics": dict(chosen.test_metrics),
             "costs": dict(chosen.costs),
         },
+        "weights_source": source,  # "stored weights of trial N" or "retrained"
+        "weights_note": note,  # the stored file used, or why the trial was retrained
         "export_metrics": run,
         "files": {"weights": WEIGHTS_FILE, "metadata": METADATA_FILE},
     }

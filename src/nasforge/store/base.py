@@ -5,12 +5,23 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from nasforge.architecture import Architecture
 from nasforge.result import Result, Status
 
-__all__ = ["ExperimentRecord", "Store", "TrialRecord"]
+__all__ = [
+    "STALE_PREFIX",
+    "ExperimentRecord",
+    "Limit",
+    "Reservation",
+    "Store",
+    "TrialRecord",
+]
+
+STALE_PREFIX = "stale: "
+"""Start of the reason stored with a trial lost with its worker (FAILED, stale)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +53,24 @@ class TrialRecord:
     started_at: float | None = None
     finished_at: float | None = None
     wall_time: float | None = None
+    attempt: int = 1
+    lost: bool = False
+    owner: str | None = None
+    heartbeat_at: float | None = None
+
+    @property
+    def final(self) -> bool:
+        """Whether the trial's outcome is settled: not RUNNING, not lost awaiting a retry.
+
+        A lost trial (FAILED, stale) counts as settled only for readers; the search may still
+        retry it (:meth:`Store.claim_retry`).
+        """
+        return self.status is not Status.RUNNING
+
+    @property
+    def state(self) -> str:
+        """The status as shown to people: ``FAILED (stale)`` for a trial lost with its worker."""
+        return f"{self.status.value} (stale)" if self.lost else self.status.value
 
     def to_result(self) -> Result:
         """The trial's outcome as a :class:`Result` (final states only)."""
@@ -54,7 +83,29 @@ class TrialRecord:
             fidelity=self.fidelity,
             wall_time=self.wall_time or 0.0,
             reason=self.error,
+            lost=self.lost,
         )
+
+
+class Limit(StrEnum):
+    """What :meth:`Store.reserve_trial` counts against a budget."""
+
+    TRIALS = "trials"  # stored trials (a retry is the same trial)
+    ARCHS = "archs"  # distinct architectures
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """The answer of :meth:`Store.reserve_trial`.
+
+    Exactly one of: ``trial`` (a new RUNNING trial owned by the caller), ``existing`` (the
+    architecture is stored already, finished or running elsewhere), or ``spent`` (the budget is
+    used up by the trials stored or running).
+    """
+
+    trial: TrialRecord | None = None
+    existing: TrialRecord | None = None
+    spent: bool = False
 
 
 class Store(ABC):
@@ -65,7 +116,12 @@ class Store(ABC):
           :meth:`add_trial` survives the process being killed right after.
         * Records returned are frozen snapshots; changing the store does not change them.
         * Methods are safe to call from several threads and processes at once: trial numbers
-          within an experiment are unique and without gaps.
+          within an experiment are unique and without gaps, and two processes never reserve
+          the same architecture (at the same fidelity) of one experiment.
+        * A trial's life: :meth:`reserve_trial` stores it RUNNING, owned by one process, which
+          sends :meth:`heartbeat` while it runs and ends it with :meth:`finish_trial`. A trial
+          whose owner died (:meth:`mark_stale`) becomes FAILED (stale); :meth:`claim_retry`
+          runs it again under the same number. A finish from a former owner changes nothing.
         * The store never executes stored data: everything is JSON, nothing is unpickled.
         * A store refuses to open a file or database that is not a nasforge store, or one
           written by a newer schema, instead of writing to it.
@@ -108,6 +164,59 @@ class Store(ABC):
         finished_at: float,
     ) -> TrialRecord:
         """Store a finished trial under the next free trial number, durably."""
+
+    @abstractmethod
+    def reserve_trial(
+        self,
+        experiment_id: int,
+        arch: Architecture,
+        key: str,
+        *,
+        fidelity: int | None,
+        owner: str,
+        dedup_fidelity: bool,
+        limit: tuple[Limit, int] | None = None,
+    ) -> Reservation:
+        """Atomically store ``arch`` as a new RUNNING trial owned by ``owner``, unless it is
+        stored already or the budget is spent.
+
+        Args:
+            fidelity: Stored with the trial (the budget its evaluation is asked for).
+            dedup_fidelity: Whether ``fidelity`` is part of the identity: with True, the same
+                architecture at another fidelity is a new trial; with False, any stored trial of
+                ``key`` is a duplicate.
+            limit: At most this many trials (or distinct architectures) in the experiment,
+                counting those stored and those running anywhere.
+        """
+
+    @abstractmethod
+    def finish_trial(
+        self, trial: TrialRecord, result: Result, *, finished_at: float
+    ) -> TrialRecord | None:
+        """Store the outcome of the RUNNING ``trial`` (as reserved or claimed by the caller).
+
+        Returns:
+            The finished record, or ``None`` when the trial is no longer the caller's (it was
+            marked stale and perhaps retried elsewhere): the late result is dropped.
+        """
+
+    @abstractmethod
+    def heartbeat(self, trials: list[TrialRecord], *, now: float) -> set[int]:
+        """Record that the caller still runs ``trials``; returns the ids it still owns."""
+
+    @abstractmethod
+    def mark_stale(
+        self, experiment_id: int, trial: TrialRecord, reason: str, *, now: float
+    ) -> TrialRecord | None:
+        """Mark the RUNNING ``trial`` (as read) FAILED (stale) with ``reason``; ``None`` if it
+        changed since it was read (it finished, or another process got there first)."""
+
+    @abstractmethod
+    def claim_retry(
+        self, experiment_id: int, *, owner: str, max_retries: int, now: float
+    ) -> TrialRecord | None:
+        """Take the oldest FAILED (stale) trial with retries left and make it RUNNING again,
+        owned by ``owner`` with its attempt counter raised; ``None`` if there is none."""
 
     @abstractmethod
     def trials(

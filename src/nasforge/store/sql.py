@@ -9,24 +9,34 @@ import random
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from nasforge.architecture import Architecture
 from nasforge.errors import ConfigError, NasforgeError, StoreError
 from nasforge.result import Result, Status
-from nasforge.store.base import ExperimentRecord, Store, TrialRecord
+from nasforge.store.base import (
+    STALE_PREFIX,
+    ExperimentRecord,
+    Limit,
+    Reservation,
+    Store,
+    TrialRecord,
+)
 
 __all__ = ["DEFAULT_DB", "SCHEMA_VERSION", "SqlStore", "open_store", "store_target"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""1: finished trials only. 2: RUNNING trials with owner, heartbeat, attempt and lost flag."""
 DEFAULT_DB = "nasforge.db"
 _WRITE_RETRIES = 8
+_SCHEMA_LOCK = 0x6E6173666F7267  # PostgreSQL advisory lock key held while creating the schema
 _MEMORY = (None, "", ":memory:")
 
 T = TypeVar("T")
@@ -69,9 +79,38 @@ trials = sa.Table(
     sa.Column("started_at", sa.Float, nullable=True),
     sa.Column("finished_at", sa.Float, nullable=True),
     sa.Column("wall_time", sa.Float, nullable=True),
+    sa.Column("attempt", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("lost", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("owner", sa.String(255), nullable=True),
+    sa.Column("heartbeat_at", sa.Float, nullable=True),
     sa.UniqueConstraint("experiment_id", "number", name="uq_trial_number"),
     sa.Index("ix_trials_experiment_key", "experiment_id", "key"),
+    sa.Index("ix_trials_experiment_status", "experiment_id", "status"),
 )
+_ADDED_IN_2 = ("attempt", "lost", "owner", "heartbeat_at")
+_JSON = ("status", "metrics", "test_metrics", "costs", "curve")  # converted for the record
+
+# Statements built once (their compiled form is cached); values come as parameters.
+_OF_EXPERIMENT = trials.c.experiment_id == sa.bindparam("eid")
+_SAME_KEY = sa.select(trials).where(_OF_EXPERIMENT, trials.c.key == sa.bindparam("k"))
+_SAME = {
+    "any": _SAME_KEY.order_by(trials.c.number).limit(1),
+    "none": _SAME_KEY.where(trials.c.fidelity.is_(None)).order_by(trials.c.number).limit(1),
+    "eq": _SAME_KEY.where(trials.c.fidelity == sa.bindparam("fid"))
+    .order_by(trials.c.number)
+    .limit(1),
+}
+_COUNT = {
+    Limit.TRIALS: sa.select(sa.func.count()).where(_OF_EXPERIMENT),
+    Limit.ARCHS: sa.select(sa.func.count(sa.distinct(trials.c.key))).where(_OF_EXPERIMENT),
+}
+_MINE = sa.and_(
+    trials.c.id == sa.bindparam("tid"),
+    trials.c.status == Status.RUNNING.value,
+    trials.c.attempt == sa.bindparam("att"),
+    trials.c.owner == sa.bindparam("own"),
+)
+_UPDATE_MINE = trials.update().where(_MINE)  # SET: the parameters named after columns
 
 
 def _finite(values: Mapping[str, float]) -> dict[str, float | None]:
@@ -236,9 +275,12 @@ class SqlStore(Store):
     def _prepare_schema(self, *, create: bool) -> None:
         def prepare() -> None:
             with self._writer.begin() as conn:
+                if conn.dialect.name == "postgresql":  # processes starting at once: one creates
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
                 names = set(sa.inspect(conn).get_table_names())
                 if "nasforge_meta" in names:
-                    self._check_version(conn)
+                    if self._check_version(conn) < SCHEMA_VERSION:
+                        self._upgrade(conn)
                     return
                 if names - {t.name for t in metadata.sorted_tables}:
                     shown = ", ".join(sorted(names)[:5])
@@ -255,7 +297,34 @@ class SqlStore(Store):
 
         self._run(prepare, write=True)
 
-    def _check_version(self, conn: Connection) -> None:
+    def _upgrade(self, conn: Connection) -> None:
+        """Bring a schema-1 store to the current schema, in the caller's transaction."""
+        have = {c["name"] for c in sa.inspect(conn).get_columns(trials.name)}
+        for name in _ADDED_IN_2:
+            if name in have:
+                continue
+            column = trials.c[name]
+            kind = column.type.compile(dialect=conn.dialect)
+            default = ""
+            if column.server_default is not None:
+                default = " DEFAULT " + {"attempt": "1", "lost": "0"}[name]
+                if name == "lost" and conn.dialect.name == "postgresql":
+                    default = " DEFAULT false"
+            null = "" if column.nullable else " NOT NULL"
+            conn.exec_driver_sql(
+                f"ALTER TABLE {trials.name} ADD COLUMN {name} {kind}{null}{default}"
+            )
+        conn.exec_driver_sql(
+            f"CREATE INDEX IF NOT EXISTS ix_trials_experiment_status ON {trials.name} "
+            "(experiment_id, status)"
+        )
+        conn.execute(
+            meta_table.update()
+            .where(meta_table.c.key == "schema_version")
+            .values(value=str(SCHEMA_VERSION))
+        )
+
+    def _check_version(self, conn: Connection) -> int:
         row = conn.execute(
             sa.select(meta_table.c.value).where(meta_table.c.key == "schema_version")
         ).first()
@@ -270,6 +339,7 @@ class SqlStore(Store):
                 f"{self.target} was written by a newer nasforge (schema {version}, this one "
                 f"reads up to {SCHEMA_VERSION}); upgrade nasforge"
             )
+        return version
 
     # -- error handling -------------------------------------------------------------------
     def _run(self, fn: Callable[[], T], *, write: bool = False) -> T:
@@ -362,6 +432,21 @@ class SqlStore(Store):
         return self._run(fetch)
 
     # -- trials --------------------------------------------------------------------------------
+    @staticmethod
+    def _lock_experiment(conn: Connection, experiment_id: int) -> None:
+        """Serialise writers of one experiment's trials (a row lock on a server database;
+        SQLite's ``BEGIN IMMEDIATE`` already serialises every writer)."""
+        if conn.dialect.name != "sqlite":
+            conn.execute(
+                sa.select(experiments.c.id)
+                .where(experiments.c.id == experiment_id)
+                .with_for_update()
+            ).first()
+
+    def _insert(self, conn: Connection, params: dict[str, Any]) -> tuple[int, int]:
+        row = conn.execute(self._insert_trial, {"eid": params["experiment_id"], **params}).one()
+        return int(row.id), int(row.number)
+
     def add_trial(
         self,
         experiment_id: int,
@@ -373,51 +458,233 @@ class SqlStore(Store):
         finished_at: float,
     ) -> TrialRecord:
         params = {
-            "eid": experiment_id,
             "experiment_id": experiment_id,
             "arch": arch.to_dict(),
             "key": key,
-            "fidelity": result.fidelity,
+            "attempt": 1,
+            "owner": None,
+            "heartbeat_at": None,
+            "started_at": started_at,
+            **self._outcome(result, result.fidelity, finished_at),
+        }
+
+        def insert() -> tuple[int, int]:
+            with self._writer.begin() as conn:
+                self._lock_experiment(conn, experiment_id)
+                return self._insert(conn, params)
+
+        trial_id, number = self._run(insert, write=True)
+        return self._record(trial_id, number, params, arch)
+
+    @staticmethod
+    def _outcome(result: Result, fidelity: int | None, finished_at: float) -> dict[str, Any]:
+        """The columns a finished ``result`` sets."""
+        reason = result.reason
+        if result.lost and not (reason or "").startswith(STALE_PREFIX):
+            reason = STALE_PREFIX + (reason or "the worker was lost")
+        return {
+            "fidelity": result.fidelity if result.fidelity is not None else fidelity,
             "status": result.status.value,
             "metrics": _finite(result.metrics),
             "test_metrics": _finite(result.test_metrics),
             "costs": _finite(result.costs),
             "curve": [_finite(point) for point in result.curve],
-            "error": result.reason,
-            "started_at": started_at,
+            "error": reason,
             "finished_at": finished_at,
             "wall_time": result.wall_time,
+            "lost": bool(result.lost and result.status is Status.FAILED),
         }
-        stmt = self._insert_trial
 
-        def insert() -> tuple[int, int]:
-            for _ in range(20):  # concurrent writers on a server database may collide
-                try:
-                    with self._writer.begin() as conn:
-                        row = conn.execute(stmt, params).one()
-                    return int(row.id), int(row.number)
-                except IntegrityError:
-                    time.sleep(0.01 * random.random())
-            raise StoreError(f"store {self.target}: could not allocate a trial number")
-
-        trial_id, number = self._run(insert, write=True)
+    @staticmethod
+    def _record(
+        trial_id: int, number: int, p: Mapping[str, Any], arch: Architecture
+    ) -> TrialRecord:
         return TrialRecord(
             id=trial_id,
-            experiment_id=experiment_id,
+            experiment_id=p["experiment_id"],
             number=number,
             arch=arch,
-            key=key,
+            key=p["key"],
+            status=Status(p["status"]),
+            metrics=_floats(p["metrics"]),
+            test_metrics=_floats(p["test_metrics"]),
+            costs=_floats(p["costs"]),
+            curve=tuple(_floats(point) for point in p["curve"]),
+            fidelity=p["fidelity"],
+            error=p["error"],
+            started_at=p["started_at"],
+            finished_at=p["finished_at"],
+            wall_time=p["wall_time"],
+            attempt=p["attempt"],
+            lost=p["lost"],
+            owner=p["owner"],
+            heartbeat_at=p["heartbeat_at"],
+        )
+
+    def reserve_trial(
+        self,
+        experiment_id: int,
+        arch: Architecture,
+        key: str,
+        *,
+        fidelity: int | None,
+        owner: str,
+        dedup_fidelity: bool,
+        limit: tuple[Limit, int] | None = None,
+    ) -> Reservation:
+        kind = "any" if not dedup_fidelity else "none" if fidelity is None else "eq"
+        same = _SAME[kind]
+        ids = {"eid": experiment_id, "k": key, "fid": fidelity}
+
+        def reserve() -> Reservation:
+            with self._writer.begin() as conn:
+                self._lock_experiment(conn, experiment_id)
+                row = conn.execute(same, ids).first()
+                if row is not None:
+                    return Reservation(existing=self._trial(row))
+                if limit is not None:
+                    used = int(conn.execute(_COUNT[limit[0]], {"eid": experiment_id}).scalar_one())
+                    if used >= limit[1]:
+                        return Reservation(spent=True)
+                now = time.time()
+                params = {
+                    "experiment_id": experiment_id,
+                    "arch": arch.to_dict(),
+                    "key": key,
+                    "attempt": 1,
+                    "owner": owner,
+                    "heartbeat_at": now,
+                    "started_at": now,
+                    "fidelity": fidelity,
+                    "status": Status.RUNNING.value,
+                    "metrics": {},
+                    "test_metrics": {},
+                    "costs": {},
+                    "curve": [],
+                    "error": None,
+                    "finished_at": None,
+                    "wall_time": None,
+                    "lost": False,
+                }
+                trial_id, number = self._insert(conn, params)
+            return Reservation(trial=self._record(trial_id, number, params, arch))
+
+        return self._run(reserve, write=True)
+
+    @staticmethod
+    def _mine(trial: TrialRecord) -> dict[str, Any]:
+        """Parameters of ``_MINE``: the row of ``trial`` if it is still RUNNING in the attempt
+        the caller holds."""
+        return {"tid": trial.id, "att": trial.attempt, "own": trial.owner}
+
+    def finish_trial(
+        self, trial: TrialRecord, result: Result, *, finished_at: float
+    ) -> TrialRecord | None:
+        values = self._outcome(result, trial.fidelity, finished_at)
+        params = {**values, "heartbeat_at": finished_at, **self._mine(trial)}
+
+        def update() -> int:
+            with self._writer.begin() as conn:
+                return int(conn.execute(_UPDATE_MINE, params).rowcount)
+
+        if self._run(update, write=True) != 1:
+            return None
+        return replace(
+            trial,
+            **{k: v for k, v in values.items() if k not in _JSON},
             status=result.status,
             metrics=dict(result.metrics),
             test_metrics=dict(result.test_metrics),
             costs=dict(result.costs),
             curve=result.curve,
-            fidelity=result.fidelity,
-            error=result.reason,
-            started_at=started_at,
-            finished_at=finished_at,
-            wall_time=result.wall_time,
+            heartbeat_at=finished_at,
         )
+
+    def heartbeat(self, trials_: list[TrialRecord], *, now: float) -> set[int]:
+        if not trials_:
+            return set()
+
+        def update() -> set[int]:
+            owned: set[int] = set()
+            with self._writer.begin() as conn:
+                for trial in trials_:
+                    params = {"heartbeat_at": now, **self._mine(trial)}
+                    if conn.execute(_UPDATE_MINE, params).rowcount == 1:
+                        owned.add(trial.id)
+            return owned
+
+        return self._run(update, write=True)
+
+    def mark_stale(
+        self, experiment_id: int, trial: TrialRecord, reason: str, *, now: float
+    ) -> TrialRecord | None:
+        reason = reason if reason.startswith(STALE_PREFIX) else STALE_PREFIX + reason
+        if trial.experiment_id != experiment_id:
+            raise ConfigError(f"trial {trial.number} is not of experiment {experiment_id}")
+        params = {
+            "status": Status.FAILED.value,
+            "lost": True,
+            "error": reason,
+            "finished_at": now,
+            **self._mine(trial),
+        }
+
+        def update() -> int:
+            with self._writer.begin() as conn:
+                return int(conn.execute(_UPDATE_MINE, params).rowcount)
+
+        if self._run(update, write=True) != 1:
+            return None
+        return replace(trial, status=Status.FAILED, lost=True, error=reason, finished_at=now)
+
+    def claim_retry(
+        self, experiment_id: int, *, owner: str, max_retries: int, now: float
+    ) -> TrialRecord | None:
+        pick = (
+            sa.select(trials)
+            .where(
+                trials.c.experiment_id == experiment_id,
+                trials.c.status == Status.FAILED.value,
+                trials.c.lost.is_(True),
+                trials.c.attempt <= max_retries,
+            )
+            .order_by(trials.c.number)
+            .limit(1)
+        )
+
+        def claim() -> TrialRecord | None:
+            with self._writer.begin() as conn:
+                self._lock_experiment(conn, experiment_id)
+                row = conn.execute(pick).first()
+                if row is None:
+                    return None
+                old = self._trial(row)
+                values = {
+                    "status": Status.RUNNING.value,
+                    "lost": False,
+                    "attempt": old.attempt + 1,
+                    "owner": owner,
+                    "heartbeat_at": now,
+                    "started_at": now,
+                    "finished_at": None,
+                    "error": None,
+                    "wall_time": None,
+                }
+                conn.execute(trials.update().where(trials.c.id == old.id).values(**values))
+            return replace(
+                old,
+                status=Status.RUNNING,
+                lost=False,
+                attempt=old.attempt + 1,
+                owner=owner,
+                heartbeat_at=now,
+                started_at=now,
+                finished_at=None,
+                error=None,
+                wall_time=None,
+            )
+
+        return self._run(claim, write=True)
 
     @staticmethod
     def _trial(row: Any) -> TrialRecord:
@@ -441,6 +708,10 @@ class SqlStore(Store):
             started_at=row.started_at,
             finished_at=row.finished_at,
             wall_time=row.wall_time,
+            attempt=row.attempt,
+            lost=bool(row.lost),
+            owner=row.owner,
+            heartbeat_at=row.heartbeat_at,
         )
 
     def trials(

@@ -236,3 +236,31 @@ def test_bad_retry_settings_are_refused(db_path: Path) -> None:
         with pytest.raises(ConfigError, match="heartbeat_interval"):
             exp.run(Budget(2), heartbeat_interval=0)
         assert store.count_trials(exp.record.id) == 0
+
+
+def test_report_and_trials_show_running_and_stale_trials(db_path: Path, tmp_path: Path) -> None:
+    from nasforge import api
+    from nasforge.cli import main
+
+    api.search(benchmark="nas-bench-graph:cora", strategy="random", budget=5, name="r", db=db_path)
+    ev = NasBenchGraphEvaluator(dataset="cora")
+    with SqlStore(db_path) as store:
+        record = store.get_experiment("r")
+        archs = [ev.space.sample(np.random.default_rng(s)) for s in (11, 12)]
+        running, lost = (
+            store.reserve_trial(
+                record.id,
+                a,
+                ev.space.canonical_key(a),
+                fidelity=None,
+                owner="elsewhere",
+                dedup_fidelity=False,
+            ).trial
+            for a in archs
+        )
+        assert running is not None and lost is not None
+        store.mark_stale(record.id, lost, "the worker process died", now=time.time())
+    page = api.report("r", tmp_path / "r.html", db=db_path).read_text()
+    assert "RUNNING" in page and "stale: the worker process died" in page
+    assert main(["trials", "--name", "r", "--db", str(db_path), "--status", "RUNNING"]) == 0
+    assert main(["best", "--name", "r", "--db", str(db_path)]) == 0

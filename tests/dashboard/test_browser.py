@@ -69,6 +69,28 @@ with open_store({db!r}, create=False) as store:
 """
 
 
+_START_TRIAL = """
+from nasforge.store.sql import open_store
+with open_store({db!r}, create=False) as store:
+    record = store.get_experiment({name!r})
+    first = store.trials(record.id)[0]
+    arch = first.arch.__class__.create("gnn", links=[0, 1, 2, 3], ops=["sage"] * 4)
+    store.reserve_trial(record.id, arch, "running-one", fidelity=None, owner="elsewhere",
+                        dedup_fidelity=False)
+"""
+
+_FINISH_TRIAL = """
+import time
+from nasforge.result import Result, Status
+from nasforge.store.sql import open_store
+with open_store({db!r}, create=False) as store:
+    record = store.get_experiment({name!r})
+    [running] = store.trials(record.id, status=Status.RUNNING)
+    result = Result(metrics={{"val_acc": 0.9995}}, test_metrics={{"test_acc": 0.5}})
+    assert store.finish_trial(running, result, finished_at=time.time()) is not None
+"""
+
+
 def _run_python(code: str) -> None:
     """Run ``code`` in another Python process: the store gets written by someone else."""
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -146,6 +168,17 @@ def test_a_search_in_progress_updates_the_page_live(tmp_path: Path, watched: _Wa
         expect(current).to_have_count(1)
         expect(current.locator("title")).to_have_text("#12: 0.9990")
         assert page.locator("#plot circle.record").count() >= 2  # each new best is marked
+
+        # a trial starts in another process: shown RUNNING, then updated in place when it ends
+        _run_python(_START_TRIAL.format(db=str(db), name=NAME))
+        newest = page.locator('#trials tbody tr[data-number="13"]')
+        expect(newest.locator("td").nth(1)).to_have_text("RUNNING", timeout=WAIT)
+        _run_python(_FINISH_TRIAL.format(db=str(db), name=NAME))
+        expect(newest.locator("td").nth(1)).to_have_text("COMPLETE", timeout=WAIT)
+        expect(page.locator("#exp-best")).to_have_attribute("data-value", "0.9995")
+        expect(page.locator("#exp-best-number")).to_have_text("trial 13")
+        expect(page.locator("#trials tbody tr")).to_have_count(14)
+        expect(page.locator("#plot circle")).to_have_count(14)
         assert page.evaluate("window.__marker") == "not reloaded"
 
     polls = [u for u in watched.requests if "/api/trials?" in u]

@@ -92,7 +92,13 @@ def test_experiments_lists_counts_best_and_settings(server: DashboardServer, db:
     assert exp["source"] == "nas-bench-graph:cora"
     assert [o["text"] for o in exp["objectives"]] == ["val_acc:max"]
     assert exp["total"] == 10 and exp["last"] == 9
-    assert exp["counts"] == {"COMPLETE": 10, "FAILED": 0, "PRUNED": 0, "INFEASIBLE": 0}
+    assert exp["counts"] == {
+        "COMPLETE": 10,
+        "FAILED": 0,
+        "PRUNED": 0,
+        "INFEASIBLE": 0,
+        "RUNNING": 0,
+    }
     assert exp["best"]["number"] == best.number
     assert exp["best"]["value"] == best.metrics["val_acc"]
     assert exp["best"]["arch"] == str(best.arch)
@@ -162,6 +168,12 @@ def _record(db: Path, name: str) -> Any:
         return store.get_experiment(name)
 
 
+def test_refresh_reads_given_trials_again(server: DashboardServer) -> None:
+    data = fetch_json(server, f"/api/trials?name={NAME}&after=8&refresh=2,5")
+    assert [t["number"] for t in data["trials"]] == [2, 5, 9]
+    assert all(t["stale"] is False and t["attempt"] == 1 for t in data["trials"])
+
+
 def test_bad_requests_say_what_is_accepted(server: DashboardServer) -> None:
     status, _, body = fetch(server, "/api/trials?name=nope")
     assert status == 404 and "no experiment named 'nope'" in json.loads(body)["error"]
@@ -169,6 +181,9 @@ def test_bad_requests_say_what_is_accepted(server: DashboardServer) -> None:
     assert status == 400 and "after must be a trial number >= -1" in json.loads(body)["error"]
     status, _, body = fetch(server, "/api/trials")
     assert status == 400 and "?name=NAME" in json.loads(body)["error"]
+    for refresh in ("1,x", "-1", ",".join(["1"] * 1001)):
+        status, _, body = fetch(server, f"/api/trials?name={NAME}&refresh={refresh}")
+        assert status == 400 and "comma-separated trial numbers" in json.loads(body)["error"]
     status, _, body = fetch(server, "/etc/passwd")
     assert status == 404 and "/api/experiments" in json.loads(body)["error"]
 

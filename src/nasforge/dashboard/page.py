@@ -52,7 +52,8 @@ dt { color: var(--muted); } dd { margin: 0; overflow-wrap: anywhere; }
 _SCRIPT = """
 "use strict";
 const TRIALS_MS = 1000, LIST_MS = 3000, SHOWN = 500;
-const state = { name: null, last: -1, rows: [], gen: 0 };
+// rows: the trials by number; open: numbers of rows still RUNNING or stale (read again)
+const state = { name: null, last: -1, rows: [], open: new Set(), gen: 0 };
 const $ = (id) => document.getElementById(id);
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -122,6 +123,7 @@ function select(name) {
   state.name = name;
   state.last = -1;
   state.rows = [];
+  state.open = new Set();
   state.gen += 1;
   $("trials").tBodies[0].replaceChildren();
   $("detail").hidden = false;
@@ -167,10 +169,17 @@ function trialRow(t) {
 function appendRows(rows) {
   const body = $("trials").tBodies[0];
   for (const t of rows) {
-    if (t.number <= state.last) continue;
-    state.rows.push(t);
-    state.last = t.number;
-    body.insertBefore(trialRow(t), body.firstChild);
+    if (t.number <= state.last) {  // a row read again: it has finished, or is retried
+      state.rows[t.number] = t;
+      const shown = body.querySelector('tr[data-number="' + t.number + '"]');
+      if (shown) shown.replaceWith(trialRow(t));
+    } else {
+      state.rows.push(t);
+      state.last = t.number;
+      body.insertBefore(trialRow(t), body.firstChild);
+    }
+    if (t.status === "RUNNING" || t.stale) state.open.add(t.number);
+    else state.open.delete(t.number);
   }
   while (body.rows.length > SHOWN) body.deleteRow(body.rows.length - 1);
   $("trials-note").textContent = state.rows.length > SHOWN
@@ -229,7 +238,14 @@ function drawPlot(exp) {
 async function pollTrials() {
   if (state.name === null) return;
   const gen = state.gen;
-  const url = "/api/trials?name=" + encodeURIComponent(state.name) + "&after=" + state.last;
+  // rows after the oldest running one come again (their best-so-far may change with it);
+  // stale rows (which a retry may still change) are asked for by number
+  const open = [...state.open];
+  const running = open.filter((n) => state.rows[n].status === "RUNNING");
+  const after = running.length ? Math.min(...running) - 1 : state.last;
+  const stale = open.filter((n) => state.rows[n].status !== "RUNNING").slice(0, 1000);
+  const url = "/api/trials?name=" + encodeURIComponent(state.name) + "&after=" + after +
+    (stale.length ? "&refresh=" + stale.join(",") : "");
   try {
     const data = await getJSON(url);
     if (gen !== state.gen) return;

@@ -386,7 +386,7 @@ class DashboardServer:
 
     def _summary(self, record: ExperimentRecord, trials: list[TrialRecord]) -> dict[str, Any]:
         objectives = objectives_of(record)
-        front = self._cache.front(record, trials, objectives) if len(objectives) > 1 else None
+        front = self._cache.front(record, objectives) if len(objectives) > 1 else None
         return experiment_summary(record, trials, front=front)
 
     def experiments_view(self, query: dict[str, str]) -> dict[str, Any]:
@@ -397,11 +397,13 @@ class DashboardServer:
         return {"store": self.store_target, "experiments": summaries}
 
     def trials_view(self, query: dict[str, str]) -> dict[str, Any]:
-        """``/api/trials?name=N&after=K``: the experiment's summary and its trials after K.
+        """``/api/trials?name=N&after=K&refresh=a,b``: the experiment's summary, its trials
+        after K, and trials a and b again (the page's rows that were running or stale).
 
         Raises:
-            ConfigError: For a missing name, an ``after`` that is not an integer >= -1, or
-                an unknown experiment.
+            ConfigError: For a missing name, an ``after`` that is not an integer >= -1, a
+                ``refresh`` that is not a list of at most 1,000 trial numbers, or an unknown
+                experiment.
         """
         name = query.get("name")
         if not name:
@@ -413,11 +415,12 @@ class DashboardServer:
             after = -2
         if after < -1:
             raise ConfigError(f"after must be a trial number >= -1, got {raw!r}")
+        refresh = _numbers(query.get("refresh", ""))
         record = self._store.get_experiment(name)
         trials = self._cache.trials(record)
         return {
             "experiment": self._summary(record, trials),
-            "trials": trial_rows(trials, objectives_of(record), after=after),
+            "trials": trial_rows(trials, objectives_of(record), after=after, refresh=refresh),
         }
 
     # -- life cycle --------------------------------------------------------------------------
@@ -498,3 +501,24 @@ def serve(
     server = DashboardServer(store, httpd, token)
     server.start()
     return server
+
+
+MAX_REFRESH = 1_000
+"""Trial numbers a page may ask to read again in one request."""
+
+
+def _numbers(text: str) -> set[int]:
+    """``"3,7,9"`` as {3, 7, 9}.
+
+    Raises:
+        ConfigError: Unless it is at most ``MAX_REFRESH`` comma-separated integers >= 0.
+    """
+    if not text:
+        return set()
+    parts = text.split(",")
+    if len(parts) > MAX_REFRESH or not all(p.isdigit() for p in parts):
+        raise ConfigError(
+            f"refresh must be at most {MAX_REFRESH} comma-separated trial numbers, got "
+            f"{text[:40]!r}"
+        )
+    return {int(p) for p in parts}

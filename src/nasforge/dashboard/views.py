@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from nasforge.api import objectives_of
@@ -21,7 +21,7 @@ from nasforge.store.base import ExperimentRecord, TrialRecord
 
 __all__ = ["experiment_summary", "source_text", "trial_rows"]
 
-_FINAL = (Status.COMPLETE, Status.FAILED, Status.PRUNED, Status.INFEASIBLE)
+_COUNTED = (Status.COMPLETE, Status.FAILED, Status.PRUNED, Status.INFEASIBLE, Status.RUNNING)
 
 
 def _num(value: float | None) -> float | None:
@@ -81,7 +81,7 @@ def experiment_summary(
         "objectives": [
             {"metric": o.metric, "direction": o.direction.value, "text": str(o)} for o in objectives
         ],
-        "counts": {status.value: counts.get(status, 0) for status in _FINAL},
+        "counts": {status.value: counts.get(status, 0) for status in _COUNTED},
         "total": len(trials),
         "last": trials[-1].number if trials else -1,
         "best": None
@@ -101,9 +101,14 @@ def experiment_summary(
 
 
 def trial_rows(
-    trials: Sequence[TrialRecord], objectives: Sequence[Objective], *, after: int = -1
+    trials: Sequence[TrialRecord],
+    objectives: Sequence[Objective],
+    *,
+    after: int = -1,
+    refresh: Collection[int] = (),
 ) -> list[dict[str, Any]]:
-    """The trials numbered above ``after``, each with the best-so-far after it.
+    """The trials numbered above ``after`` or listed in ``refresh``, each with the
+    best-so-far after it.
 
     ``best`` is the value of the first objective of the search's incumbent once the trial is
     stored (the trial ``nasforge best`` would have shown then), ``None`` while there is none.
@@ -115,12 +120,14 @@ def trial_rows(
     for trial in trials:
         if is_better(trial, incumbent, objective):
             incumbent = trial
-        if trial.number <= after:
+        if trial.number <= after and trial.number not in refresh:
             continue
         rows.append(
             {
                 "number": trial.number,
                 "status": trial.status.value,
+                "stale": trial.lost,
+                "attempt": trial.attempt,
                 "arch": str(trial.arch),
                 "key": trial.key,
                 "values": [_value(trial, o) for o in objectives],

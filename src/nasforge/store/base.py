@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -220,10 +220,16 @@ class Store(ABC):
 
     @abstractmethod
     def trials(
-        self, experiment_id: int, *, status: Status | None = None, after: int | None = None
+        self,
+        experiment_id: int,
+        *,
+        status: Status | None = None,
+        after: int | None = None,
+        numbers: Collection[int] | None = None,
     ) -> list[TrialRecord]:
-        """Trials of an experiment by number, optionally only those with ``status`` and only
-        those numbered above ``after`` (what a poller has not seen yet)."""
+        """Trials of an experiment by number, optionally only those with ``status``, only
+        those numbered above ``after`` (what a poller has not seen yet) and only those in
+        ``numbers`` (trials a poller saw running, to read again)."""
 
     @abstractmethod
     def count_trials(self, experiment_id: int) -> int:

@@ -8,7 +8,7 @@ import os
 import random
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -715,13 +715,20 @@ class SqlStore(Store):
         )
 
     def trials(
-        self, experiment_id: int, *, status: Status | None = None, after: int | None = None
+        self,
+        experiment_id: int,
+        *,
+        status: Status | None = None,
+        after: int | None = None,
+        numbers: Collection[int] | None = None,
     ) -> list[TrialRecord]:
         query = sa.select(trials).where(trials.c.experiment_id == experiment_id)
         if status is not None:
             query = query.where(trials.c.status == status.value)
         if after is not None:
             query = query.where(trials.c.number > after)
+        if numbers is not None:
+            query = query.where(trials.c.number.in_(sorted({int(n) for n in numbers})))
         query = query.order_by(trials.c.number)
 
         def fetch() -> list[TrialRecord]:

@@ -289,8 +289,15 @@ def scenario_worker(
     _wait_for(lambda: Path(db).exists() and _complete_count(db) > 0, timeout=60)
     for _ in range(kills):
         time.sleep(rng.uniform(0.2, 0.6) * delay)
-        busy = [p for p in _children(child.pid) if _alive(p) and _cmdline(p).count("spawn_main")]
-        if not busy or child.poll() is not None:
+        busy: list[int] = []
+        while not busy and child.poll() is None:  # a worker past its start-up is in a trial
+            busy = [
+                p
+                for p in _children(child.pid)
+                if _alive(p) and "spawn_main" in _cmdline(p) and _age(p) > STARTUP_S
+            ]
+            time.sleep(0.1)
+        if not busy:
             break
         victim = rng.choice(busy)
         os.kill(victim, signal.SIGKILL)
@@ -313,6 +320,20 @@ def scenario_worker(
         "trials": trials,
         "db": db,
     }
+
+
+STARTUP_S = 6.0
+"""Seconds after which a worker process has started (imported torch, loaded the table)."""
+
+
+def _age(pid: int) -> float:
+    """Seconds since process ``pid`` started (0 if it is gone)."""
+    try:
+        ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return uptime - ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _cmdline(pid: int) -> str:
@@ -514,7 +535,8 @@ def report(results: dict[str, Any], wall: float, started: str) -> str:
             "",
             "## Worker processes killed with SIGKILL mid-trial",
             "",
-            f"{w['kills']} kills during a {w['trials']}-trial search (exit {w['exit']}): "
+            f"{w['kills']} kills, each of a worker process in a trial (started over "
+            f"{STARTUP_S:g} s before), during a {w['trials']}-trial search (exit {w['exit']}): "
             f"{w['rows']} trials, {w['complete']} COMPLETE, {w['retried']} retried under their "
             f"number, {w['running']} RUNNING and {w['stale_left']} stale left, integrity "
             f"{w['integrity']}, gapless {w['gapless']}, distinct {w['distinct']}.",

@@ -254,6 +254,9 @@ def plan(
     max_retries: int = DEFAULT_MAX_RETRIES,
     trial_timeout: float | None = None,
     keep_weights: bool = False,
+    warm_start: int = 0,
+    warm_pool: int | None = None,
+    warm_proxy: str = "synflow",
 ) -> SearchPlan:
     """Validate a search's settings; the arguments are those of :func:`search`.
 
@@ -262,6 +265,15 @@ def plan(
     """
     if (benchmark is None) == (task is None):
         raise ConfigError("give exactly one of a benchmark (table look-up) or a task (training)")
+    if warm_start or warm_pool is not None or warm_proxy != "synflow":
+        from nasforge.strategies.warm_start import check_warm_start  # imports torch
+
+        check_warm_start(warm_start, warm_pool, warm_proxy)
+        if benchmark is not None and warm_start:
+            raise ConfigError(
+                "warm_start applies to --task searches only: proxies are computed on the "
+                f"task's data and benchmark {benchmark!r} (a table look-up) has none"
+            )
     if executor is None:  # training runs in worker processes: a crash costs one trial
         several = isinstance(workers, int) and workers > 1
         isolated = several or task is not None or trial_timeout is not None
@@ -312,6 +324,12 @@ def plan(
         seed=seed,
         options=options,
     )
+    if warm_start:
+        from nasforge.strategies.warm_start import WarmStart
+
+        strat = WarmStart(
+            strat, source=evaluator, size=warm_start, pool=warm_pool, proxy=warm_proxy
+        )
     objective = goals[0]
     check_feasible(space_obj, evaluator, bounds, seed=seed or 0)
     name = name or default_name(benchmark or str(task), strategy, seed)
@@ -502,6 +520,9 @@ def search(
     max_retries: int = DEFAULT_MAX_RETRIES,
     trial_timeout: float | None = None,
     keep_weights: bool = False,
+    warm_start: int = 0,
+    warm_pool: int | None = None,
+    warm_proxy: str = "synflow",
 ) -> SearchResult:
     r"""Run (or resume) a search and return its summary and best trial.
 
@@ -568,6 +589,13 @@ def search(
             Costs known before evaluation (params, FLOPs, table entries) filter candidates
             before they are evaluated; measured ones make a violating trial INFEASIBLE.
             A trial that violates one is never the best nor on the front.
+        warm_start: Propose first the ``warm_start`` best of ``warm_pool`` random
+            architectures ranked by the zero-cost proxy ``warm_proxy`` on the task's data
+            (:class:`~nasforge.strategies.warm_start.WarmStart`); then the strategy goes on,
+            told their results. 0 (the default) turns it off; training searches only.
+        warm_pool: Architectures drawn and scored for the warm start (default
+            ``10 * warm_start``).
+        warm_proxy: The proxy that ranks them, one of :data:`nasforge.proxies.PROXIES`.
 
     Raises:
         ConfigError: For an unknown name or a bad value (nothing is written then).
@@ -598,6 +626,9 @@ def search(
         max_retries=max_retries,
         trial_timeout=trial_timeout,
         keep_weights=keep_weights,
+        warm_start=warm_start,
+        warm_pool=warm_pool,
+        warm_proxy=warm_proxy,
     )
     return settings.run(db=db, callback=callback)
 

@@ -270,6 +270,28 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["curve"],
         help="curve: stop runs a learning-curve predictor expects to lose (stored as PRUNED)",
     )
+    warm = s.add_argument_group("warm start (with --task)")
+    warm.add_argument(
+        "--warm-start",
+        type=_non_negative_int,
+        default=0,
+        metavar="N",
+        help="propose first the N best of a random pool ranked by a zero-cost proxy on the "
+        "task's data, then let the strategy go on (default 0: off)",
+    )
+    warm.add_argument(
+        "--warm-pool",
+        type=_positive_int,
+        metavar="P",
+        help="architectures drawn and scored for the warm start, >= N (default 10 * N)",
+    )
+    warm.add_argument(
+        "--warm-proxy",
+        default="synflow",
+        metavar="NAME",
+        help="proxy that ranks the pool: synflow (default), snip, grad_norm, jacov, fisher, "
+        "params or flops",
+    )
     data = s.add_argument_group("data (with --task)")
     data.add_argument("--label", help="csv: the label column (default: the last column)")
     data.add_argument(
@@ -492,6 +514,9 @@ def _cmd_search(args: argparse.Namespace) -> int:
         max_retries=args.max_retries,
         trial_timeout=args.trial_timeout,
         keep_weights=args.keep_weights,
+        warm_start=args.warm_start,
+        warm_pool=args.warm_pool,
+        warm_proxy=args.warm_proxy,
     )
     name = settings.name
     total = budget.amount

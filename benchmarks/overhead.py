@@ -416,8 +416,9 @@ def report(
         "what is timed), seed 0, one process, each system on a new SQLite file in a temp dir; "
         "the table is loaded before any timing. ms/trial = loop wall time / trials.",
         f"nasforge: `nasforge.search(strategy='random', budget='{args.trials}trials')` on the "
-        "default store; its loop is ask/tell + dedup + evaluation + durable commit of every "
-        "trial (`RunSummary.elapsed`; `total s` adds opening the store and creating the schema).",
+        "default store; its loop is ask/tell + dedup + two durable commits per trial (the "
+        "trial reserved RUNNING, then finished) + evaluation (`RunSummary.elapsed`; `total s` "
+        "adds opening the store and creating the schema).",
         f"Optuna: `RandomSampler(seed=0)`, `RDBStorage('sqlite:///...')`, "
         f"`study.optimize(n_trials={args.optuna_trials})`; the objective maps params via "
         "`space.from_choices` and looks them up with the same evaluator, returning `val_acc`; the "

@@ -264,3 +264,26 @@ def test_report_and_trials_show_running_and_stale_trials(db_path: Path, tmp_path
     assert "RUNNING" in page and "stale: the worker process died" in page
     assert main(["trials", "--name", "r", "--db", str(db_path), "--status", "RUNNING"]) == 0
     assert main(["best", "--name", "r", "--db", str(db_path)]) == 0
+
+
+class MisusedEvaluator(NasBenchGraphEvaluator):
+    """Raises ConfigError (misuse, which stops the search) on its third evaluation."""
+
+    calls = 0
+
+    def evaluate(self, arch: Architecture, budget: int | None = None) -> Result:
+        MisusedEvaluator.calls += 1
+        if MisusedEvaluator.calls == 3:
+            raise ConfigError("this evaluator was given a budget it cannot honour")
+        return super().evaluate(arch, budget)
+
+
+def test_a_search_stopped_by_misuse_leaves_no_trial_running(db_path: Path) -> None:
+    ev = MisusedEvaluator(dataset="cora")
+    with SqlStore(db_path) as store:
+        exp = _experiment(store, ev)
+        with pytest.raises(ConfigError, match="cannot honour"):
+            exp.run(Budget(5, BudgetUnit.TRIALS))
+        stored = store.trials(exp.record.id)
+    assert [t.status for t in stored] == [Status.COMPLETE, Status.COMPLETE, Status.FAILED]
+    assert not stored[2].lost and "cannot honour" in (stored[2].error or "")

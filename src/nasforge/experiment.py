@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from nasforge.architecture import Architecture
 from nasforge.budget import Budget, BudgetUnit
 from nasforge.constraint import Constraint
-from nasforge.errors import ConfigError
+from nasforge.errors import ConfigError, NasforgeError
 from nasforge.evaluators.base import Evaluator
 from nasforge.execution.base import Executor, InlineExecutor
 from nasforge.heartbeat import Heartbeat, Owner, owner_is_dead
@@ -386,7 +386,17 @@ class Experiment:
         budget = trial.fidelity if trial.fidelity is not None else fidelity
         if asked is not None:
             budget = asked
-        future = executor.submit(trial.arch, budget)
+        try:
+            future = executor.submit(trial.arch, budget)
+        except BaseException as exc:  # misuse (ConfigError) or an interrupt: not left RUNNING
+            heartbeat.remove(trial)
+            reason = f"{type(exc).__name__}: {exc}".strip()
+            lost = not isinstance(exc, NasforgeError)  # an interrupt: a resume runs it again
+            with contextlib.suppress(Exception):
+                self.store.finish_trial(
+                    trial, Result.failed(reason, lost=lost), finished_at=time.time()
+                )
+            raise
         in_flight[future] = _Running(trial, dedup_id(trial.key, asked), time.time(), known or {})
 
     def _finish(

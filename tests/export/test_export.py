@@ -152,20 +152,6 @@ def test_digits_export_reloads_in_a_new_process(tmp_path: Path) -> None:
     assert meta["onnx"]["checked_with_onnxruntime"] is True
 
 
-def _kept(db: Path, name: str) -> ArtifactStore:
-    """The weights a ``keep_weights`` search saved: one file per COMPLETE trial, no other."""
-    with open_store(db, create=False) as store:
-        record = store.get_experiment(name)
-        trials = store.trials(record.id)
-    artifacts = ArtifactStore.for_experiment(str(db), record.id)
-    assert artifacts.root.resolve() == Path(f"{db}.artifacts", f"experiment-{record.id}").resolve()
-    kept = sorted(p.name for p in artifacts.root.iterdir())
-    assert kept == sorted(
-        f"trial-{t.number}.safetensors" for t in trials if t.status is Status.COMPLETE
-    )
-    return artifacts
-
-
 @pytest.mark.parametrize(
     ("dataset", "kind", "metric"),
     [("breast_cancer", "classification", "acc"), ("diabetes", "regression", "rmse")],

@@ -43,7 +43,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import _report
 from _report import header, machine_lines, markdown_table, publish
 from nasforge.api import make_strategy
 from nasforge.architecture import Architecture
@@ -155,15 +154,7 @@ def snapshot(db: str) -> dict[str, Any]:
         "retried": sum(t.attempt > 1 for t in trials),
         "failed": {t.number: t.error for t in trials if t.status is Status.FAILED},
         "owners": sorted({t.owner or "" for t in trials}),
-        "by_owner": _count(t.owner or "" for t in trials),
     }
-
-
-def _count(items: Any) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for item in items:
-        out[item] = out.get(item, 0) + 1
-    return out
 
 
 def _children(pid: int) -> list[int]:
@@ -249,7 +240,7 @@ def scenario_driver(
         "rounds": log,
         "final_exit": final.returncode,
         "final_stderr": final.stderr[-2000:],
-        "final": {k: v for k, v in snap.items() if k not in ("complete", "owners", "by_owner")}
+        "final": {k: v for k, v in snap.items() if k not in ("complete", "owners")}
         | {"complete": len(snap["complete"]), "lost_or_changed": len(lost)},
         "trials": trials,
         "workers": workers,
@@ -300,7 +291,10 @@ def scenario_worker(
         if not busy:
             break
         victim = rng.choice(busy)
-        os.kill(victim, signal.SIGKILL)
+        try:
+            os.kill(victim, signal.SIGKILL)
+        except ProcessLookupError:  # it ended in the meantime (the search was finishing)
+            continue
         killed.append(victim)
         time.sleep(delay)  # let the lost trial be noticed before the next kill
     _, err = child.communicate(timeout=600)
@@ -436,9 +430,9 @@ with SqlStore(db, create=False) as store:
     while time.monotonic() < deadline:
         names = store.list_experiments()
         if names:
-            n = len(store.trials(names[0].id))
+            trials = store.trials(names[0].id)
             reads += 1
-            if n >= target and not store.trials(names[0].id, status=None)[-1].status == "RUNNING":
+            if len(trials) >= target and all(t.status != "RUNNING" for t in trials):
                 break
         time.sleep(0.005)
 print(reads)
@@ -655,7 +649,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=str))
     publish(report(results, time.monotonic() - t0, started), args.out)
-    _report.LOAD_AT_START  # noqa: B018 - recorded at import, printed by machine_lines
 
 
 if __name__ == "__main__":

@@ -310,9 +310,8 @@ def plan(
             task_options=task_options or {},
             early_stopping=early_stopping,
             latency_backend=latency_backend,
+            keep_weights=keep_weights,
         )
-        if keep_weights:
-            evaluator.keep_weights = True  # type: ignore[attr-defined]
     goals = _objectives(objectives, evaluator.objectives[0])
     bounds = tuple(c if isinstance(c, Constraint) else Constraint.parse(c) for c in constraints)
     check_metrics(evaluator, goals, bounds)
@@ -439,6 +438,7 @@ def _resolve_training(
     task_options: Mapping[str, Any],
     early_stopping: str | None = None,
     latency_backend: str = "torch",
+    keep_weights: bool = False,
 ) -> tuple[SearchSpace, Evaluator]:
     # torch and PyG are imported only by searches that train
     from dataclasses import fields, is_dataclass
@@ -488,6 +488,7 @@ def _resolve_training(
         train=train,
         stopper=stopper,
         latency_backend=latency_backend,
+        keep_weights=keep_weights,
     )
     return space_obj, evaluator
 

@@ -397,7 +397,7 @@ class Experiment:
                     trial, Result.failed(reason, lost=lost), finished_at=time.time()
                 )
             raise
-        in_flight[future] = _Running(trial, dedup_id(trial.key, asked), time.time(), known or {})
+        in_flight[future] = _Running(trial, dedup_id(trial.key, asked), known or {})
 
     def _finish(
         self,
@@ -589,7 +589,6 @@ class _Running:
 
     trial: TrialRecord
     dedup: str
-    started: float
     known: Mapping[str, float] = field(default_factory=dict)
 
     def with_known(self, result: Result) -> Result:

@@ -119,7 +119,7 @@ class Heartbeat:
         self.store = store
         self.interval = interval
         self._trials: dict[int, TrialRecord] = {}
-        self._lost: set[int] = set()
+        self._lost: set[int] = set()  # ids taken by another process (warned about once)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -141,11 +141,6 @@ class Heartbeat:
         """Whether this run is running ``trial`` now."""
         with self._lock:
             return trial.id in self._trials
-
-    def lost(self, trial: TrialRecord) -> bool:
-        """Whether another process has taken ``trial`` from this run (it was declared stale)."""
-        with self._lock:
-            return trial.id in self._lost
 
     def beat(self) -> None:
         """Write one heartbeat now for every trial held."""

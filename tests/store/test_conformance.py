@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -16,19 +14,6 @@ from nasforge.store.sql import SCHEMA_VERSION, SqlStore
 
 ARCH = Architecture.create("gnn", links=[0, 0, 1, 2], ops=["gcn", "gat", "skip", "fc"])
 CONFIG = {"space": "gnn", "strategy": "random", "seed": 0}
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return str(tmp_path / "store.db")
-    return str(request.getfixturevalue("pg_store_url"))
-
-
-@pytest.fixture
-def store(target: str) -> Iterator[SqlStore]:
-    with SqlStore(target) as s:
-        yield s
 
 
 def _result(val: float, **kw: object) -> Result:

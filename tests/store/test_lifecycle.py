@@ -6,7 +6,6 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,19 +23,6 @@ def arch(i: int) -> Architecture:
     return Architecture.create(
         "gnn", links=[0, 0, 1, 2], ops=[OPS[i % 9], OPS[(i // 9) % 9], OPS[(i // 81) % 9], "fc"]
     )
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return str(tmp_path / "store.db")
-    return str(request.getfixturevalue("pg_store_url"))
-
-
-@pytest.fixture
-def store(target: str) -> Iterator[SqlStore]:
-    with SqlStore(target) as s:
-        yield s
 
 
 def test_reserve_stores_a_running_trial_and_refuses_duplicates(store: SqlStore) -> None:

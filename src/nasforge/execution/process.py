@@ -48,13 +48,12 @@ _READY, _ERROR, _RESULT = "ready", "error", "result"
 # --- the worker process ------------------------------------------------------------------
 
 
-def _follow_parent(interval: float = 0.5) -> None:
+def _follow_parent(parent: int, interval: float = 0.5) -> None:
     """End this worker's process group when the search process that started it dies.
 
     A worker deep in a trial does not read its pipe, so it would not notice the search being
     killed (kill -9) and would train on for nothing; its children in the group go with it.
     """
-    parent = os.getppid()
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -64,10 +63,10 @@ def _follow_parent(interval: float = 0.5) -> None:
     threading.Thread(target=watch, name="nasforge-parent-watch", daemon=True).start()
 
 
-def _worker_main(conn: Connection, evaluator_bytes: bytes, threads: int) -> None:
+def _worker_main(conn: Connection, evaluator_bytes: bytes, threads: int, parent: int) -> None:
     """Body of a worker: set up, then evaluate the jobs read from ``conn`` until it closes."""
     os.setpgid(0, 0)  # lead a process group: the search kills the worker's whole tree by it
-    _follow_parent()
+    _follow_parent(parent)  # the search's pid, given: it may have died while this one started
     try:
         import torch
 
@@ -323,7 +322,7 @@ class _Pool:
         parent, child = get_context("spawn").Pipe(duplex=True)
         process = get_context("spawn").Process(
             target=_worker_main,
-            args=(child, self.evaluator_bytes, self.threads),
+            args=(child, self.evaluator_bytes, self.threads, os.getpid()),
             name="nasforge-worker",
         )
         process.start()

@@ -3,9 +3,10 @@
 Trains the 10 anchor architectures shipped by the ``nas-bench-graph`` package on Cora (public
 Planetoid split, read offline from a local ``raw/`` folder) under the benchmark's Cora protocol
 (``nasforge.benchmarks.nbg_protocol``: hidden 256, dropout 0.7, no pre-processing, one
-post-processing layer, SGD lr 0.1, weight decay 5e-4, 400 epochs, no early stopping; test
-accuracy at the best-validation epoch), with 3 seeds each, and compares the mean with the
-table. Goal: mean absolute difference of test accuracy <= 1.5 points.
+post-processing layer, gat with 4 heads, plain SGD lr 0.1, weight decay 5e-4, 400 epochs, no
+early stopping; test accuracy at the epoch of lowest validation loss, as the benchmark's own
+training worker), with 3 seeds each, and compares the mean with the table. Goal: mean
+absolute difference of test accuracy <= 1.5 points.
 
 Example::
 
@@ -32,9 +33,7 @@ from nasforge.benchmarks.nas_bench_graph import load_table
 from nasforge.benchmarks.nbg_protocol import PROTOCOLS
 from nasforge.evaluators.training import TrainingEvaluator
 from nasforge.spaces.gnn import GnnSpace
-from nasforge.spaces.gnn_model import GnnHyper
 from nasforge.tasks.graph import NodeClassificationTask, load_planetoid
-from nasforge.train.trainer import TrainConfig
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "nbg_reproduce.md"
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "planetoid"
@@ -48,6 +47,7 @@ class Run:
     index: int
     seed: int
     val: float
+    val_max: float
     test: float
     seconds: float
     note: str | None
@@ -63,26 +63,20 @@ def train_one(root: str, index: int, seed: int, epochs: int) -> Run:
     evaluator = TrainingEvaluator(
         task=task,
         space=GnnSpace(),
-        hyper=GnnHyper(hidden=proto.hidden, dropout=proto.dropout, pre=proto.pre, post=proto.post),
-        train=TrainConfig(
-            epochs=epochs,
-            lr=proto.lr,
-            weight_decay=proto.weight_decay,
-            optimizer=proto.optimizer,
-            patience=None,
-            seed=seed,
-            on_divergence="keep_best",  # as the benchmark's loop: best epoch before a NaN
-        ),
+        hyper=proto.hyper(),
+        # as the benchmark's loop: on a NaN loss, the best epoch before it
+        train=proto.train_config(seed=seed, epochs=epochs, on_divergence="keep_best"),
         latency=False,
     )
     anchor = anchors[index]
     result = evaluator.evaluate(evaluator.space.make(anchor.link, anchor.ops))
     if not result.ok:  # diverged in the first epoch: nothing to keep
-        return Run(index, seed, math.nan, math.nan, result.wall_time, result.reason)
+        return Run(index, seed, math.nan, math.nan, math.nan, result.wall_time, result.reason)
     return Run(
         index,
         seed,
         result.metrics["val_acc"],
+        max(point["val_acc"] for point in result.curve),
         result.test_metrics["test_acc"],
         result.wall_time,
         result.reason,
@@ -121,6 +115,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     f"{anchors[i].link}",
                     ",".join(anchors[i].ops),
                     "-",
+                    "-",
                     f"{row.valid * 100:.2f}",
                     "no run completed",
                     f"{row.test * 100:.2f}",
@@ -130,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
             continue
         val = statistics.mean(r.val for r in mine) * 100
+        val_max = statistics.mean(r.val_max for r in mine) * 100
         test = statistics.mean(r.test for r in mine) * 100
         sd = statistics.stdev(r.test * 100 for r in mine) if len(mine) > 1 else 0.0
         diffs.append(abs(test - row.test * 100))
@@ -139,6 +135,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 f"{anchors[i].link}",
                 ",".join(anchors[i].ops),
                 f"{val:.2f}",
+                f"{val_max:.2f}",
                 f"{row.valid * 100:.2f}",
                 f"{test:.2f} ± {sd:.2f} (n={len(mine)})",
                 f"{row.test * 100:.2f}",
@@ -156,9 +153,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"{args.anchors} anchor architectures of `nas_bench_graph.anchors` x {args.seeds} seeds, "
         "Cora public Planetoid split (140/500/1000) from local raw files; NB-Graph's Cora "
         f"protocol ({PROTOCOLS['cora']}), {args.epochs} epochs without early stopping; "
-        "val/test = accuracy at the best-validation epoch (earliest on ties), averaged over "
-        f"seeds; {args.workers} worker processes with 1 torch thread each. The table's numbers "
-        "are NB-Graph's own means over its 3 seeds.",
+        "val/test = accuracy at the epoch of lowest validation loss (earliest on ties), as the "
+        "benchmark's training worker reports a run; `val max` = the highest validation "
+        "accuracy of any epoch, which is what the table's validation column matches; averaged "
+        f"over seeds; {args.workers} worker processes with 1 torch thread each. The table's "
+        "numbers are NB-Graph's own means over its 3 seeds.",
         "",
         "## Results (accuracy x100)",
         "",
@@ -168,6 +167,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "links",
                 "ops",
                 "val (ours)",
+                "val max (ours)",
                 "val (table)",
                 "test (ours) ± sd",
                 "test (table)",
@@ -181,8 +181,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"(goal <= {GOAL_PP}: {'met' if mad <= GOAL_PP else 'NOT met'}); "
         f"max {max(diffs):.2f}.",
         "",
-        "Runs whose loss diverged (kept: the best-validation epoch before it, as the "
-        "benchmark's own loop did):",
+        "Runs whose loss diverged (kept: the best epoch before it, as the benchmark's own loop "
+        "did):",
         "",
         *(notes or ["- none"]),
     ]

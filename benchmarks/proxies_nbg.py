@@ -47,7 +47,6 @@ from nasforge.evaluators.benchmark import NasBenchGraphEvaluator
 from nasforge.evaluators.proxies import ProxyEvaluator
 from nasforge.proxies import PROXIES, check_proxies, proxy_function, score
 from nasforge.spaces.gnn import GnnSpace
-from nasforge.spaces.gnn_model import GnnHyper
 from nasforge.tasks.graph import PLANETOID, NodeClassificationTask, load_planetoid
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "proxies_nbg.md"
@@ -81,9 +80,7 @@ def _evaluator(root: str, dataset: str, seed: int) -> ProxyEvaluator:
         _EVALUATORS[key] = ProxyEvaluator(
             task=NodeClassificationTask(f"planetoid:{name}", load_planetoid(name, root)),
             space=GnnSpace(),
-            hyper=GnnHyper(
-                hidden=proto.hidden, dropout=proto.dropout, pre=proto.pre, post=proto.post
-            ),
+            hyper=proto.hyper(),
             proxies=PROXIES,
             seed=seed,
         )

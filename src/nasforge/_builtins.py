@@ -19,7 +19,7 @@ from nasforge.strategies.base import Strategy
 from nasforge.strategies.evolution import RegularizedEvolution
 from nasforge.strategies.local import LocalSearch
 from nasforge.strategies.multifidelity import Asha, Hyperband, SuccessiveHalving
-from nasforge.strategies.optuna import OptunaNSGA2, OptunaRandom, OptunaTPE
+from nasforge.strategies.optuna import OptunaGP, OptunaNSGA2, OptunaRandom, OptunaTPE
 from nasforge.strategies.random import RandomSearch
 from nasforge.strategies.reinforce import Reinforce
 
@@ -77,6 +77,12 @@ STRATEGIES.register(
     "optuna-tpe",
     OptunaTPE,
     summary="Optuna's multivariate TPE sampler, Bergstra et al. 2011 (needs nasforge[optuna])",
+)
+STRATEGIES.register(
+    "optuna-gp",
+    OptunaGP,
+    summary="Optuna's Gaussian-process sampler with log EI, Ament et al. 2023; seconds per "
+    "proposal, for training searches (needs nasforge[optuna])",
 )
 STRATEGIES.register(
     "optuna-nsga2",

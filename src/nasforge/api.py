@@ -413,7 +413,16 @@ def check_feasible(
     )
 
 
-_TRAIN_KEYS = ("lr", "weight_decay", "optimizer", "patience", "batch_size", "momentum", "schedule")
+_TRAIN_KEYS = (
+    "lr",
+    "weight_decay",
+    "optimizer",
+    "patience",
+    "batch_size",
+    "momentum",
+    "schedule",
+    "select",
+)
 
 
 def _fidelity_defaults(strategy: str, evaluator: Evaluator) -> dict[str, Any]:
@@ -574,7 +583,7 @@ def search(
         training: Overrides of the space's model settings (gnn: ``hidden``, ``dropout``,
             ``pre``, ``post``, ``gat_heads``; nb201: ``channels``, ``cells_per_stage``) and of
             ``lr``, ``weight_decay``, ``optimizer``, ``patience``, ``batch_size``,
-            ``momentum``, ``schedule``.
+            ``momentum``, ``schedule``, ``select``.
         table: The NAS-Bench-201 / NATS-Bench file or folder you downloaded, for
             ``nas-bench-201:*`` benchmarks (default ``$NASFORGE_NB201_PATH``).
         early_stopping: ``"curve"`` stops training runs that a learning-curve predictor fitted

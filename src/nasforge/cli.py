@@ -265,6 +265,11 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--batch-size", type=_positive_int, help="images/tables: batch size")
     training.add_argument("--patience", type=_positive_int, help="early-stopping patience")
     training.add_argument(
+        "--select",
+        help="which epoch a run reports: metric (best validation metric) or loss (lowest "
+        "validation loss)",
+    )
+    training.add_argument(
         "--early-stopping",
         choices=["curve"],
         help="curve: stop runs a learning-curve predictor expects to lose (stored as PRUNED)",
@@ -468,6 +473,7 @@ _TRAINING_FLAGS = (
     "schedule",
     "batch_size",
     "patience",
+    "select",
 )
 _TASK_FLAGS = {
     "label": "label",

@@ -12,7 +12,7 @@ from nasforge.benchmarks.nas_bench_graph import load_table
 from nasforge.benchmarks.nbg_protocol import PROTOCOLS
 from nasforge.errors import ConfigError
 from nasforge.spaces.gnn import GNN_OPS, GnnSpace
-from nasforge.spaces.gnn_model import GnnHyper, GnnModel
+from nasforge.spaces.gnn_model import GnnHyper, GnnModel, make_op
 from nasforge.tasks.graph import NodeClassificationTask, planted_partition
 
 SPACE = GnnSpace()
@@ -65,7 +65,7 @@ def test_parameter_counts_equal_the_benchmark_table(
     """The benchmark registers a BatchNorm per node even where none is applied; apart from
     those unused parameters our models have exactly the table's size."""
     proto, table = PROTOCOLS[dataset], load_table(dataset)
-    hyper = GnnHyper(hidden=proto.hidden, dropout=proto.dropout, pre=proto.pre, post=proto.post)
+    hyper = proto.hyper()
     rng = np.random.default_rng(1)
     from nas_bench_graph import Arch
 
@@ -83,3 +83,15 @@ def test_hyper_rules() -> None:
         GnnHyper(hidden=10, gat_heads=4)
     with pytest.raises(ConfigError, match=r"dropout must be in \[0, 1\)"):
         GnnHyper(dropout=1.0)
+
+
+def test_the_benchmark_protocol_uses_its_gat_heads_and_selection_rule() -> None:
+    """NAS-Bench-Graph's model code builds GAT with 4 heads, and its training worker reports
+    the epoch of lowest validation loss; planetoid searches inherit both."""
+    proto = PROTOCOLS["cora"]
+    assert proto.hyper().gat_heads == 4
+    config = proto.train_config(seed=3)
+    assert (config.select, config.seed, config.patience) == ("loss", 3, None)
+    assert (config.lr, config.optimizer, config.momentum, config.epochs) == (0.1, "sgd", 0.0, 400)
+    gat = make_op("gat", 32, 256, gat_heads=proto.gat_heads)
+    assert (gat.heads, gat.out_channels) == (4, 64)

@@ -46,6 +46,15 @@ def test_test_metric_is_read_at_the_best_validation_epoch() -> None:
     assert 0.85 < out.test <= 1.0
 
 
+def test_select_loss_reads_the_epoch_of_lowest_validation_loss() -> None:
+    task = load_digits()
+    config = TrainConfig(epochs=8, lr=1e-2, batch_size=64, patience=None, select="loss")
+    out = train_supervised(_mlp(task), task, config)
+    losses = [c["val_loss"] for c in out.curve]
+    assert out.best_epoch == losses.index(min(losses)) + 1
+    assert out.val == out.curve[out.best_epoch - 1]["val_acc"]
+
+
 def test_regression_reports_rmse_in_target_units() -> None:
     task = load_builtin("diabetes")
     out = train_supervised(

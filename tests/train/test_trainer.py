@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -87,3 +90,28 @@ def test_keep_best_stops_at_divergence_with_the_epochs_before() -> None:
     assert len(out.curve) == out.diverged_at - 1
     with pytest.raises(ConfigError, match="on_divergence must be"):
         TrainConfig(on_divergence="ignore")
+
+
+def test_select_loss_reports_the_epoch_of_lowest_validation_loss() -> None:
+    torch.manual_seed(0)
+    model = SPACE.build(ARCH, TASK, GnnHyper(hidden=16, dropout=0.3))
+    config = TrainConfig(epochs=80, lr=0.05, patience=None, seed=0, select="loss")
+    out = train_node_classifier(model, TASK.data, config)
+    losses = [p["val_loss"] for p in out.curve]
+    assert len(losses) == 80 and all(math.isfinite(v) for v in losses)
+    assert out.best_epoch == losses.index(min(losses)) + 1  # earliest on ties
+    assert out.val_acc == out.curve[out.best_epoch - 1]["val_acc"]
+    # the default ranks by accuracy, and records no validation loss
+    torch.manual_seed(0)
+    model = SPACE.build(ARCH, TASK, GnnHyper(hidden=16, dropout=0.3))
+    by_acc = train_node_classifier(model, TASK.data, replace(config, select="metric"))
+    assert "val_loss" not in by_acc.curve[0]
+    assert by_acc.val_acc == max(p["val_acc"] for p in by_acc.curve)
+    assert [p["val_acc"] for p in by_acc.curve] == [p["val_acc"] for p in out.curve]
+
+
+def test_select_rules_and_describe() -> None:
+    with pytest.raises(ConfigError, match="select must be one of metric, loss, got 'acc'"):
+        TrainConfig(select="acc")
+    assert "select" not in TrainConfig().describe()  # stored configs from before it still match
+    assert TrainConfig(select="loss").describe()["select"] == "loss"

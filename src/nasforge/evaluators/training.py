@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import time
 from collections.abc import Collection
-from dataclasses import asdict, replace
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -235,7 +235,7 @@ class TrainingEvaluator(Evaluator):
             "kind": "training",
             "task": self.task.describe(),
             "hyper": hyper,
-            "train": asdict(self.train),
+            "train": self.train.describe(),
         }
         if self.stopper is not None:
             out["stopping"] = self.stopper.options()

@@ -197,15 +197,8 @@ def resolve_task(
         return TaskSetup(
             NodeClassificationTask(f"planetoid:{name}", data),
             "gnn",
-            GnnHyper(hidden=proto.hidden, dropout=proto.dropout, pre=proto.pre, post=proto.post),
-            TrainConfig(
-                epochs=proto.epochs,
-                lr=proto.lr,
-                weight_decay=proto.weight_decay,
-                optimizer=proto.optimizer,
-                patience=None,
-                seed=seed,
-            ),
+            proto.hyper(),
+            proto.train_config(seed=seed),
             f"NAS-Bench-Graph {name.lower()} protocol",
         )
     if kind == "synthetic" and not arg:

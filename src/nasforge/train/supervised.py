@@ -74,9 +74,10 @@ def train_supervised(
 
     Cross-entropy for classification; mean squared error on targets standardised with the
     training split's mean and deviation for regression (metrics are reported in the original
-    units). After every epoch the validation and test metrics are computed; the returned test
-    value is the one at the best validation epoch (earliest on ties), and the curve holds only
-    the training loss and validation metric. The model is built by the caller (seed it with
+    units). After every epoch the validation and test metrics are computed; the returned
+    values are the ones at the best validation epoch (earliest on ties; by validation loss
+    with ``config.select == "loss"``), and the curve holds only the training loss and
+    validation metrics. The model is built by the caller (seed it with
     ``torch.manual_seed(config.seed)`` first); ``config.seed`` also fixes the batch order and
     dropout. ``stop`` may end the run after any epoch; its reason is returned as ``stopped``.
 
@@ -103,6 +104,10 @@ def train_supervised(
     n = len(x)
     batch = min(config.batch_size, n)
     worst = math.inf if regression else -math.inf
+    # for regression the validation loss (MSE) ranks epochs as the RMSE does
+    by_loss = config.select == "loss" and not regression
+    if by_loss:
+        better, worst = operator.lt, math.inf
     log = EpochLog(config, better, worst, keep_state=keep_state, stop=stop)
     diverged_at: int | None = None
     start = time.perf_counter()
@@ -136,15 +141,19 @@ def train_supervised(
             break
         if schedule is not None:
             schedule.step()
-        val = score(predict(model, task.x_val), task.y_val, task.kind, (mean, std))
+        val_out = predict(model, task.x_val)
+        val = score(val_out, task.y_val, task.kind, (mean, std))
         test = score(predict(model, task.x_test), task.y_test, task.kind, (mean, std))
+        val_loss = float(nn.functional.cross_entropy(val_out, task.y_val)) if by_loss else None
         if not math.isfinite(val):
             if config.on_divergence == "fail" or log.best_epoch == 0:
                 raise TrainingDiverged(f"validation {metric} became {val} at epoch {epoch}")
             diverged_at = epoch
             break
         point = {"epoch": float(epoch), "train_loss": total / seen, f"val_{metric}": val}
-        if log.end_epoch(model, point, val, test):
+        if val_loss is not None:
+            point["val_loss"] = val_loss
+        if log.end_epoch(model, point, val, test, val_loss):
             break
     return FitOutcome(
         metric=metric,

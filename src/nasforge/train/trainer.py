@@ -7,7 +7,8 @@ import math
 import operator
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -28,6 +29,7 @@ __all__ = [
 
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "cosine")
+SELECTIONS = ("metric", "loss")
 
 
 class TrainingDiverged(RuntimeError):
@@ -52,6 +54,10 @@ class TrainConfig:
         on_divergence: ``fail`` raises :class:`TrainingDiverged` when the loss becomes NaN or
             infinite (a search then fails the trial); ``keep_best`` stops there and keeps the
             best epoch before it, as NAS-Bench-Graph's training loop did.
+        select: Which epoch's validation and test values a run reports (and patience counts
+            from): ``metric``, the best validation metric (accuracy, or RMSE for regression);
+            or ``loss``, the lowest validation loss, as NAS-Bench-Graph's training loop did.
+            For regression the two are the same epoch.
     """
 
     epochs: int = 200
@@ -64,6 +70,7 @@ class TrainConfig:
     momentum: float = 0.0
     schedule: str = "constant"
     on_divergence: str = "fail"
+    select: str = "metric"
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -90,6 +97,19 @@ class TrainConfig:
             )
         if self.patience is not None and self.patience < 1:
             raise ConfigError(f"patience must be >= 1 or None, got {self.patience}")
+        if self.select not in SELECTIONS:
+            raise ConfigError(f"select must be one of {', '.join(SELECTIONS)}, got {self.select!r}")
+
+    def describe(self) -> dict[str, Any]:
+        """The settings as plain data, for an experiment's stored configuration.
+
+        ``select`` is left out at its default, so that experiments stored before it existed
+        still resume.
+        """
+        out = asdict(self)
+        if self.select == "metric":
+            del out["select"]
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,12 +156,16 @@ StopRule = Callable[[Sequence[Mapping[str, float]], int], str | None]
 @dataclass
 class EpochLog:
     """What both trainers record after each epoch: the curve, the best validation epoch (with
-    the test value and, optionally, the weights there), patience and the stop rule.
+    the validation and test values and, optionally, the weights there), patience and the stop
+    rule.
+
+    The best epoch is the one with the best *score*: the validation metric, or another value
+    the trainer passes (the validation loss, for ``TrainConfig.select == "loss"``).
 
     Args:
         config: Epochs and patience.
-        better: Whether a validation value beats another (``>`` for accuracy).
-        worst: The starting best value (``-inf`` when larger is better).
+        better: Whether a score beats another (``>`` for accuracy, ``<`` for a loss).
+        worst: The starting best score (``-inf`` when larger is better).
         keep_state: Keep a copy of the weights at the best epoch.
         stop: Optional rule that may end the run after an epoch.
     """
@@ -152,21 +176,32 @@ class EpochLog:
     keep_state: bool = False
     stop: StopRule | None = None
     curve: list[dict[str, float]] = field(default_factory=list)
-    best_val: float = 0.0
+    best_score: float = 0.0
+    best_val: float = math.nan
     best_test: float = math.nan
     best_epoch: int = 0
     best_state: dict[str, torch.Tensor] | None = None
     stopped: str | None = None
 
     def __post_init__(self) -> None:
-        self.best_val = self.worst
+        self.best_score = self.worst
 
-    def end_epoch(self, model: nn.Module, point: dict[str, float], val: float, test: float) -> bool:
-        """Record epoch ``point["epoch"]``; True when training should end here."""
+    def end_epoch(
+        self,
+        model: nn.Module,
+        point: dict[str, float],
+        val: float,
+        test: float,
+        score: float | None = None,
+    ) -> bool:
+        """Record epoch ``point["epoch"]`` (``score``: what ranks it, ``val`` if None); True
+        when training should end here."""
         epoch = int(point["epoch"])
         self.curve.append(point)
-        if self.better(val, self.best_val):
-            self.best_val, self.best_test, self.best_epoch = val, test, epoch
+        key = val if score is None else score
+        if self.better(key, self.best_score):
+            self.best_score, self.best_epoch = key, epoch
+            self.best_val, self.best_test = val, test
             if self.keep_state:
                 self.best_state = copy.deepcopy(model.state_dict())
         elif self.config.patience is not None and epoch - self.best_epoch >= self.config.patience:
@@ -187,8 +222,9 @@ def train_node_classifier(
     """Train ``model`` on ``data.train_mask``; evaluate every epoch on validation and test.
 
     The model is built by the caller (seed it with ``torch.manual_seed(config.seed)`` first);
-    this seeds dropout. Validation accuracy drives early stopping; the returned test accuracy
-    is the one at the best validation epoch (earliest on ties), and the curve holds only
+    this seeds dropout. Validation accuracy (or, with ``config.select == "loss"``, validation
+    loss) picks the reported epoch and drives early stopping; the returned validation and
+    test accuracies are the ones at that epoch (earliest on ties), and the curve holds only
     training loss and validation metrics. ``stop`` (e.g. a learning-curve predictor) may end
     the run after any epoch; its reason is returned as ``stopped``.
 
@@ -201,7 +237,11 @@ def train_node_classifier(
     x, edge_index, y = data.x, data.edge_index, data.y
     train_mask, val_mask, test_mask = data.train_mask, data.val_mask, data.test_mask
     n_val, n_test = int(val_mask.sum()), int(test_mask.sum())
-    log = EpochLog(config, operator.gt, -1.0, keep_state=keep_state, stop=stop)
+    by_loss = config.select == "loss"
+    if by_loss:
+        log = EpochLog(config, operator.lt, math.inf, keep_state=keep_state, stop=stop)
+    else:
+        log = EpochLog(config, operator.gt, -1.0, keep_state=keep_state, stop=stop)
     start = time.perf_counter()
     epoch = 0
     diverged_at: int | None = None
@@ -223,12 +263,17 @@ def train_node_classifier(
 
         model.eval()
         with torch.no_grad():
-            pred = model(x, edge_index).argmax(dim=-1)
-            correct = pred == y
+            out = model(x, edge_index)
+            correct = out.argmax(dim=-1) == y
             val_acc = int(correct[val_mask].sum()) / n_val
             test_acc = int(correct[test_mask].sum()) / n_test
+            val_loss = (
+                float(nn.functional.cross_entropy(out[val_mask], y[val_mask])) if by_loss else None
+            )
         point = {"epoch": float(epoch), "train_loss": loss_value, "val_acc": val_acc}
-        if log.end_epoch(model, point, val_acc, test_acc):
+        if val_loss is not None:
+            point["val_loss"] = val_loss
+        if log.end_epoch(model, point, val_acc, test_acc, val_loss):
             break
     return TrainOutcome(
         val_acc=log.best_val,

@@ -94,3 +94,31 @@ class UnstartableEvaluator(NasBenchGraphEvaluator):
         if os.getpid() != state["home"]:
             raise RuntimeError("this evaluator cannot be loaded in another process")
         self.__dict__.update(state)
+
+
+class ThreadWatchingEvaluator(NasBenchGraphEvaluator):
+    """Looks up the table after "training" for ``seconds`` in 50 ms "epochs", and reports the
+    torch threads it ran with: at its first and last epoch (``threads_first``,
+    ``threads_last``) and inside :func:`nasforge.train.threads.at_base` (``threads_base``), as
+    costs of the result."""
+
+    def __init__(self, *, seconds: float) -> None:
+        super().__init__(dataset="cora")
+        self.seconds = seconds
+
+    def evaluate(self, arch: Architecture, budget: int | None = None) -> Result:
+        import torch
+
+        from nasforge.train import threads
+
+        seen = []
+        end = time.monotonic() + self.seconds
+        while time.monotonic() < end:
+            threads.between_epochs()
+            seen.append(torch.get_num_threads())
+            time.sleep(0.05)
+        with threads.at_base():
+            base = torch.get_num_threads()
+        result = super().evaluate(arch, budget)
+        costs = {"threads_first": seen[0], "threads_last": seen[-1], "threads_base": base}
+        return Result(metrics=result.metrics, costs={**result.costs, **costs})

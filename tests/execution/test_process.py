@@ -22,6 +22,7 @@ from tests.execution.process_evaluators import (
     SLOW,
     UNPICKLABLE,
     MisbehavingEvaluator,
+    ThreadWatchingEvaluator,
     UnstartableEvaluator,
 )
 
@@ -288,3 +289,32 @@ def test_workers_end_when_the_search_process_is_killed(tmp_path: Path) -> None:
     finally:
         search.kill()
         search.wait()
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs 2 CPUs to split")
+def test_idle_workers_cores_go_to_the_trial_still_running(no_leftovers: None) -> None:
+    cpus = len(os.sched_getaffinity(0))
+    ex = ProcessExecutor(ThreadWatchingEvaluator(seconds=2.5), workers=2)
+    try:
+        assert ex.threads == cpus // 2 and ex.adaptive
+        # two trials at once: each keeps its half
+        both = [ex.submit(_fine(0)), ex.submit(_fine(1))]
+        for future in both:
+            costs = future.result(RESULT_TIMEOUT_S).costs
+            assert costs["threads_first"] == cpus // 2, costs
+        # one trial alone: it takes up the idle worker's cores, its latency is timed at half
+        costs = ex.submit(_fine(2)).result(RESULT_TIMEOUT_S).costs
+        assert costs["threads_first"] == cpus // 2 and costs["threads_last"] == cpus, costs
+        assert costs["threads_base"] == cpus // 2
+    finally:
+        ex.close()
+
+
+def test_given_threads_stay_fixed(no_leftovers: None) -> None:
+    ex = ProcessExecutor(ThreadWatchingEvaluator(seconds=1.5), workers=2, threads=1)
+    try:
+        assert not ex.adaptive
+        costs = ex.submit(_fine(0)).result(RESULT_TIMEOUT_S).costs
+        assert costs["threads_first"] == costs["threads_last"] == costs["threads_base"] == 1
+    finally:
+        ex.close()

@@ -23,6 +23,7 @@ from nasforge.spaces.nb201 import Nb201Space
 from nasforge.stopping import LearningCurveStopper
 from nasforge.tasks.graph import NodeClassificationTask
 from nasforge.tasks.supervised import SupervisedTask
+from nasforge.train import threads
 from nasforge.train.cost import count_flops, count_params, measure_latency_ms
 from nasforge.train.supervised import train_supervised
 from nasforge.train.trainer import (
@@ -221,12 +222,14 @@ class TrainingEvaluator(Evaluator):
             "params": float(count_params(model)),
             "flops": float(count_flops(forward)),
         }
-        if self.latency and self.latency_backend == "torch":
-            costs["latency_ms"] = measure_latency_ms(forward)
-        elif self.latency:
-            from nasforge.latency import measure_latency
+        # timed at the process's base threads, as every trial of the search is
+        with threads.at_base():
+            if self.latency and self.latency_backend == "torch":
+                costs["latency_ms"] = measure_latency_ms(forward)
+            elif self.latency:
+                from nasforge.latency import measure_latency
 
-            costs["latency_ms"] = measure_latency(model, inputs, backend=self.latency_backend)
+                costs["latency_ms"] = measure_latency(model, inputs, backend=self.latency_backend)
         return costs
 
     def describe(self) -> dict[str, Any]:

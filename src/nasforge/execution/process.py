@@ -6,6 +6,10 @@ at once. A worker that dies (``kill -9``, the OOM killer, a segfault, ``os._exit
 its own trial: that trial fails as *lost*, the slot gets a fresh worker, and the trials of the
 other workers go on. A trial exceeding ``trial_timeout`` has its worker's whole process tree
 killed (each worker leads its own process group).
+
+The cores are split evenly between the workers; while fewer trials run than there are
+workers (the end of a search), the idle workers' cores go to the running trials, which
+adopt their new share between epochs (:mod:`nasforge.train.threads`).
 """
 
 from __future__ import annotations
@@ -44,6 +48,10 @@ _JOIN_TIMEOUT_S = 10.0
 # Messages from a worker: (_READY,), (_ERROR, text) before it exits, (_RESULT, Result).
 _READY, _ERROR, _RESULT = "ready", "error", "result"
 
+GROW_DELAY_S = 0.5
+"""How long cores must stay idle before running trials take them up (a new trial usually
+follows a finished one within milliseconds; only a lasting gap is worth re-splitting for)."""
+
 
 # --- the worker process ------------------------------------------------------------------
 
@@ -63,15 +71,29 @@ def _follow_parent(parent: int, interval: float = 0.5) -> None:
     threading.Thread(target=watch, name="nasforge-parent-watch", daemon=True).start()
 
 
-def _worker_main(conn: Connection, evaluator_bytes: bytes, threads: int, parent: int) -> None:
-    """Body of a worker: set up, then evaluate the jobs read from ``conn`` until it closes."""
+def _worker_main(
+    conn: Connection,
+    evaluator_bytes: bytes,
+    threads: int,
+    parent: int,
+    shares: Any = None,
+    slot: int = 0,
+) -> None:
+    """Body of a worker: set up, then evaluate the jobs read from ``conn`` until it closes.
+
+    ``shares[slot]`` (shared memory written by the search) is this worker's current share of
+    the cores; ``None`` keeps ``threads`` throughout.
+    """
     os.setpgid(0, 0)  # lead a process group: the search kills the worker's whole tree by it
     _follow_parent(parent)  # the search's pid, given: it may have died while this one started
     try:
         import torch
 
-        torch.set_num_threads(threads)
+        from nasforge.train import threads as thread_share
+
         torch.set_num_interop_threads(1)
+        share = None if shares is None else (lambda: int(shares[slot]))
+        thread_share.configure(threads, share)
         evaluator: Evaluator = pickle.loads(evaluator_bytes)
     except BaseException as exc:
         conn.send_bytes(pickle.dumps((_ERROR, f"{type(exc).__name__}: {exc}")))
@@ -83,6 +105,7 @@ def _worker_main(conn: Connection, evaluator_bytes: bytes, threads: int, parent:
             arch, budget = pickle.loads(conn.recv_bytes())
         except EOFError:  # the search closed the pipe (or died)
             return
+        thread_share.between_epochs()  # start with this worker's current share
         conn.send_bytes(_result_message(_evaluate(evaluator, arch, budget)))
 
 
@@ -215,12 +238,17 @@ class _Pool:
     threads: int
     trial_timeout: float | None
     slots: list[_Slot]
+    cpus: int = 1
+    shares: Any = None  # shared array of each slot's current threads, or None (fixed threads)
     lock: threading.Lock = field(default_factory=threading.Lock)
     queue: deque[_Job] = field(default_factory=deque)
     closed: bool = False
     wake_r: int = -1
     wake_w: int = -1
     monitor: threading.Thread | None = None
+    busy: frozenset[int] = frozenset()  # slots with a trial, as of the last re-split
+    busy_since: float = 0.0  # when that set last changed (monotonic)
+    grown: bool = False  # whether idle cores went to the running trials since then
 
     def submit(self, job: _Job) -> None:
         with self.lock:
@@ -256,6 +284,7 @@ class _Pool:
         try:
             while not self.closed:
                 self._dispatch()
+                self._split_cores(time.monotonic())
                 workers = [s.worker for s in self.slots if s.worker is not None]
                 ready = wait(
                     [self.wake_r]
@@ -274,6 +303,7 @@ class _Pool:
                     elif worker is not None and worker.process.sentinel in ready:
                         self._lost(slot, worker, None, settle)
                 self._expire(time.monotonic(), settle)
+                self._split_cores(time.monotonic())
                 _settle_all(settle)
         except BaseException as exc:
             reason = f"the process executor's monitor thread failed ({type(exc).__name__}: {exc})"
@@ -294,6 +324,8 @@ class _Pool:
 
     def _timeout(self, workers: list[_Worker]) -> float | None:
         deadlines = [w.deadline for w in workers if not w.ready or w.job is not None]
+        if self.shares is not None and self.busy and not self.grown:
+            deadlines.append(self.busy_since + GROW_DELAY_S)  # time to hand out idle cores
         first = min(deadlines, default=math.inf)
         return None if math.isinf(first) else max(0.0, first - time.monotonic())
 
@@ -301,7 +333,7 @@ class _Pool:
         """Start the workers the slots need, and hand queued jobs to free ones."""
         for slot in sorted(self.slots, key=lambda s: not (s.worker and s.worker.ready)):
             if slot.worker is None and (slot.restart or self.queue):
-                slot.worker = self._start()
+                slot.worker = self._start(self.slots.index(slot))
                 slot.restart = False
             worker = slot.worker
             while worker is not None and worker.job is None:
@@ -318,11 +350,31 @@ class _Pool:
                 if worker.ready:
                     worker.deadline = job.started + (self.trial_timeout or math.inf)
 
-    def _start(self) -> _Worker:
+    def _split_cores(self, now: float) -> None:
+        """Publish each worker's share of the cores: the even split while every worker has a
+        trial (or right after that changed), else the idle workers' cores spread over the
+        running trials."""
+        if self.shares is None:
+            return
+        busy = frozenset(
+            i for i, s in enumerate(self.slots) if s.worker is not None and s.worker.job is not None
+        )
+        if busy != self.busy:
+            self.busy, self.busy_since, self.grown = busy, now, False
+            for i in range(len(self.slots)):  # a new trial must not wait for its cores
+                self.shares[i] = self.threads
+        if self.grown or not busy or now < self.busy_since + GROW_DELAY_S:
+            return
+        each, extra = divmod(self.cpus, len(busy))
+        for rank, i in enumerate(sorted(busy)):
+            self.shares[i] = max(self.threads, each + (rank < extra))
+        self.grown = True
+
+    def _start(self, index: int) -> _Worker:
         parent, child = get_context("spawn").Pipe(duplex=True)
         process = get_context("spawn").Process(
             target=_worker_main,
-            args=(child, self.evaluator_bytes, self.threads, os.getpid()),
+            args=(child, self.evaluator_bytes, self.threads, os.getpid(), self.shares, index),
             name="nasforge-worker",
         )
         process.start()
@@ -436,7 +488,11 @@ class ProcessExecutor(Executor):
     Args:
         evaluator: What every worker evaluates with (it must pickle).
         workers: Number of worker processes (>= 1).
-        threads: Torch threads per worker (default: CPUs // workers, at least 1).
+        threads: Torch threads per worker, fixed. By default each worker gets CPUs // workers
+            (at least 1), and while some workers are idle their cores go to the trials still
+            running (taken up between epochs; costs such as latency are still measured at
+            CPUs // workers). Results then do not depend on the seed alone: a trial's floating
+            point sums may differ in their last bits with the threads it ran on.
         trial_timeout: Seconds a trial may run (from when its worker is ready), or ``None``.
 
     Raises:
@@ -469,8 +525,16 @@ class ProcessExecutor(Executor):
         self.capacity = workers
         self.evaluator = evaluator
         self.trial_timeout = trial_timeout
+        # given threads stay fixed; the default even split lends idle workers' cores out
+        self.adaptive = threads is None and workers > 1
+        shares = get_context("spawn").RawArray("i", workers) if self.adaptive else None
         pool = _Pool(
-            evaluator_bytes, self.threads, trial_timeout, [_Slot() for _ in range(workers)]
+            evaluator_bytes,
+            self.threads,
+            trial_timeout,
+            [_Slot() for _ in range(workers)],
+            cpus=cpus or 1,
+            shares=shares,
         )
         pool.wake_r, pool.wake_w = os.pipe()
         os.set_blocking(pool.wake_r, False)

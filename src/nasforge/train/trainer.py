@@ -15,6 +15,7 @@ from torch import nn
 from torch_geometric.data import Data
 
 from nasforge.errors import ConfigError
+from nasforge.train import threads
 
 __all__ = [
     "EpochLog",
@@ -198,6 +199,7 @@ class EpochLog:
         when training should end here."""
         epoch = int(point["epoch"])
         self.curve.append(point)
+        threads.between_epochs()  # take up cores other workers of the search left idle
         key = val if score is None else score
         if self.better(key, self.best_score):
             self.best_score, self.best_epoch = key, epoch

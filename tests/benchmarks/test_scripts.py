@@ -33,11 +33,13 @@ def test_nbg_strategies_smoke(tmp_path: Path) -> None:
         "2",
         "--budget",
         "15",
+        "--jobs",
+        "2",
         "--out",
         str(out),
     )
     text = out.read_text()
-    for method in ("nasforge:random", "nasforge:evolution", "nasforge:local", "optuna:tpe"):
+    for method in ("nasforge:random", "nasforge:optuna-gp", "nasforge:local", "optuna:tpe"):
         assert method in text
     assert "Oracle test" in text
 
@@ -105,6 +107,8 @@ def test_training_benchmarks_smoke(tmp_path: Path, planetoid_root: Path) -> None
         "--synthetic-epochs",
         "3",
         "--digits-epochs",
+        "1",
+        "--rounds",
         "1",
         "--out",
         str(tmp_path / "par.md"),

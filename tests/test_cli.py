@@ -216,3 +216,30 @@ def test_top_ranks_by_the_stored_objective(searched: Path) -> None:
     assert len(vals) == 5 and vals == sorted(vals, reverse=True)
     bad = run("trials", "--name", "my-run", "--db", str(searched), "--top", "0")
     assert bad.returncode == 2 and "must be >= 1, got 0" in bad.stderr
+
+
+def test_text_in_square_brackets_is_printed_as_written(tmp_path: Path) -> None:
+    """Messages, names and paths are text, never console markup: '[optuna]' stays."""
+    listing = run("list", "strategies")
+    assert "(needs nasforge[optuna])" in " ".join(listing.stdout.split())
+
+    db = tmp_path / "runs[1].db"
+    proc = run(
+        "search", "--benchmark", "nas-bench-graph:cora", "--strategy", "random",
+        "--budget", "5", "--name", "run[bold]", "--db", str(db), "--no-progress",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    text = " ".join(proc.stdout.split())
+    assert "as experiment run[bold]" in text and f"--db {db}" in text
+
+    without_optuna = (
+        "import sys; sys.modules['optuna'] = None; from nasforge.cli import main; "
+        "sys.exit(main(sys.argv[1:]))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", without_optuna, "search", "--benchmark", "nas-bench-graph:cora",
+         "--strategy", "optuna-tpe", "--budget", "5", "--db", str(tmp_path / "o.db")],
+        capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"}, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "pip install 'nasforge[optuna]'" in proc.stderr, proc.stderr

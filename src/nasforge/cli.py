@@ -47,7 +47,10 @@ class _Parser(argparse.ArgumentParser):
     """argparse with a one-line error and exit code 2."""
 
     def error(self, message: str) -> NoReturn:
-        err.print(f"[bold red]error:[/] {self.prog}: {message} (see '{self.prog} --help')")
+        err.print(
+            f"[bold red]error:[/] {escape(self.prog)}: {escape(message)} "
+            f"(see '{escape(self.prog)} --help')"
+        )
         raise SystemExit(EXIT_USAGE)
 
 
@@ -550,7 +553,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         result = settings.run(db=args.db, callback=on_progress)
     summary = result.summary
     if summary.resumed_trials:
-        out.print(f"resumed [bold]{name}[/]: {summary.resumed_trials} stored trials kept")
+        out.print(f"resumed [bold]{escape(name)}[/]: {summary.resumed_trials} stored trials kept")
     out.print(
         f"{summary.new_trials} new trials, {summary.archs} distinct architectures, "
         f"{summary.duplicates} duplicate proposals answered from the store; "
@@ -564,7 +567,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     if summary.skipped_infeasible:
         out.print(
             f"{summary.skipped_infeasible} proposals skipped before evaluation: they violate "
-            f"{', '.join(map(str, settings.constraints))}"
+            f"{escape(', '.join(map(str, settings.constraints)))}"
         )
     if settings.constraints and result.best is None:
         err.print(
@@ -574,14 +577,15 @@ def _cmd_search(args: argparse.Namespace) -> int:
     if len(settings.objectives) > 1:
         front = api.pareto(name, db=result.db)
         out.print(
-            f"Pareto front of {' vs '.join(map(str, settings.objectives))}: "
+            f"Pareto front of {escape(' vs '.join(map(str, settings.objectives)))}: "
             f"{len(front.front)} architectures"
         )
-        out.print(f"next: nasforge pareto --name {name} --db {result.db}")
+        out.print(f"next: nasforge pareto --name {escape(name)} --db {escape(str(result.db))}")
     else:
         _print_best(result.best)
-    out.print(f"results stored in [bold]{result.db}[/] as experiment [bold]{name}[/]")
-    out.print(f"next: nasforge trials --name {name} --db {result.db}")
+    db, quoted = escape(str(result.db)), escape(name)
+    out.print(f"results stored in [bold]{db}[/] as experiment [bold]{quoted}[/]")
+    out.print(f"next: nasforge trials --name {quoted} --db {db}")
     return EXIT_OK
 
 
@@ -590,9 +594,9 @@ def _print_best(best: TrialRecord | None) -> None:
         out.print("no completed trial yet")
         return
     out.print(f"best architecture (trial {best.number}): [bold]{escape(str(best.arch))}[/]")
-    out.print(f"  canonical key: {best.key}")
+    out.print(f"  canonical key: {escape(best.key)}")
     metrics = {**best.metrics, **best.test_metrics, **best.costs}
-    out.print("  " + ", ".join(f"{k}={_fmt(v)}" for k, v in metrics.items()))
+    out.print(escape("  " + ", ".join(f"{k}={_fmt(v)}" for k, v in metrics.items())))
 
 
 def _trial_json(t: TrialRecord) -> dict[str, Any]:
@@ -622,7 +626,7 @@ def _cmd_trials(args: argparse.Namespace) -> int:
         for t in rows:
             out.print_json(json.dumps(_trial_json(t)), indent=None)
         return EXIT_OK
-    table = Table(title=f"{args.name}: {len(rows)} trials")
+    table = Table(title=f"{escape(args.name)}: {len(rows)} trials")
     for col in ("#", "status", "architecture", "val", "test", "latency ms", "params"):
         left = col in ("status", "architecture")
         table.add_column(col, justify="left" if left else "right", overflow="fold")
@@ -666,11 +670,16 @@ def _cmd_list(args: argparse.Namespace) -> int:
             for e in api.list_experiments(args.db):
                 evaluator = e.config.get("evaluator", {})
                 table.add_row(
-                    e.name,
-                    str(e.config.get("space")),
-                    str(e.config.get("strategy")),
-                    str(e.config.get("seed")),
-                    f"{evaluator.get('kind')}:{evaluator.get('dataset')}",
+                    *map(
+                        escape,
+                        (
+                            e.name,
+                            str(e.config.get("space")),
+                            str(e.config.get("strategy")),
+                            str(e.config.get("seed")),
+                            f"{evaluator.get('kind')}:{evaluator.get('dataset')}",
+                        ),
+                    )
                 )
             out.print(table)
             continue
@@ -679,7 +688,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
         table.add_column("name")
         table.add_column("description")
         for name in registry.names():
-            table.add_row(name, registry.summary(name))
+            table.add_row(escape(name), escape(registry.summary(name)))
         out.print(table)
     return EXIT_OK
 
@@ -706,7 +715,7 @@ def _cmd_proxies(args: argparse.Namespace) -> int:
             }
             out.print_json(json.dumps(record), indent=None)
         return EXIT_OK
-    table = Table(title=f"{len(rows)} architectures of {args.task} ranked by {names[0]}")
+    table = Table(title=f"{len(rows)} architectures of {escape(args.task)} ranked by {names[0]}")
     table.add_column("rank", justify="right")
     table.add_column("architecture", overflow="fold")
     for name in names:
@@ -717,7 +726,7 @@ def _cmd_proxies(args: argparse.Namespace) -> int:
     out.print(table)
     failed = [r for r in rows if r.reason]
     if failed:
-        out.print(f"{len(failed)} architectures failed, e.g.: {failed[0].reason}")
+        out.print(f"{len(failed)} architectures failed, e.g.: {escape(str(failed[0].reason))}")
     return EXIT_OK
 
 
@@ -795,8 +804,8 @@ def _cmd_latency(args: argparse.Namespace) -> int:
         source = f"measured {table.measurements} entries in {table.build_seconds:.1f} s"
     else:
         source = "read from the cache"
-    out.print(f"latency table ({args.backend}): {source}: {table.path}")
-    view = Table(title=f"{len(rows)} architectures of {args.task}: latency in ms")
+    out.print(f"latency table ({args.backend}): {source}: {escape(str(table.path))}")
+    view = Table(title=f"{len(rows)} architectures of {escape(args.task)}: latency in ms")
     view.add_column("architecture", overflow="fold")
     for column in ("predicted", "measured", "error %"):
         view.add_column(column, justify="right")
@@ -855,10 +864,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
         out.print(f"weights: {escape(str(source))}, not retrained (--retrain trains): {scores}")
     onnx = meta["onnx"]
     files = ", ".join(str(f) for f in meta["files"].values())
-    out.print(f"files: {files}")
+    out.print(f"files: {escape(files)}")
     if onnx["message"]:
         out.print(escape(str(onnx["message"])))
-    out.print(f"load it with: nasforge.load({str(folder)!r})")
+    out.print(escape(f"load it with: nasforge.load({str(folder)!r})"))
     return EXIT_OK
 
 
@@ -888,10 +897,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _COMMANDS[args.command](args)
     except ConfigError as exc:
-        err.print(f"[bold red]error:[/] {exc}")
+        err.print(f"[bold red]error:[/] {escape(str(exc))}")
         return EXIT_USAGE
     except NasforgeError as exc:
-        err.print(f"[bold red]error:[/] {exc}")
+        err.print(f"[bold red]error:[/] {escape(str(exc))}")
         return EXIT_ERROR
     except KeyboardInterrupt:
         err.print("interrupted: every finished trial is stored; run the same command to resume")

@@ -28,6 +28,8 @@ from nasforge.experiment import trial_score
 
 __all__ = ["main"]
 
+_err = Console(stderr=True, highlight=False)
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nasforge.demo", description=__doc__)
@@ -63,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         trials = api.trials(name, db=args.db)
     except NasforgeError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        _err.print(f"[bold red]error:[/] {escape(str(exc))}")
         return 2
     summary, best = result.summary, result.best
     if summary.resumed_trials:
@@ -98,22 +100,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"  val_acc {best.metrics['val_acc']:.4f}, test_acc {best.test_metrics['test_acc']:.4f}; "
         f"best val_acc in the whole table {best_val:.4f} "
         f"(regret {best_val - best.metrics['val_acc']:.4f})\n"
-        f"results stored in [bold]{result.db}[/] as experiment '{name}'; try:\n"
-        f"  nasforge trials --name {name} --db {result.db} --top 10\n"
-        f"  nasforge best --name {name} --db {result.db}"
+        f"results stored in [bold]{escape(str(result.db))}[/] as experiment '{name}'; try:\n"
+        f"  nasforge trials --name {name} --db {escape(str(result.db))} --top 10\n"
+        f"  nasforge best --name {name} --db {escape(str(result.db))}"
     )
     code = _digits(console, args.db, args.digits_budget, args.seed) if args.digits_budget > 0 else 0
     if args.report:
         try:
             path = api.report(name, args.report, db=args.db, top=5)
         except NasforgeError as exc:
-            console.print(f"[bold red]error:[/] {exc}")
+            _err.print(f"[bold red]error:[/] {escape(str(exc))}")
             return 2
         console.rule("nasforge demo: report")
         console.print(
             f"report of '{name}' written to [bold]{escape(str(path.resolve()))}[/] "
             "(self-contained: open it in any browser, offline)\n"
-            f"  nasforge report --name {name} --db {result.db} --out report.html"
+            f"  nasforge report --name {name} --db {escape(str(result.db))} --out report.html"
         )
     return code
 
@@ -133,7 +135,7 @@ def _digits(console: Console, db: str, budget: int, seed: int) -> int:
         )
         result = settings.run(db=db)
     except NasforgeError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        _err.print(f"[bold red]error:[/] {escape(str(exc))}")
         return 2
     summary, best = result.summary, result.best
     setup = settings.evaluator.describe()
@@ -148,11 +150,11 @@ def _digits(console: Console, db: str, budget: int, seed: int) -> int:
         return 1
     console.print(
         f"best cell: [bold]{escape(str(best.arch))}[/] (trial {best.number})\n"
-        f"  computes {best.key}\n"
+        f"  computes {escape(best.key)}\n"
         f"  val_acc {best.metrics['val_acc']:.4f}, [bold]test_acc "
         f"{best.test_metrics['test_acc']:.4f}[/], {best.costs['params'] / 1e3:.1f} k params, "
         f"{best.costs['latency_ms']:.2f} ms per image\n"
-        f"  nasforge trials --name {name} --db {result.db} --top 5"
+        f"  nasforge trials --name {name} --db {escape(str(result.db))} --top 5"
     )
     return 0
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from nasforge.architecture import Architecture
 from nasforge.budget import Budget, BudgetUnit
 from nasforge.errors import ConfigError
 from nasforge.evaluators.benchmark import NasBenchGraphEvaluator
+from nasforge.execution.base import Executor
 from nasforge.experiment import Experiment, Progress, best_trial
 from nasforge.objective import Direction, Objective
 from nasforge.result import Result, Status
@@ -132,3 +135,42 @@ def test_objectives_on_costs_and_minimisation(db_path: Path) -> None:
     worst = min(stored, key=lambda t: t.metrics["val_acc"])
     assert best_trial(stored, Objective("val_acc", Direction.MINIMIZE)) == worst
     assert best_trial(stored, Objective("no_such_metric")) is None
+
+
+class _ReversedPairs(Executor):
+    """Two trials in flight; the second submitted finishes first."""
+
+    capacity = 2
+
+    def __init__(self, evaluator: NasBenchGraphEvaluator) -> None:
+        self.evaluator = evaluator
+        self.held: tuple[Future[Result], Architecture] | None = None
+
+    def submit(self, arch: Architecture, budget: int | None = None) -> Future[Result]:
+        future: Future[Result] = Future()
+        if self.held is None:
+            self.held = (future, arch)
+        else:
+            future.set_result(self.evaluator.evaluate(arch, budget))
+            first, first_arch = self.held
+            self.held = None
+            result = self.evaluator.evaluate(first_arch, budget)
+            threading.Timer(0.2, first.set_result, (result,)).start()  # after the loop saw this
+        return future
+
+
+class _SameScore(NasBenchGraphEvaluator):
+    def evaluate(self, arch: Architecture, budget: int | None = None) -> Result:
+        return Result(metrics={"val_acc": 0.5}, test_metrics={"test_acc": 0.5})
+
+
+def test_ties_go_to_the_lowest_trial_number_whatever_the_finishing_order(db_path: Path) -> None:
+    ev = _SameScore(dataset="cora")
+    with SqlStore(db_path) as store:
+        exp = _experiment(store, strategy="random", evaluator=ev)
+        summary = exp.run(Budget(6), executor=_ReversedPairs(ev))
+        stored = store.trials(exp.record.id)
+    finished = sorted(stored, key=lambda t: t.finished_at or 0.0)
+    assert finished[0].number == 1  # trial 1 was stored before trial 0
+    assert summary.best is not None and summary.best.number == 0
+    assert best_trial(stored, OBJ) == summary.best

@@ -461,7 +461,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 # -- commands --------------------------------------------------------------------------------
 def _fmt(value: float | None, digits: int = 4) -> str:
-    return "-" if value is None or value != value else f"{value:.{digits}f}"
+    """``-`` for a missing value, whole counts (params, FLOPs) without decimals."""
+    if value is None or value != value:
+        return "-"
+    if float(value).is_integer() and abs(value) >= 1000:
+        return f"{value:.0f}"
+    return f"{value:.{digits}f}"
 
 
 _TRAINING_FLAGS = (

@@ -128,11 +128,26 @@ def is_better(trial: TrialRecord, than: TrialRecord | None, objective: Objective
     return _rank(trial, objective) > _rank(than, objective)
 
 
+def _replaces_best(trial: TrialRecord, best: TrialRecord | None, objective: Objective) -> bool:
+    """Whether ``trial`` is the best instead of ``best``: better, or as good and numbered lower.
+
+    Trials finish out of order with several workers; breaking ties by number makes the best
+    the same whichever order the results came in.
+    """
+    if is_better(trial, best, objective):
+        return True
+    return (
+        best is not None
+        and trial.number < best.number
+        and _rank(trial, objective) == _rank(best, objective) > (-1, -math.inf)
+    )
+
+
 def best_trial(trials: Iterable[TrialRecord], objective: Objective) -> TrialRecord | None:
-    """The best COMPLETE trial (earliest on ties): best objective at the highest fidelity."""
+    """The best COMPLETE trial (lowest number on ties): best objective at the highest fidelity."""
     best: TrialRecord | None = None
     for trial in trials:
-        if is_better(trial, best, objective):
+        if _replaces_best(trial, best, objective):
             best = trial
     return best
 
@@ -656,7 +671,7 @@ class _LoopState:
     def record(self, trial: TrialRecord, objective: Objective, *, mine: bool) -> None:
         if mine:
             self.new_numbers.append(trial.number)
-        if is_better(trial, self.best, objective):
+        if _replaces_best(trial, self.best, objective):
             self.best = trial
 
 

@@ -40,8 +40,9 @@ def test_cora_loads_offline_without_writing_to_the_data_folder(planetoid_root: P
 def test_planetoid_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown Planetoid dataset 'Corra'; valid: Cora"):
         load_planetoid("Corra", tmp_path)
-    with pytest.raises(ConfigError, match="lacks the Planetoid raw files"):
+    with pytest.raises(ConfigError, match="lacks the Planetoid raw files") as info:
         load_planetoid("Cora", tmp_path)
+    assert "--data-root" in str(info.value) and "--download" in str(info.value)
 
 
 def test_planted_partition_is_seeded_and_learnable() -> None:

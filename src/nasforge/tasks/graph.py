@@ -184,7 +184,8 @@ def load_planetoid(name: str, root: str | os.PathLike[str], *, download: bool = 
     if missing and not download:
         raise ConfigError(
             f"{raw} lacks the Planetoid raw files ind.{canonical.lower()}.{{{','.join(missing)}}}; "
-            "point --data-root at a folder holding <Name>/raw/, or allow the download"
+            "point --data-root at a folder holding <Name>/raw/, or pass --download (API: "
+            "download=True) to fetch them"
         )
     if missing:  # download into the root the user gave
         download_planetoid_raw(raw, canonical, missing)

@@ -188,8 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         type=_constraint,
         default=[],
-        help="hard constraint METRIC<=|<|>=|>NUMBER (repeatable), e.g. params<=1e6, "
-        "latency_ms<=5, flops<=300M",
+        help="hard constraint METRIC<=|<|>=|>NUMBER (repeatable, quoted for the shell), e.g. "
+        "'params<=1e6', 'latency_ms<=5', 'flops<=300M'",
     )
     s.add_argument("--seed", type=_seed, default=0, help="strategy seed (default 0)")
     s.add_argument("--name", help="experiment name; an existing one is resumed")

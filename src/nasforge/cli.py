@@ -469,6 +469,16 @@ def _fmt(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}f}"
 
 
+def _fmt_score(value: float | None) -> str:
+    """A proxy score in at most 4 significant digits (they span from 1e-6 to 1e12); counts
+    (params) below a million whole."""
+    if value is None or value != value:
+        return "-"
+    if float(value).is_integer() and abs(value) < 1e6:
+        return f"{value:.0f}"
+    return f"{value:.4g}"
+
+
 _TRAINING_FLAGS = (
     "hidden",
     "dropout",
@@ -724,9 +734,9 @@ def _cmd_proxies(args: argparse.Namespace) -> int:
     table.add_column("rank", justify="right")
     table.add_column("architecture", overflow="fold")
     for name in names:
-        table.add_column(name, justify="right")
+        table.add_column(name, justify="right", overflow="fold")  # wrapped, never cut
     for row in rows[: args.top]:
-        values = [_fmt(row.scores.get(n), 3) for n in names]
+        values = [_fmt_score(row.scores.get(n)) for n in names]
         table.add_row(str(row.rank), escape(str(row.arch)), *values)
     out.print(table)
     failed = [r for r in rows if r.reason]

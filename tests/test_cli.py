@@ -243,3 +243,23 @@ def test_text_in_square_brackets_is_printed_as_written(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 2
     assert "pip install 'nasforge[optuna]'" in proc.stderr, proc.stderr
+
+
+def test_tables_fold_in_a_narrow_terminal_and_cut_nothing(searched: Path) -> None:
+    db = str(searched)
+    for args in (
+        ["list"],
+        ["list", "experiments", "--db", db],
+        ["trials", "--name", "my-run", "--top", "5", "--db", db],
+        ["pareto", "--name", "my-run", "--objective", "val_acc:max",
+         "--objective", "latency_ms:min", "--db", db],
+    ):  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, "-m", "nasforge.cli", *args],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "COLUMNS": "50", "NO_COLOR": "1"},
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert "…" not in proc.stdout, proc.stdout

@@ -681,7 +681,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
         if group == "experiments":
             table = Table(title="experiments")
             for col in ("name", "space", "strategy", "seed", "benchmark"):
-                table.add_column(col)
+                table.add_column(col, overflow="fold")
             for e in api.list_experiments(args.db):
                 evaluator = e.config.get("evaluator", {})
                 table.add_row(
@@ -700,8 +700,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
             continue
         registry = registries[group]
         table = Table(title=group)
-        table.add_column("name")
-        table.add_column("description")
+        table.add_column("name", overflow="fold")
+        table.add_column("description", overflow="fold")
         for name in registry.names():
             table.add_row(escape(name), escape(registry.summary(name)))
         out.print(table)
@@ -731,7 +731,7 @@ def _cmd_proxies(args: argparse.Namespace) -> int:
             out.print_json(json.dumps(record), indent=None)
         return EXIT_OK
     table = Table(title=f"{len(rows)} architectures of {escape(args.task)} ranked by {names[0]}")
-    table.add_column("rank", justify="right")
+    table.add_column("rank", justify="right", overflow="fold")
     table.add_column("architecture", overflow="fold")
     for name in names:
         table.add_column(name, justify="right", overflow="fold")  # wrapped, never cut
@@ -759,11 +759,11 @@ def _cmd_pareto(args: argparse.Namespace) -> int:
         out.print_json(json.dumps(payload))
         return EXIT_OK
     table = Table(title=f"Pareto front of {escape(args.name)} ({len(result.front)} trials)")
-    table.add_column("#", justify="right")
+    table.add_column("#", justify="right", overflow="fold")
     for metric in names:
-        table.add_column(metric, justify="right")
-    table.add_column("test", justify="right")
-    table.add_column("architecture (canonical key)")
+        table.add_column(metric, justify="right", overflow="fold")
+    table.add_column("test", justify="right", overflow="fold")
+    table.add_column("architecture (canonical key)", overflow="fold")
     for t in result.front:
         values = [o.value_in(t.metrics, t.costs) for o in result.objectives]
         test = next(iter(t.test_metrics.values()), None)
@@ -823,7 +823,7 @@ def _cmd_latency(args: argparse.Namespace) -> int:
     view = Table(title=f"{len(rows)} architectures of {escape(args.task)}: latency in ms")
     view.add_column("architecture", overflow="fold")
     for column in ("predicted", "measured", "error %"):
-        view.add_column(column, justify="right")
+        view.add_column(column, justify="right", overflow="fold")
     for row in rows:
         error = (row.predicted - row.measured) / row.measured * 100
         view.add_row(

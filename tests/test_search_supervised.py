@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sqlite3
 from pathlib import Path
 
@@ -150,3 +151,28 @@ def test_cli_csv_search_and_bad_csv(tmp_path: Path, capsys: pytest.CaptureFixtur
     )
     assert code == 2
     assert "no label column 'cost'; columns: f1, f2, f3, price" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("task", "training", "message"),
+    [
+        ("synthetic", {"lr": "fast"}, "training option lr must be a number, got 'fast'"),
+        ("synthetic", {"hidden": "64"}, "training option hidden must be an integer, got '64'"),
+        ("synthetic", {"patience": 2.5}, "patience must be an integer or None, got 2.5"),
+        ("synthetic", {"dropout": True}, "dropout must be a number, got True"),
+        ("synthetic", {"optimizer": 3}, "optimizer must be a string, got 3"),
+        ("image:digits", {"channels": 8.0}, "channels must be an integer, got 8.0"),
+    ],
+)
+def test_training_options_of_the_wrong_type_are_named(
+    task: str, training: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        api.plan(task=task, budget=2, training=training)
+
+
+def test_training_options_of_the_right_types_pass() -> None:
+    settings = api.plan(
+        task="synthetic", budget=2, training={"lr": 1, "patience": None, "optimizer": "sgd"}
+    )
+    assert settings.evaluator.describe()["train"]["lr"] == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import math
 import os
+import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,6 +19,7 @@ from nasforge.budget import Budget
 from nasforge.constraint import Constraint
 from nasforge.errors import ConfigError
 from nasforge.evaluators.base import Evaluator
+from nasforge.execution.base import refuse_while_a_worker_starts
 from nasforge.execution.factory import check_executor, make_executor
 from nasforge.experiment import (
     DEFAULT_MAX_RETRIES,
@@ -180,6 +182,7 @@ class SearchPlan:
         callback: Callable[[Progress], None] | None = None,
     ) -> SearchResult:
         """Run (or resume) the search in the store ``db``."""
+        refuse_while_a_worker_starts()
         target = store_target(db)
         stopper = getattr(self.evaluator, "stopper", None)
         if stopper is not None:  # workers read finished curves from the store
@@ -263,6 +266,7 @@ def plan(
     Raises:
         ConfigError: For an unknown name or a bad value.
     """
+    refuse_while_a_worker_starts()
     if (benchmark is None) == (task is None):
         raise ConfigError("give exactly one of a benchmark (table look-up) or a task (training)")
     if warm_start or warm_pool is not None or warm_proxy != "synflow":
@@ -425,6 +429,33 @@ _TRAIN_KEYS = (
 )
 
 
+def _check_option_types(cls: type, values: Mapping[str, Any]) -> None:
+    """Refuse a training option of the wrong type (``lr="fast"``) with its name and the type
+    it takes, before the settings' own range checks compare it with numbers."""
+    hints = typing.get_type_hints(cls)
+    for key, value in values.items():
+        hint = hints.get(key)
+        if hint is None:
+            continue
+        accepted = set(typing.get_args(hint)) or {hint}
+        ok = (
+            (value is None and type(None) in accepted)
+            or (isinstance(value, str) and str in accepted)
+            or (
+                isinstance(value, int)
+                and not isinstance(value, bool)
+                and (int in accepted or float in accepted)
+            )
+            or (isinstance(value, float) and float in accepted)
+        )
+        if not ok:
+            names = " or ".join(
+                {int: "an integer", float: "a number", str: "a string"}.get(t, "None")
+                for t in sorted(accepted, key=lambda t: t is type(None))
+            )
+            raise ConfigError(f"training option {key} must be {names}, got {value!r}")
+
+
 def _fidelity_defaults(strategy: str, evaluator: Evaluator) -> dict[str, Any]:
     """Multi-fidelity strategies on a training task default to its epochs as the top rung."""
     accepted = strategy_options(strategy)
@@ -471,8 +502,12 @@ def _resolve_training(
             f"{', '.join(hyper_keys + _TRAIN_KEYS)}"
         )
     if hyper_keys:
-        hyper = replace(hyper, **{k: v for k, v in training.items() if k in hyper_keys})  # type: ignore[type-var]
-    train = replace(setup.train, **{k: v for k, v in training.items() if k in _TRAIN_KEYS})
+        given = {k: v for k, v in training.items() if k in hyper_keys}
+        _check_option_types(type(hyper), given)
+        hyper = replace(hyper, **given)  # type: ignore[type-var]
+    given = {k: v for k, v in training.items() if k in _TRAIN_KEYS}
+    _check_option_types(type(setup.train), given)
+    train = replace(setup.train, **given)
     if epochs is not None:
         train = replace(train, epochs=epochs)
     stopper = None
@@ -611,6 +646,7 @@ def search(
         ConfigError: For an unknown name or a bad value (nothing is written then).
         StoreError: If the store cannot be opened or written.
     """
+    refuse_while_a_worker_starts()
     settings = plan(
         benchmark=benchmark,
         task=task,

@@ -12,6 +12,7 @@ __all__ = [
     "NasforgeError",
     "StoreError",
     "UnknownNameError",
+    "WorkersUnavailable",
 ]
 
 
@@ -36,3 +37,8 @@ class InvalidArchitectureError(ConfigError):
 
 class StoreError(NasforgeError):
     """The experiment store cannot be opened, read or written safely."""
+
+
+class WorkersUnavailable(NasforgeError):
+    """An executor cannot run trials at all (its workers cannot start); the trials it was
+    given are not at fault and run again when the search is resumed."""

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 from nasforge.architecture import Architecture
 from nasforge.budget import Budget, BudgetUnit
 from nasforge.constraint import Constraint
-from nasforge.errors import ConfigError, NasforgeError
+from nasforge.errors import ConfigError, NasforgeError, WorkersUnavailable
 from nasforge.evaluators.base import Evaluator
-from nasforge.execution.base import Executor, InlineExecutor
+from nasforge.execution.base import Executor, InlineExecutor, refuse_while_a_worker_starts
 from nasforge.heartbeat import Heartbeat, Owner, owner_is_dead
 from nasforge.objective import Objective
 from nasforge.result import Result, Status
@@ -198,6 +198,7 @@ class Experiment:
         config: Mapping[str, Any] | None = None,
         source: Mapping[str, Any] | None = None,
     ) -> None:
+        refuse_while_a_worker_starts()
         if evaluator.space_name != space.name:
             raise ConfigError(
                 f"the evaluator scores space {evaluator.space_name!r} but the search space is "
@@ -406,7 +407,8 @@ class Experiment:
         except BaseException as exc:  # misuse (ConfigError) or an interrupt: not left RUNNING
             heartbeat.remove(trial)
             reason = f"{type(exc).__name__}: {exc}".strip()
-            lost = not isinstance(exc, NasforgeError)  # an interrupt: a resume runs it again
+            # an interrupt, or workers that cannot start: a resume runs it again
+            lost = not isinstance(exc, NasforgeError) or isinstance(exc, WorkersUnavailable)
             with contextlib.suppress(Exception):
                 self.store.finish_trial(
                     trial, Result.failed(reason, lost=lost), finished_at=time.time()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import wait
@@ -27,10 +29,11 @@ from tests.execution.process_evaluators import (
 )
 
 from nasforge.architecture import Architecture
-from nasforge.errors import ConfigError, NasforgeError
+from nasforge.errors import ConfigError, NasforgeError, WorkersUnavailable
 from nasforge.evaluators.benchmark import NasBenchGraphEvaluator
 from nasforge.execution.process import ProcessExecutor
 from nasforge.result import Result, Status
+from nasforge.store.sql import SqlStore
 
 RESULT_TIMEOUT_S = 60.0  # a worker starts in seconds (torch import): generous on a busy CI
 REPO = Path(__file__).resolve().parents[2]
@@ -201,19 +204,22 @@ def test_a_result_that_cannot_be_sent_back_is_a_failed_trial(
         _assert_table_values(executor.submit(_fine(3)).result(timeout=10), _fine(3), table)
 
 
-def test_a_worker_that_cannot_start_fails_the_trial_without_retrying_forever(
+def test_a_worker_that_cannot_start_loses_the_trial_and_takes_no_more(
     no_leftovers: None,
 ) -> None:
     with ProcessExecutor(UnstartableEvaluator(), workers=1) as executor:
-        for i in range(2):  # each trial tries one fresh worker, once
-            result = executor.submit(_fine(i)).result(timeout=RESULT_TIMEOUT_S)
-            assert result.status is Status.FAILED and not result.lost
-            assert result.reason == (
-                "the worker process could not start (RuntimeError: this evaluator cannot be "
-                "loaded in another process)"
-            )
+        result = executor.submit(_fine(0)).result(timeout=RESULT_TIMEOUT_S)
+        # not the trial's fault: lost, so a resume runs it again
+        assert result.status is Status.FAILED and result.lost
+        assert result.reason == (
+            "the worker process could not start (RuntimeError: this evaluator cannot be "
+            "loaded in another process)"
+        )
+        # an error of its own would only happen again: no more trials, no more workers
+        with pytest.raises(WorkersUnavailable, match="worker processes cannot start: Runtime"):
+            executor.submit(_fine(1))
         time.sleep(0.5)
-        assert len(psutil.Process().children()) <= 1  # no restart without a trial asking
+        assert len(psutil.Process().children()) <= 1
 
 
 def test_closing_resolves_the_trials_in_flight_and_leaves_no_process(
@@ -318,3 +324,40 @@ def test_given_threads_stay_fixed(no_leftovers: None) -> None:
         assert costs["threads_first"] == costs["threads_last"] == costs["threads_base"] == 1
     finally:
         ex.close()
+
+
+UNGUARDED = """
+import sys
+import nasforge
+
+# no 'if __name__ == "__main__":' guard: every worker runs this file again while starting
+result = nasforge.search(task="synthetic", budget=3, epochs=2, db=sys.argv[1], name="s")
+print("best", result.best.number)
+"""
+
+
+def test_a_script_without_the_main_guard_gets_the_fix_and_loses_nothing(tmp_path: Path) -> None:
+    """A worker that dies while starting, before reading its (large) evaluator, must not hang
+    the search; the script's own search is refused in the worker with the fix."""
+    script, db = tmp_path / "search.py", tmp_path / "runs.db"
+    script.write_text(UNGUARDED, encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, str(script), str(db)], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Put the code that starts the search under 'if __name__ ==" in proc.stderr
+    assert "WorkersUnavailable: worker processes cannot start: it exited" in proc.stderr
+    with SqlStore(db) as store:
+        [record] = store.list_experiments()
+        trials = store.trials(record.id)
+    assert len(trials) == 1 and trials[0].lost  # not the trial's fault: runs on resume
+
+    guarded = UNGUARDED.replace("result =", 'if __name__ == "__main__":\n    result =')
+    script.write_text(guarded.replace('print("best"', '    print("best"'), encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, str(script), str(db)], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    with SqlStore(db) as store:
+        trials = store.trials(record.id)
+    assert sorted(t.number for t in trials if t.status is Status.COMPLETE) == [0, 1, 2]

@@ -6,13 +6,20 @@ import math
 import time
 from abc import ABC, abstractmethod
 from concurrent.futures import Future
+from multiprocessing import current_process
 
 from nasforge.architecture import Architecture
 from nasforge.errors import ConfigError
 from nasforge.evaluators.base import Evaluator
 from nasforge.result import Result
 
-__all__ = ["Executor", "InlineExecutor", "check_trial_timeout", "evaluate_safely"]
+__all__ = [
+    "Executor",
+    "InlineExecutor",
+    "check_trial_timeout",
+    "evaluate_safely",
+    "refuse_while_a_worker_starts",
+]
 
 
 def evaluate_safely(evaluator: Evaluator, arch: Architecture, budget: int | None) -> Result:
@@ -86,3 +93,20 @@ class InlineExecutor(Executor):
         future: Future[Result] = Future()
         future.set_result(evaluate_safely(self.evaluator, arch, budget))
         return future
+
+
+def refuse_while_a_worker_starts() -> None:
+    """Raise if this process is a worker still starting, running the main script again.
+
+    Worker processes are started with ``spawn``, which runs the search's main script again
+    (as ``__mp_main__``) before the worker's own code. A script that starts a search at
+    import would start another one there, writing to the same store; it is stopped here,
+    with the fix, before it touches anything.
+    """
+    if getattr(current_process(), "_inheriting", False):
+        raise ConfigError(
+            "a search was started inside a nasforge worker process while it was starting: "
+            "worker processes run the main script again (Python's 'spawn' start method), "
+            "and this script starts a search when it is run. Put the code that starts the "
+            "search under 'if __name__ == \"__main__\":'"
+        )

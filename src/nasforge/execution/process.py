@@ -19,6 +19,7 @@ import math
 import os
 import pickle
 import signal
+import tempfile
 import threading
 import time
 import weakref
@@ -26,15 +27,20 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
-from multiprocessing import get_context
+from multiprocessing import get_context, reduction
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
 from nasforge.architecture import Architecture
-from nasforge.errors import ConfigError, NasforgeError
+from nasforge.errors import ConfigError, NasforgeError, WorkersUnavailable
 from nasforge.evaluators.base import Evaluator
-from nasforge.execution.base import Executor, check_trial_timeout, evaluate_safely
+from nasforge.execution.base import (
+    Executor,
+    check_trial_timeout,
+    evaluate_safely,
+    refuse_while_a_worker_starts,
+)
 from nasforge.result import Result
 
 __all__ = ["START_TIMEOUT_S", "ProcessExecutor"]
@@ -51,6 +57,45 @@ _READY, _ERROR, _RESULT = "ready", "error", "result"
 GROW_DELAY_S = 0.5
 """How long cores must stay idle before running trials take them up (a new trial usually
 follows a finished one within milliseconds; only a lasting gap is worth re-splitting for)."""
+
+
+class _Payload:
+    """Bytes handed to new workers through an unlinked temporary file, not the spawn pipe.
+
+    ``spawn`` writes a new process's arguments into a pipe whose read end the parent keeps
+    open until the write is done, so a child that died while starting (before it read them)
+    would block a large write, and the search, for ever. Only a duplicate of the file's
+    descriptor goes through the pipe; the worker reads the file by offset (``pread``), so
+    workers starting at once do not share a file position.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        self.file = tempfile.TemporaryFile()  # noqa: SIM115 (open for the pool's life)
+        self.file.write(data)
+        self.file.flush()
+        self.size = len(data)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_read_payload, (reduction.DupFd(self.file.fileno()), self.size))
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _read_payload(duplicate: Any, size: int) -> bytes:
+    """In a new worker: read the payload from the descriptor it was given, then close it."""
+    fd = duplicate.detach()
+    try:
+        chunks, offset = [], 0
+        while offset < size:
+            chunk = os.pread(fd, min(size - offset, 1 << 24), offset)
+            if not chunk:
+                raise EOFError(f"the evaluator file ended at byte {offset} of {size}")
+            chunks.append(chunk)
+            offset += len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 # --- the worker process ------------------------------------------------------------------
@@ -234,7 +279,7 @@ class _Pool:
     executor is collected and its finaliser still stops the workers.
     """
 
-    evaluator_bytes: bytes
+    evaluator: _Payload
     threads: int
     trial_timeout: float | None
     slots: list[_Slot]
@@ -243,6 +288,7 @@ class _Pool:
     lock: threading.Lock = field(default_factory=threading.Lock)
     queue: deque[_Job] = field(default_factory=deque)
     closed: bool = False
+    broken: str | None = None  # why workers cannot start (their own error): no more trials
     wake_r: int = -1
     wake_w: int = -1
     monitor: threading.Thread | None = None
@@ -252,6 +298,8 @@ class _Pool:
 
     def submit(self, job: _Job) -> None:
         with self.lock:
+            if self.broken is not None:
+                raise WorkersUnavailable(f"worker processes cannot start: {self.broken}")
             if self.closed:
                 raise NasforgeError("the process executor is closed; build a new one")
             self.queue.append(job)
@@ -270,6 +318,7 @@ class _Pool:
             for fd in (self.wake_r, self.wake_w):
                 os.close(fd)
             self.wake_r = self.wake_w = -1
+        self.evaluator.close()
 
     def _wake(self) -> None:
         with contextlib.suppress(BlockingIOError):  # full: a wake-up is pending anyway
@@ -374,7 +423,7 @@ class _Pool:
         parent, child = get_context("spawn").Pipe(duplex=True)
         process = get_context("spawn").Process(
             target=_worker_main,
-            args=(child, self.evaluator_bytes, self.threads, os.getpid(), self.shares, index),
+            args=(child, self.evaluator, self.threads, os.getpid(), self.shares, index),
             name="nasforge-worker",
         )
         process.start()
@@ -415,13 +464,21 @@ class _Pool:
         slot.worker = None
         job = worker.job
         if not worker.ready:  # no restart until a job needs the slot: no busy loop
-            why = error or f"it exited before it was ready: {_exit_status(worker.process)}"
+            status = _exit_status(worker.process)
+            why = error or f"it exited before it was ready ({status}; see its standard error)"
             # killed from outside (kill -9, the OOM killer) while starting: the trial is lost
-            # with it, not failed by it; an error of its own would only happen again
+            # with it and runs again; an error of its own would only happen again, so the
+            # pool takes no more trials (the search stops; a resume runs them again)
             killed = error is None and (worker.process.exitcode or 0) < 0
+            if not killed:
+                with self.lock:
+                    self.broken = why
+                    queued = list(self.queue)
+                    self.queue.clear()
+                settle += [(j.future, Result.failed(f"not run: {why}", lost=True)) for j in queued]
             if job is not None:
                 reason = f"the worker process could not start ({why})"
-                settle.append((job.future, Result.failed(reason, lost=killed)))
+                settle.append((job.future, Result.failed(reason, lost=True)))
             return
         slot.restart = job is not None
         if job is not None:
@@ -507,6 +564,7 @@ class ProcessExecutor(Executor):
         threads: int | None = None,
         trial_timeout: float | None = None,
     ) -> None:
+        refuse_while_a_worker_starts()
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ConfigError(f"workers must be an integer >= 1, got {workers!r}")
         if threads is not None and (
@@ -529,7 +587,7 @@ class ProcessExecutor(Executor):
         self.adaptive = threads is None and workers > 1
         shares = get_context("spawn").RawArray("i", workers) if self.adaptive else None
         pool = _Pool(
-            evaluator_bytes,
+            _Payload(evaluator_bytes),
             self.threads,
             trial_timeout,
             [_Slot() for _ in range(workers)],

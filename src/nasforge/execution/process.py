@@ -60,7 +60,7 @@ follows a finished one within milliseconds; only a lasting gap is worth re-split
 
 
 class _Payload:
-    """Bytes handed to new workers through an unlinked temporary file, not the spawn pipe.
+    """Bytes handed to new workers through an anonymous file, not the spawn pipe.
 
     ``spawn`` writes a new process's arguments into a pipe whose read end the parent keeps
     open until the write is done, so a child that died while starting (before it read them)
@@ -70,7 +70,11 @@ class _Payload:
     """
 
     def __init__(self, data: bytes) -> None:
-        self.file = tempfile.TemporaryFile()  # noqa: SIM115 (open for the pool's life)
+        if hasattr(os, "memfd_create"):  # Linux: in memory, as the pipe was
+            fd = os.memfd_create("nasforge-evaluator", os.MFD_CLOEXEC)
+            self.file: Any = os.fdopen(fd, "w+b")
+        else:
+            self.file = tempfile.TemporaryFile()  # noqa: SIM115 (open for the pool's life)
         self.file.write(data)
         self.file.flush()
         self.size = len(data)

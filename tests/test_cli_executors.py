@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from nasforge import api
@@ -65,3 +70,34 @@ def test_nothing_at_the_ray_address_is_a_clear_error(
     assert code == 2
     assert f"no Ray cluster answers at {address}" in capsys.readouterr().err
     assert not db.exists()
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_training_search_cleanly_and_it_resumes(tmp_path: Path) -> None:
+    """kill, timeout, a container or batch system: the trials in flight go back to the store
+    for a resume, and the workers stop with the search."""
+    db = tmp_path / "runs.db"
+    command = [sys.executable, "-m", "nasforge.cli", "search", "--task", "synthetic",
+               "--budget", "4", "--epochs", "3000", "--patience", "3000", "--workers", "2",
+               "--name", "term", "--db", str(db), "--no-progress"]  # fmt: skip
+    search = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not _running(db) and time.monotonic() < deadline:  # both trials training
+        time.sleep(0.2)
+    workers = psutil.Process(search.pid).children(recursive=True)
+    search.send_signal(signal.SIGTERM)
+    _, stderr = search.communicate(timeout=60)
+    assert search.returncode == 143, stderr
+    assert "terminated: every finished trial is stored; run the same command" in stderr
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive
+    trials = api.trials("term", db=db)  # lost, not failed: a resume runs them again
+    assert len(trials) == 2 and all(t.status is Status.FAILED and t.lost for t in trials)
+
+
+def _running(db: Path) -> bool:
+    try:
+        trials = api.trials("term", db=db)
+    except Exception:  # not created yet
+        return False
+    return sum(t.status is Status.RUNNING for t in trials) == 2

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TypeVar
 
@@ -35,7 +37,7 @@ from nasforge.store.sql import DEFAULT_DB
 
 __all__ = ["main"]
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -906,9 +908,24 @@ _COMMANDS = {
 }
 
 
+class _Terminated(BaseException):
+    """SIGTERM arrived: unwind as an interrupt does (not an Exception: nothing swallows it)."""
+
+
+def _terminate(signum: int, frame: object) -> NoReturn:
+    raise _Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``nasforge`` command; returns the exit code."""
+    """Entry point of the ``nasforge`` command; returns the exit code.
+
+    SIGTERM (``kill``, ``timeout``, a container or batch system stopping the job) stops a
+    search as Ctrl-C does: the trials in flight are handed back to the store for a resume and
+    the worker processes are stopped, before the exit.
+    """
     args = build_parser().parse_args(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
         return _COMMANDS[args.command](args)
     except ConfigError as exc:
@@ -917,9 +934,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NasforgeError as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}")
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        err.print("interrupted: every finished trial is stored; run the same command to resume")
-        return EXIT_INTERRUPTED
+    except (KeyboardInterrupt, _Terminated) as exc:
+        what = "terminated" if isinstance(exc, _Terminated) else "interrupted"
+        if args.command == "search":
+            what += ": every finished trial is stored; run the same command to resume"
+        err.print(what)
+        return EXIT_TERMINATED if isinstance(exc, _Terminated) else EXIT_INTERRUPTED
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -96,7 +96,7 @@ def oracle(dataset: str, evaluator: NasBenchGraphEvaluator) -> Oracle:
     table = evaluator.table
     rows = [table[evaluator.arch_hash(arch)] for arch in evaluator.space.enumerate()]
     best_val = max(row.valid for row in rows)
-    tied = [row.test for row in rows if row.valid >= best_val - TIE]
+    tied = [row.test for row in rows if hit(best_val, row.valid)]
     return Oracle(
         dataset=dataset,
         space=evaluator.space_name,

@@ -182,7 +182,6 @@ class SearchPlan:
         callback: Callable[[Progress], None] | None = None,
     ) -> SearchResult:
         """Run (or resume) the search in the store ``db``."""
-        refuse_while_a_worker_starts()
         target = store_target(db)
         stopper = getattr(self.evaluator, "stopper", None)
         if stopper is not None:  # workers read finished curves from the store
@@ -266,7 +265,7 @@ def plan(
     Raises:
         ConfigError: For an unknown name or a bad value.
     """
-    refuse_while_a_worker_starts()
+    refuse_while_a_worker_starts()  # search() and SearchPlan.run() start here
     if (benchmark is None) == (task is None):
         raise ConfigError("give exactly one of a benchmark (table look-up) or a task (training)")
     if warm_start or warm_pool is not None or warm_proxy != "synflow":
@@ -646,7 +645,6 @@ def search(
         ConfigError: For an unknown name or a bad value (nothing is written then).
         StoreError: If the store cannot be opened or written.
     """
-    refuse_while_a_worker_starts()
     settings = plan(
         benchmark=benchmark,
         task=task,

@@ -134,13 +134,9 @@ def _replaces_best(trial: TrialRecord, best: TrialRecord | None, objective: Obje
     Trials finish out of order with several workers; breaking ties by number makes the best
     the same whichever order the results came in.
     """
-    if is_better(trial, best, objective):
-        return True
-    return (
-        best is not None
-        and trial.number < best.number
-        and _rank(trial, objective) == _rank(best, objective) > (-1, -math.inf)
-    )
+    if best is None:
+        return is_better(trial, best, objective)
+    return (_rank(trial, objective), -trial.number) > (_rank(best, objective), -best.number)
 
 
 def best_trial(trials: Iterable[TrialRecord], objective: Objective) -> TrialRecord | None:

@@ -22,6 +22,18 @@ def _run(script: str, *args: str) -> None:
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
 
 
+def test_nbg_reproduce_refuses_unknown_anchors(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPTS / "nbg_reproduce.py"), "--only", "2,10"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=SCRIPTS.parent,
+    )
+    assert proc.returncode == 2
+    assert "anchor indices run from 0 to 9, got 10" in proc.stderr
+
+
 @pytest.mark.slow
 def test_nbg_strategies_smoke(tmp_path: Path) -> None:
     out = tmp_path / "nbg.md"
@@ -72,8 +84,8 @@ def test_training_benchmarks_smoke(tmp_path: Path, planetoid_root: Path) -> None
         "nbg_reproduce.py",
         "--data-root",
         root,
-        "--anchors",
-        "1",
+        "--only",
+        "2,0",
         "--seeds",
         "2",
         "--epochs",
@@ -83,7 +95,13 @@ def test_training_benchmarks_smoke(tmp_path: Path, planetoid_root: Path) -> None
         "--out",
         str(tmp_path / "rep.md"),
     )
-    assert "Mean absolute test difference" in (tmp_path / "rep.md").read_text()
+    report = (tmp_path / "rep.md").read_text()
+    assert "Mean absolute test difference" in report
+    assert "Anchors 0, 2 of the 10 architectures" in report
+    rows = [line for line in report.splitlines() if line.startswith(("| 0 |", "| 2 |"))]
+    assert len(rows) == 2 and "skip,skip,gin,gin" in rows[1]
+    assert all(row.split("|")[-3].strip() == "0 of 2" for row in rows)  # 3 epochs: no divergence
+    assert "over the runs that did not diverge only" in report
     _run(
         "train_throughput.py",
         "--data-root",

@@ -403,11 +403,14 @@ class Experiment:
         except BaseException as exc:  # misuse (ConfigError) or an interrupt: not left RUNNING
             heartbeat.remove(trial)
             reason = f"{type(exc).__name__}: {exc}".strip()
-            # an interrupt, or workers that cannot start: a resume runs it again
+            # an interrupt, or workers that cannot start: a resume runs it again, and this
+            # attempt, which never started, is not charged
             lost = not isinstance(exc, NasforgeError) or isinstance(exc, WorkersUnavailable)
             with contextlib.suppress(Exception):
                 self.store.finish_trial(
-                    trial, Result.failed(reason, lost=lost), finished_at=time.time()
+                    trial,
+                    Result.failed(reason, lost=lost, started=False),
+                    finished_at=time.time(),
                 )
             raise
         in_flight[future] = _Running(trial, dedup_id(trial.key, asked), known or {})
@@ -436,9 +439,12 @@ class Experiment:
             return None
         if trial.lost:
             state.retry_check = True
-            log.warning(
-                "trial %d was lost (%s) in attempt %d", trial.number, trial.error, trial.attempt
-            )
+            if result.started:
+                log.warning(
+                    "trial %d was lost (%s) in attempt %d", trial.number, trial.error, trial.attempt
+                )
+            else:
+                log.warning("trial %d was lost before it started (%s)", trial.number, trial.error)
         if trial.attempt > 1 and not trial.lost:
             state.retried += 1
         return trial

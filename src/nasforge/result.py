@@ -50,6 +50,8 @@ class Result:
         lost: For a FAILED result: the evaluation was lost with its worker (the process or node
             died, or the worker was unreachable), not failed by the candidate. The search
             marks such a trial FAILED (stale) and retries it (``--max-retries``).
+        started: For a lost result: whether the evaluation had started. One lost before it
+            started (its worker could not start) is not charged an attempt of its retries.
         weights: The trained model's tensors (its state dict), when the evaluator was asked to
             keep them; the search saves them as safetensors next to the store (never in the
             database) and drops them from the result.
@@ -64,6 +66,7 @@ class Result:
     wall_time: float = 0.0
     reason: str | None = None
     lost: bool = False
+    started: bool = True
     weights: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -76,9 +79,14 @@ class Result:
         object.__setattr__(self, "curve", tuple(_floats("curve", p) for p in self.curve))
 
     @classmethod
-    def failed(cls, reason: str, *, wall_time: float = 0.0, lost: bool = False) -> Result:
-        """A FAILED result with its reason (``lost``: the worker died, not the candidate)."""
-        return cls(status=Status.FAILED, reason=reason, wall_time=wall_time, lost=lost)
+    def failed(
+        cls, reason: str, *, wall_time: float = 0.0, lost: bool = False, started: bool = True
+    ) -> Result:
+        """A FAILED result with its reason (``lost``: the worker died, not the candidate;
+        ``started``: whether its evaluation had begun)."""
+        return cls(
+            status=Status.FAILED, reason=reason, wall_time=wall_time, lost=lost, started=started
+        )
 
     @property
     def ok(self) -> bool:

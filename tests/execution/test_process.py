@@ -28,10 +28,14 @@ from tests.execution.process_evaluators import (
     UnstartableEvaluator,
 )
 
+from nasforge.api import make_strategy
 from nasforge.architecture import Architecture
+from nasforge.budget import Budget
 from nasforge.errors import ConfigError, NasforgeError, WorkersUnavailable
 from nasforge.evaluators.benchmark import NasBenchGraphEvaluator
 from nasforge.execution.process import ProcessExecutor
+from nasforge.experiment import Experiment
+from nasforge.objective import Objective
 from nasforge.result import Result, Status
 from nasforge.store.sql import SqlStore
 
@@ -274,8 +278,12 @@ import sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[2])
 from tests.execution.process_evaluators import SLEEP, MisbehavingEvaluator
+from nasforge.api import make_strategy
 from nasforge.architecture import Architecture
+from nasforge.budget import Budget
 from nasforge.execution.process import ProcessExecutor
+from nasforge.experiment import Experiment
+from nasforge.objective import Objective
 executor = ProcessExecutor(MisbehavingEvaluator(pid_dir=sys.argv[1]), workers=1)
 executor.submit(Architecture.create("gnn", links=[0, 1, 2, 3], ops=[SLEEP, "gcn", "gcn", "gcn"]))
 import time; time.sleep(600)
@@ -361,3 +369,31 @@ def test_a_script_without_the_main_guard_gets_the_fix_and_loses_nothing(tmp_path
     with SqlStore(db) as store:
         trials = store.trials(record.id)
     assert sorted(t.number for t in trials if t.status is Status.COMPLETE) == [0, 1, 2]
+
+
+def test_runs_whose_workers_cannot_start_spend_no_attempt(
+    tmp_path: Path, table: NasBenchGraphEvaluator, no_leftovers: None
+) -> None:
+    """A trial that never started is not charged an attempt: however often the workers fail
+    to start, the search with the cause fixed still runs it."""
+
+    def experiment(store: SqlStore, evaluator: NasBenchGraphEvaluator) -> Experiment:
+        strategy = make_strategy("random", evaluator.space, objective=Objective("val_acc"), seed=0)
+        return Experiment(
+            name="e", space=evaluator.space, evaluator=evaluator, strategy=strategy, store=store
+        )
+
+    with SqlStore(tmp_path / "runs.db") as store:
+        for _ in range(3):  # more failed runs than retries
+            broken = UnstartableEvaluator()
+            with (
+                ProcessExecutor(broken, workers=1) as executor,
+                pytest.raises(WorkersUnavailable),
+            ):
+                experiment(store, broken).run(Budget(2), executor=executor, max_retries=1)
+            [trial] = store.trials(1)
+            assert trial.lost and trial.attempt == 0, trial  # lost before it started
+            assert trial.error is not None and "cannot start" in trial.error
+        experiment(store, table).run(Budget(2), max_retries=1)
+        trials = store.trials(1)
+    assert [(t.status, t.attempt) for t in trials] == [(Status.COMPLETE, 1)] * 2

@@ -479,10 +479,13 @@ class _Pool:
                     self.broken = why
                     queued = list(self.queue)
                     self.queue.clear()
-                settle += [(j.future, Result.failed(f"not run: {why}", lost=True)) for j in queued]
+                settle += [
+                    (j.future, Result.failed(f"not run: {why}", lost=True, started=False))
+                    for j in queued
+                ]
             if job is not None:
                 reason = f"the worker process could not start ({why})"
-                settle.append((job.future, Result.failed(reason, lost=True)))
+                settle.append((job.future, Result.failed(reason, lost=True, started=False)))
             return
         slot.restart = job is not None
         if job is not None:

@@ -36,7 +36,12 @@ class ExperimentRecord:
 
 @dataclass(frozen=True, slots=True)
 class TrialRecord:
-    """One stored evaluation of one architecture."""
+    """One stored evaluation of one architecture.
+
+    ``attempt`` counts the evaluations of the trial that started: a retry raises it, and a
+    trial lost before its evaluation started (its worker could not start) gives its attempt
+    back, so it stays 0 when no evaluation of it has started yet.
+    """
 
     id: int
     experiment_id: int

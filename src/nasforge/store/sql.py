@@ -581,6 +581,8 @@ class SqlStore(Store):
         self, trial: TrialRecord, result: Result, *, finished_at: float
     ) -> TrialRecord | None:
         values = self._outcome(result, trial.fidelity, finished_at)
+        if values["lost"] and not result.started:  # its attempt never began: given back
+            values["attempt"] = trial.attempt - 1
         params = {**values, "heartbeat_at": finished_at, **self._mine(trial)}
 
         def update() -> int:

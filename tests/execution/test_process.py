@@ -219,6 +219,7 @@ def test_a_worker_that_cannot_start_loses_the_trial_and_takes_no_more(
             "the worker process could not start (RuntimeError: this evaluator cannot be "
             "loaded in another process)"
         )
+        assert not result.started  # the search stops here: no attempt is charged
         # an error of its own would only happen again: no more trials, no more workers
         with pytest.raises(WorkersUnavailable, match="worker processes cannot start: Runtime"):
             executor.submit(_fine(1))
@@ -397,3 +398,24 @@ def test_runs_whose_workers_cannot_start_spend_no_attempt(
         experiment(store, table).run(Budget(2), max_retries=1)
         trials = store.trials(1)
     assert [(t.status, t.attempt) for t in trials] == [(Status.COMPLETE, 1)] * 2
+
+
+def test_a_worker_killed_while_starting_is_replaced_and_its_trial_charged(
+    table: NasBenchGraphEvaluator, no_leftovers: None
+) -> None:
+    """Killed from outside (the OOM killer) before it was ready: not the pool's own error, so
+    a new worker takes the next trial; the lost trial is charged its attempt, which keeps the
+    retries of a trial whose workers keep being killed bounded."""
+    with ProcessExecutor(NasBenchGraphEvaluator(dataset="cora"), workers=1) as executor:
+        slot = executor._pool.slots[0]
+        deadline = time.monotonic() + 10
+        while slot.worker is None and time.monotonic() < deadline:  # started by the monitor
+            time.sleep(0.002)
+        worker = slot.worker
+        assert worker is not None and not worker.ready
+        future = executor.submit(_fine(0))
+        os.kill(worker.process.pid or 0, signal.SIGKILL)
+        lost = future.result(timeout=RESULT_TIMEOUT_S)
+        assert lost.status is Status.FAILED and lost.lost and lost.started
+        assert lost.reason is not None and "could not start" in lost.reason
+        _assert_table_values(executor.submit(_fine(1)).result(RESULT_TIMEOUT_S), _fine(1), table)

@@ -21,7 +21,7 @@ import pytest
 
 from nasforge import api
 from nasforge.architecture import Architecture
-from nasforge.errors import ConfigError
+from nasforge.errors import ConfigError, WorkersUnavailable
 from nasforge.evaluators.benchmark import NasBenchGraphEvaluator
 from nasforge.execution import make_executor
 from nasforge.experiment import Experiment
@@ -269,6 +269,46 @@ def test_an_evaluator_that_raises_gives_failed_trials_with_the_reason(
     assert failed and all("gat" in t.arch["ops"] for t in failed)  # type: ignore[operator]
     assert all(t.error == "RuntimeError: simulated out-of-memory in a GAT layer" for t in failed)
     assert all(t.status is Status.COMPLETE for t in stored if "gat" not in t.arch["ops"])  # type: ignore[operator]
+
+
+@needs_ray
+def test_an_evaluator_workers_cannot_load_stops_the_search_and_loses_nothing(
+    ray_cluster: str, tmp_path: Path
+) -> None:
+    from tests.execution.ray_evaluators import UnloadableEvaluator
+
+    from nasforge.execution.ray import RayExecutor
+
+    plan = _benchmark_plan("unloadable")
+    evaluator = UnloadableEvaluator()
+    with (
+        SqlStore(tmp_path / "ray.db") as store,
+        RayExecutor(evaluator, address=ray_cluster) as executor,
+    ):
+
+        def experiment(ev: NasBenchGraphEvaluator) -> Experiment:
+            fresh = _benchmark_plan("unloadable")  # a new strategy for each run
+            return Experiment(
+                name=fresh.name,
+                space=fresh.space,
+                evaluator=ev,
+                strategy=fresh.strategy,
+                store=store,
+                objective=fresh.objective,
+            )
+
+        with pytest.raises(WorkersUnavailable, match="could not be loaded on the Ray worker"):
+            experiment(evaluator).run(plan.budget, executor=executor)
+        stored = store.trials(1)
+        assert stored and all(t.lost and t.attempt == 0 for t in stored), [
+            (t.number, t.attempt, (t.error or "")[:70]) for t in stored
+        ]
+        assert all("cannot be loaded on a worker" in (t.error or "") for t in stored)
+        assert all("Traceback" not in (t.error or "") for t in stored)  # one line, the cause
+        # the cause fixed: the resume runs them, none is left failed
+        experiment(NasBenchGraphEvaluator(dataset="cora")).run(plan.budget, max_retries=0)
+        stored = store.trials(1)
+    assert len(stored) == 16 and all(t.status is Status.COMPLETE for t in stored)
 
 
 @needs_ray

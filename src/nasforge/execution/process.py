@@ -485,7 +485,10 @@ class _Pool:
                 ]
             if job is not None:
                 reason = f"the worker process could not start ({why})"
-                settle.append((job.future, Result.failed(reason, lost=True, started=False)))
+                # not charged an attempt only when the search stops here: a worker killed from
+                # outside while starting is replaced, and its retries must stay bounded
+                lost = Result.failed(reason, lost=True, started=killed)
+                settle.append((job.future, lost))
             return
         slot.restart = job is not None
         if job is not None:

@@ -24,7 +24,7 @@ from concurrent.futures import Future, InvalidStateError
 from typing import Any
 
 from nasforge.architecture import Architecture
-from nasforge.errors import ConfigError, NasforgeError
+from nasforge.errors import ConfigError, NasforgeError, WorkersUnavailable
 from nasforge.evaluators.base import Evaluator
 from nasforge.execution.base import Executor, check_trial_timeout, evaluate_safely
 from nasforge.result import Result
@@ -67,7 +67,15 @@ def _run_trial(
     ray = import_ray()
     ref = evaluator_ref[0]  # in a list, so that Ray hands over the reference, not the value
     if _cached is None or _cached[0] != ref.hex():
-        _cached = (ref.hex(), ray.get(ref))
+        try:
+            evaluator = ray.get(ref)
+        except Exception as exc:  # it cannot be loaded here: not the trial's fault
+            cause = getattr(exc, "client_exc", None)  # RaySystemError wraps the unpickling's
+            cause = cause if isinstance(cause, BaseException) else exc
+            text = " ".join(f"{type(cause).__name__}: {cause}".split())[:_MAX_REASON]
+            reason = f"the evaluator could not be loaded on the Ray worker ({text})"
+            return Result.failed(reason, lost=True, started=False)
+        _cached = (ref.hex(), evaluator)
     # torch reads OMP_NUM_THREADS when it is imported (table look-ups never import it) ...
     os.environ["OMP_NUM_THREADS"] = str(threads)
     torch = sys.modules.get("torch")
@@ -186,7 +194,10 @@ class RayExecutor(Executor):
     many torch threads. Tasks are not retried: a trial whose worker or node dies is reported
     as a FAILED result with the reason and ``lost=True`` (the search may retry it), and the
     search goes on. A trial still running at ``trial_timeout`` is force-cancelled (Ray kills
-    its worker process) and reported as FAILED, not lost (it would hang again).
+    its worker process) and reported as FAILED, not lost (it would hang again). An evaluator
+    that cannot be loaded on a worker (a module missing there) loses its trials without
+    charging them an attempt, and the next :meth:`submit` raises
+    :class:`~nasforge.errors.WorkersUnavailable`: the search stops, and its resume runs them.
 
     Example:
         >>> with RayExecutor(evaluator, address="10.0.0.5:6379") as executor:
@@ -243,6 +254,7 @@ class RayExecutor(Executor):
         self._lock = threading.Lock()
         self._pending: dict[Any, Future[Result]] = {}
         self._closed = False
+        self._broken: str | None = None  # why workers cannot load the evaluator
         self._owns_connection = not ray.is_initialized()
         if self._owns_connection:
             self._init(address, workers, connect_timeout)
@@ -311,6 +323,8 @@ class RayExecutor(Executor):
         """Start a remote task evaluating ``arch``; its future resolves to a Result."""
         outer: Future[Result] = Future()
         with self._lock:
+            if self._broken is not None:
+                raise WorkersUnavailable(f"Ray workers cannot start trials: {self._broken}")
             if self._closed:
                 raise NasforgeError("the Ray executor is closed; build a new one")
             ref = self._task.remote(
@@ -334,6 +348,10 @@ class RayExecutor(Executor):
                 result = Result.failed(reason, wall_time=time.perf_counter() - started, lost=lost)
             with self._lock:
                 self._pending.pop(ref, None)
+                if result.lost and not result.started:
+                    # the evaluator would fail to load again: no more trials (the search
+                    # stops, a resume runs them), as a process pool whose workers cannot start
+                    self._broken = self._broken or result.reason
                 if not outer.done():
                     outer.set_result(result)
 

@@ -50,16 +50,3 @@ class ThreadsEvaluator(NasBenchGraphEvaluator):
             costs={**result.costs, "torch_threads": torch.get_num_threads()},
             wall_time=result.wall_time,
         )
-
-
-class UnloadableEvaluator(NasBenchGraphEvaluator):
-    """Pickles here, but cannot be loaded in a Ray worker (as with a module missing there)."""
-
-    def __init__(self) -> None:
-        super().__init__(dataset="cora")
-        self.home = os.getpid()
-
-    def __setstate__(self, state: dict[str, object]) -> None:
-        if os.getpid() != state["home"]:
-            raise RuntimeError("this evaluator cannot be loaded on a worker")
-        self.__dict__.update(state)

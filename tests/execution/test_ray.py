@@ -22,6 +22,7 @@ import pytest
 from nasforge import api
 from nasforge.architecture import Architecture
 from nasforge.errors import ConfigError, WorkersUnavailable
+from nasforge.evaluators.base import Evaluator
 from nasforge.evaluators.benchmark import NasBenchGraphEvaluator
 from nasforge.execution import make_executor
 from nasforge.experiment import Experiment
@@ -168,6 +169,21 @@ def _benchmark_plan(name: str, budget: str = "16trials") -> api.SearchPlan:
     )
 
 
+def _experiment(
+    plan: api.SearchPlan, store: SqlStore, evaluator: Evaluator | None = None
+) -> Experiment:
+    """The plan's experiment on ``store``, with ``evaluator`` instead of the plan's."""
+    return Experiment(
+        name=plan.name,
+        space=plan.space,
+        evaluator=evaluator or plan.evaluator,
+        strategy=plan.strategy,
+        store=store,
+        objective=plan.objective,
+        source=plan.source,
+    )
+
+
 @needs_ray
 def test_sixteen_trials_on_the_cluster_complete_and_are_stored(
     ray_cluster: str, tmp_path: Path
@@ -176,15 +192,7 @@ def test_sixteen_trials_on_the_cluster_complete_and_are_stored(
 
     plan = _benchmark_plan("ray16")
     with SqlStore(tmp_path / "ray.db") as store:
-        experiment = Experiment(
-            name=plan.name,
-            space=plan.space,
-            evaluator=plan.evaluator,
-            strategy=plan.strategy,
-            store=store,
-            objective=plan.objective,
-            source=plan.source,
-        )
+        experiment = _experiment(plan, store)
         with RayExecutor(plan.evaluator, address=ray_cluster) as executor:
             assert executor.capacity == HEAD_CPUS + WORKER_CPUS  # both nodes joined
             summary = experiment.run(plan.budget, executor=executor)
@@ -222,15 +230,7 @@ def test_training_trials_run_on_the_cluster(ray_cluster: str, tmp_path: Path) ->
         SqlStore(tmp_path / "bc.db") as store,
         RayExecutor(plan.evaluator, address=ray_cluster, workers=2) as executor,
     ):
-        experiment = Experiment(
-            name=plan.name,
-            space=plan.space,
-            evaluator=plan.evaluator,
-            strategy=plan.strategy,
-            store=store,
-            objective=plan.objective,
-            source=plan.source,
-        )
+        experiment = _experiment(plan, store)
         summary = experiment.run(plan.budget, executor=executor)
         stored = store.trials(experiment.record.id)
     assert summary.new_trials == 4 and len(stored) == 4
@@ -254,14 +254,7 @@ def test_an_evaluator_that_raises_gives_failed_trials_with_the_reason(
         SqlStore(tmp_path / "ray.db") as store,
         RayExecutor(evaluator, address=ray_cluster) as executor,
     ):
-        experiment = Experiment(
-            name=plan.name,
-            space=plan.space,
-            evaluator=evaluator,
-            strategy=plan.strategy,
-            store=store,
-            objective=plan.objective,
-        )
+        experiment = _experiment(plan, store, evaluator)
         summary = experiment.run(plan.budget, executor=executor)
         stored = store.trials(experiment.record.id)
     assert summary.new_trials == len(stored) == 16
@@ -275,38 +268,25 @@ def test_an_evaluator_that_raises_gives_failed_trials_with_the_reason(
 def test_an_evaluator_workers_cannot_load_stops_the_search_and_loses_nothing(
     ray_cluster: str, tmp_path: Path
 ) -> None:
-    from tests.execution.ray_evaluators import UnloadableEvaluator
+    from tests.execution.process_evaluators import UnstartableEvaluator
 
     from nasforge.execution.ray import RayExecutor
 
     plan = _benchmark_plan("unloadable")
-    evaluator = UnloadableEvaluator()
+    evaluator = UnstartableEvaluator()  # pickles here, cannot be loaded on a worker
     with (
         SqlStore(tmp_path / "ray.db") as store,
         RayExecutor(evaluator, address=ray_cluster) as executor,
     ):
-
-        def experiment(ev: NasBenchGraphEvaluator) -> Experiment:
-            fresh = _benchmark_plan("unloadable")  # a new strategy for each run
-            return Experiment(
-                name=fresh.name,
-                space=fresh.space,
-                evaluator=ev,
-                strategy=fresh.strategy,
-                store=store,
-                objective=fresh.objective,
-            )
-
         with pytest.raises(WorkersUnavailable, match="could not be loaded on the Ray worker"):
-            experiment(evaluator).run(plan.budget, executor=executor)
+            _experiment(plan, store, evaluator).run(plan.budget, executor=executor)
         stored = store.trials(1)
-        assert stored and all(t.lost and t.attempt == 0 for t in stored), [
-            (t.number, t.attempt, (t.error or "")[:70]) for t in stored
-        ]
-        assert all("cannot be loaded on a worker" in (t.error or "") for t in stored)
+        assert stored and all(t.lost and t.attempt == 0 for t in stored), stored
+        assert all("cannot be loaded in another process" in (t.error or "") for t in stored)
         assert all("Traceback" not in (t.error or "") for t in stored)  # one line, the cause
-        # the cause fixed: the resume runs them, none is left failed
-        experiment(NasBenchGraphEvaluator(dataset="cora")).run(plan.budget, max_retries=0)
+        # the cause fixed: the resume (a new strategy) runs them, none is left failed
+        resume = _benchmark_plan("unloadable")
+        _experiment(resume, store).run(resume.budget, max_retries=0)
         stored = store.trials(1)
     assert len(stored) == 16 and all(t.status is Status.COMPLETE for t in stored)
 

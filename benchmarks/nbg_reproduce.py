@@ -105,14 +105,13 @@ def parse_indices(text: str) -> list[int]:
     return sorted(set(indices))
 
 
-def mean_abs_diff(runs: Sequence[Run], test_of: dict[int, float]) -> float | None:
-    """Mean over anchors of |mean test of ``runs`` - table test|, in points."""
-    diffs = [
+def abs_diffs(runs: Sequence[Run], test_of: dict[int, float]) -> list[float]:
+    """|mean test of ``runs`` - table test| in points, of each anchor with a completed run."""
+    return [
         abs(statistics.mean(r.test for r in mine) - test_of[i]) * 100
         for i in sorted(test_of)
         if (mine := [r for r in runs if r.index == i and math.isfinite(r.test)])
     ]
-    return statistics.mean(diffs) if diffs else None
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -137,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         runs = [f.result() for f in futures]
     wall = time.perf_counter() - t0
     table = load_table("cora")
-    rows, diffs, notes = [], [], []
+    rows, notes = [], []
     for i in indices:
         mine = [r for r in runs if r.index == i and math.isfinite(r.test)]
         notes += [
@@ -173,7 +172,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         val_max = statistics.mean(r.val_max for r in mine) * 100
         test = statistics.mean(r.test for r in mine) * 100
         sd = statistics.stdev(r.test * 100 for r in mine) if len(mine) > 1 else 0.0
-        diffs.append(abs(test - row.test * 100))
         rows.append(
             [
                 str(i),
@@ -190,10 +188,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             ]
         )
     test_of = {i: table[anchors[i].valid_hash()].test for i in indices}
-    mad = mean_abs_diff(runs, test_of)
-    steady = mean_abs_diff([r for r in runs if not r.diverged], test_of)
-    if mad is None:
+    diffs = abs_diffs(runs, test_of)
+    if not diffs:
         raise SystemExit("no run completed: nothing to compare with the table")
+    mad = statistics.mean(diffs)
+    steady_diffs = abs_diffs([r for r in runs if not r.diverged], test_of)
     lines = [
         *header("NAS-Bench-Graph anchors trained on Cora", started, wall, machine_lines()),
         "",
@@ -235,7 +234,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "",
         "The same figure over the runs that did not diverge only (not the goal's criterion, "
         "which takes every run; shown to separate divergence from the other differences): "
-        + ("no such run" if steady is None else f"{steady:.2f} points")
+        + (f"{statistics.mean(steady_diffs):.2f} points" if steady_diffs else "no such run")
         + ".",
         "",
         "Runs whose loss diverged (kept: the best epoch before it, as the benchmark's own loop "

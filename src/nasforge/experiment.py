@@ -286,7 +286,6 @@ class Experiment:
         own_executor = executor is None
         executor = executor or InlineExecutor(self.evaluator)
         view = _View(max_retries)
-        unavailable: WorkersUnavailable | None = None
         try:
             self._reap(grace, heartbeat)
             stored = self.store.trials(self.record.id)
@@ -353,21 +352,19 @@ class Experiment:
                         if trial.id not in view.told:
                             self._learn(trial, view, state)
                             state.retry_check |= view.retryable(trial)
-        except WorkersUnavailable as exc:
-            unavailable = exc
+        except WorkersUnavailable as exc:  # the executor runs no more: nothing in it is charged
+            not_run = Result.failed(f"not run: {exc}", lost=True, started=False)
+            for running in in_flight.values():
+                heartbeat.remove(running.trial)
+                with contextlib.suppress(Exception):
+                    self.store.finish_trial(running.trial, not_run, finished_at=time.time())
+            in_flight.clear()
             raise
         finally:
             heartbeat.stop()
             now = time.time()
             for running in in_flight.values():  # interrupted: a resume retries these
                 with contextlib.suppress(Exception):
-                    if unavailable is not None:  # on an executor that runs no more: uncharged
-                        self.store.finish_trial(
-                            running.trial,
-                            Result.failed(f"not run: {unavailable}", lost=True, started=False),
-                            finished_at=now,
-                        )
-                        continue
                     self.store.mark_stale(
                         self.record.id,
                         running.trial,

@@ -72,9 +72,8 @@ def _run_trial(
         except Exception as exc:  # it cannot be loaded here: not the trial's fault
             cause = getattr(exc, "client_exc", None)  # RaySystemError wraps the unpickling's
             cause = cause if isinstance(cause, BaseException) else exc
-            text = " ".join(f"{type(cause).__name__}: {cause}".split())[:_MAX_REASON]
-            reason = f"the evaluator could not be loaded on the Ray worker ({text})"
-            return Result.failed(reason, lost=True, started=False)
+            text = f"the evaluator could not be loaded on the Ray worker ({_describe(cause)})"
+            return Result.failed(_one_line(text), lost=True, started=False)
         _cached = (ref.hex(), evaluator)
     # torch reads OMP_NUM_THREADS when it is imported (table look-ups never import it) ...
     os.environ["OMP_NUM_THREADS"] = str(threads)
@@ -168,13 +167,23 @@ def _check_head(given: str, target: str, timeout: float) -> None:
         )
 
 
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _one_line(text: str) -> str:
+    """``text`` on one line, cut to ``_MAX_REASON`` characters (a trial's stored reason)."""
+    line = " ".join(text.split())
+    return line if len(line) <= _MAX_REASON else line[: _MAX_REASON - 3] + "..."
+
+
 def _reason(exc: BaseException) -> tuple[str, bool]:
     """One line saying why a remote trial produced no result, and whether its worker was lost."""
     kind = type(exc).__name__
     cause = getattr(exc, "cause", None)
     lost = False
     if cause is not None and "TaskError" in kind:  # the task itself raised
-        text = f"{type(cause).__name__}: {cause}"
+        text = _describe(cause)
     elif "WorkerCrashed" in kind or "ActorDied" in kind:
         text, lost = f"the Ray worker process died during the trial ({kind}: {exc})", True
     elif "NodeDied" in kind or "ObjectLost" in kind or "OwnerDied" in kind:
@@ -182,9 +191,8 @@ def _reason(exc: BaseException) -> tuple[str, bool]:
     elif "Cancelled" in kind:
         text = "the trial was cancelled (the executor was closed)"
     else:
-        text = f"{kind}: {exc}"
-    line = " ".join(text.split())
-    return (line if len(line) <= _MAX_REASON else line[: _MAX_REASON - 3] + "..."), lost
+        text = _describe(exc)
+    return _one_line(text), lost
 
 
 class RayExecutor(Executor):

@@ -38,7 +38,7 @@ from nasforge.latency import (
 from nasforge.spaces.base import SearchSpace
 from nasforge.spaces.gnn import GnnSpace
 from nasforge.spaces.nb201 import Nb201Hyper, Nb201Space
-from nasforge.tasks.resolve import resolve_task
+from nasforge.tasks import resolve_task
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latency_table.md"
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "planetoid"

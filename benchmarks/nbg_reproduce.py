@@ -33,7 +33,7 @@ from nasforge.benchmarks.nas_bench_graph import load_table
 from nasforge.benchmarks.nbg_protocol import PROTOCOLS
 from nasforge.evaluators.training import TrainingEvaluator
 from nasforge.spaces.gnn import GnnSpace
-from nasforge.tasks.graph import NodeClassificationTask, load_planetoid
+from nasforge.tasks.node import NodeClassificationTask, load_planetoid
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "nbg_reproduce.md"
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "planetoid"

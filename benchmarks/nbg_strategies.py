@@ -1,6 +1,6 @@
 """Search quality on NAS-Bench-Graph: nasforge strategies against Optuna samplers.
 
-For every dataset and seed, each strategy registered in ``nasforge._builtins.STRATEGIES`` runs
+For every dataset and seed, each strategy registered in ``nasforge.strategies.base.STRATEGIES`` runs
 through the real :class:`nasforge.Experiment` loop with a SQLite :class:`SqlStore`, and Optuna's
 ``RandomSampler`` and ``TPESampler`` run side by side with the same seeds and the same budget of
 distinct architectures (canonical keys). The architecture "found" by a run is the one with the
@@ -33,16 +33,18 @@ import optuna
 from optuna.trial import TrialState
 
 from _report import header, machine_lines, markdown_table, publish
-from nasforge._builtins import BENCHMARKS, SPACES, STRATEGIES
 from nasforge.api import make_strategy
 from nasforge.benchmarks.nas_bench_graph import DATASETS
 from nasforge.budget import Budget
 from nasforge.errors import InvalidArchitectureError
+from nasforge.evaluators.base import BENCHMARKS
 from nasforge.evaluators.benchmark import NasBenchGraphEvaluator
 from nasforge.experiment import Experiment
 from nasforge.result import Status
+from nasforge.spaces.base import SPACES
 from nasforge.spaces.gnn import GnnSpace
 from nasforge.store.sql import SqlStore
+from nasforge.strategies.base import STRATEGIES
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "nbg_strategies.md"
 TIE = 1e-9

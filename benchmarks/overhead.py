@@ -34,12 +34,12 @@ from optuna.trial import TrialState
 import _report
 from _report import header, markdown_table, publish
 from nasforge import api
-from nasforge._builtins import SPACES
 from nasforge.benchmarks.nas_bench_graph import load_table
 from nasforge.budget import Budget
 from nasforge.errors import InvalidArchitectureError
 from nasforge.evaluators.benchmark import NasBenchGraphEvaluator
 from nasforge.experiment import Experiment, Progress
+from nasforge.spaces.base import SPACES
 from nasforge.store.sql import SqlStore
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "overhead.md"

@@ -47,7 +47,7 @@ from nasforge.evaluators.benchmark import NasBenchGraphEvaluator
 from nasforge.evaluators.proxies import ProxyEvaluator
 from nasforge.proxies import PROXIES, check_proxies, proxy_function, score
 from nasforge.spaces.gnn import GnnSpace
-from nasforge.tasks.graph import PLANETOID, NodeClassificationTask, load_planetoid
+from nasforge.tasks.node import PLANETOID, NodeClassificationTask, load_planetoid
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "proxies_nbg.md"
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "planetoid"

@@ -27,7 +27,7 @@ from torch_geometric.data import Data
 from torch_geometric.nn import GCNConv
 
 from _report import header, machine_lines, markdown_table, publish
-from nasforge.tasks.graph import load_planetoid
+from nasforge.tasks.node import load_planetoid
 from nasforge.train.trainer import TrainConfig, train_node_classifier
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "train_throughput.md"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from nasforge import api
-from nasforge.tasks.graph import planted_partition
+from nasforge.tasks.node import planted_partition
 
 from .test_cli import run
 

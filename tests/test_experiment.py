@@ -16,8 +16,8 @@ from nasforge.budget import Budget, BudgetUnit
 from nasforge.errors import ConfigError
 from nasforge.evaluators.benchmark import NasBenchGraphEvaluator
 from nasforge.execution.base import Executor
-from nasforge.experiment import Experiment, Progress, best_trial
-from nasforge.objective import Direction, Objective
+from nasforge.experiment import Experiment, Progress
+from nasforge.objective import Direction, Objective, best_trial
 from nasforge.result import Result, Status
 from nasforge.store.sql import SqlStore
 

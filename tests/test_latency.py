@@ -18,19 +18,18 @@ from nasforge.errors import ConfigError
 from nasforge.latency import (
     LatencyTable,
     LatencyTableError,
-    _entry_names,
     compare_latency,
     device_fingerprint,
+    entry_names,
     latency_cache_dir,
     measure_architecture,
     measure_latency,
 )
-from nasforge.spaces.gnn import GnnSpace
-from nasforge.spaces.gnn_model import GnnHyper
+from nasforge.spaces.gnn import GnnHyper, GnnSpace
 from nasforge.spaces.mlp import MlpSpace
 from nasforge.spaces.nb201 import Nb201Hyper, Nb201Space
-from nasforge.tasks.graph import NodeClassificationTask, planted_partition
 from nasforge.tasks.image import load_digits
+from nasforge.tasks.node import NodeClassificationTask, planted_partition
 from nasforge.tasks.supervised import SupervisedTask
 
 GNN_HYPER = GnnHyper(hidden=8, gat_heads=2, pre=0, post=1)
@@ -71,7 +70,7 @@ def test_table_is_stored_then_read_without_measuring(
     assert first.path is not None and first.path.parent == tmp_path
     # 8 ops x (raw, hidden) + pre + out/1..4
     assert first.measurements == len(first.entries) == 8 * 2 + 1 + 4
-    assert set(first.entries) == _entry_names(first.space, GNN_HYPER, "torch")
+    assert set(first.entries) == entry_names(first.space, GNN_HYPER, "torch")
     stored = json.loads(first.path.read_text())
     assert stored["entries"] == first.entries
     assert stored["key"]["device"] == device_fingerprint()

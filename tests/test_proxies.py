@@ -33,13 +33,12 @@ from nasforge.proxies import (
     synflow,
 )
 from nasforge.result import Status
-from nasforge.spaces.gnn import GnnSpace
-from nasforge.spaces.gnn_model import GnnHyper
+from nasforge.spaces.gnn import GnnHyper, GnnSpace
 from nasforge.spaces.mlp import MlpSpace
 from nasforge.spaces.nb201 import Nb201Hyper, Nb201Space
 from nasforge.store.sql import SqlStore
-from nasforge.tasks.graph import NodeClassificationTask, planted_partition
 from nasforge.tasks.image import load_digits
+from nasforge.tasks.node import NodeClassificationTask, planted_partition
 from nasforge.tasks.supervised import SupervisedTask
 from nasforge.tasks.tabular import load_builtin, tabular_task
 from nasforge.train.cost import count_params

@@ -1,44 +1,39 @@
-"""The Python API: what the CLI calls, usable on its own."""
+"""The Python API: what the CLI calls, usable on its own.
+
+A search is configured once (:class:`~nasforge.config.SearchConfig`), resolved into a
+:class:`~nasforge.plan.SearchPlan` (:mod:`nasforge.plan`) and run; everything else here reads
+stored experiments.
+"""
 
 from __future__ import annotations
 
-import inspect
 import math
 import os
-import typing
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from nasforge._builtins import BENCHMARKS, SPACES, STRATEGIES
-from nasforge.artifacts import ArtifactStore
 from nasforge.budget import Budget
+from nasforge.config import SearchConfig, parse_objectives
 from nasforge.constraint import Constraint
 from nasforge.errors import ConfigError
-from nasforge.evaluators.base import Evaluator
-from nasforge.execution.base import refuse_while_a_worker_starts
-from nasforge.execution.factory import check_executor, make_executor
-from nasforge.experiment import (
-    DEFAULT_MAX_RETRIES,
-    Experiment,
-    Progress,
-    RunSummary,
-    best_trial,
-    check_metrics,
-    trial_score,
-)
-from nasforge.objective import Objective
+from nasforge.evaluators.base import BENCHMARKS
+from nasforge.execution.base import EXECUTORS
+from nasforge.experiment import Progress
+from nasforge.objective import Objective, best_trial, trial_score
+from nasforge.plan import SearchPlan, SearchResult, default_name, plan_search
 from nasforge.result import Status
-from nasforge.spaces.base import SearchSpace
+from nasforge.spaces.base import SPACES
 from nasforge.store.base import ExperimentRecord, TrialRecord
-from nasforge.store.sql import open_store, store_target
-from nasforge.strategies.base import Strategy
+from nasforge.store.sql import open_store
+from nasforge.strategies.base import STRATEGIES, make_strategy, strategy_options
+from nasforge.tasks.base import TASKS
 
 __all__ = [
+    "Budget",
     "ParetoResult",
+    "SearchConfig",
     "SearchPlan",
     "SearchResult",
     "best",
@@ -47,9 +42,11 @@ __all__ = [
     "experiment",
     "export",
     "list_benchmarks",
+    "list_executors",
     "list_experiments",
     "list_spaces",
     "list_strategies",
+    "list_tasks",
     "make_strategy",
     "objective_of",
     "objectives_of",
@@ -62,513 +59,34 @@ __all__ = [
     "trials",
 ]
 
-_RESERVED = {"space", "objective", "seed"}
 
+def plan(config: SearchConfig | None = None, /, **settings: Any) -> SearchPlan:
+    """Validate a search's settings without running it (or opening anything).
 
-@dataclass(frozen=True, slots=True)
-class SearchResult:
-    """What :func:`search` returns."""
-
-    name: str
-    db: str
-    objective: Objective
-    summary: RunSummary
-    best: TrialRecord | None
-
-
-def strategy_options(name: str) -> dict[str, Any]:
-    """The options a strategy accepts, with their defaults."""
-    cls = STRATEGIES.get(name)
-    params = inspect.signature(cls).parameters
-    return {
-        p.name: p.default
-        for p in params.values()
-        if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in _RESERVED
-    }
-
-
-def make_strategy(
-    name: str,
-    space: SearchSpace,
-    *,
-    objective: Objective | Sequence[Objective],
-    seed: int | None,
-    options: Mapping[str, Any] | None = None,
-) -> Strategy:
-    """Build a registered strategy, checking its options by name first.
-
-    Raises:
-        UnknownNameError: For an unknown strategy.
-        ConfigError: For an option the strategy does not have, or a value it refuses.
-    """
-    accepted = strategy_options(name)
-    for key in options or {}:
-        if key not in accepted:
-            listed = ", ".join(f"{k} (default {v!r})" for k, v in accepted.items()) or "none"
-            raise ConfigError(f"strategy {name!r} has no option {key!r}; its options: {listed}")
-    return STRATEGIES.create(name, space=space, objective=objective, seed=seed, **(options or {}))
-
-
-def default_name(benchmark: str, strategy: str, seed: int | None) -> str:
-    """The experiment name used when none is given: re-running the same search resumes it."""
-    return f"{benchmark}-{strategy}-seed{seed}"
-
-
-def _resolve(
-    benchmark: str,
-    space: str | None,
-    table: str | os.PathLike[str] | None = None,
-    epochs: int | None = None,
-) -> tuple[SearchSpace, Evaluator]:
-    if table is not None and not benchmark.startswith("nas-bench-201:"):
-        raise ConfigError(
-            f"a table path applies to nas-bench-201 benchmarks (you download their file); "
-            f"{benchmark!r} ships with its package"
-        )
-    options: dict[str, Any] = {}
-    if table is not None:
-        options["path"] = table
-    if epochs is not None:
-        if not benchmark.startswith("nas-bench-201:"):
-            raise ConfigError(
-                f"--epochs applies to --task searches and to nas-bench-201 benchmarks (12 or "
-                f"200), not to {benchmark!r}"
-            )
-        options["epochs"] = epochs
-    evaluator = BENCHMARKS.create(benchmark, **options)
-    evaluator.prepare()
-    if space is None:
-        space = evaluator.space_name
-    space_obj = SPACES.create(space)
-    if space_obj.name != evaluator.space_name:
-        raise ConfigError(
-            f"benchmark {benchmark!r} covers space {evaluator.space_name!r}, not {space!r}; "
-            f"use --space {evaluator.space_name}"
-        )
-    return space_obj, evaluator
-
-
-@dataclass(frozen=True, slots=True)
-class SearchPlan:
-    """A validated search, ready to run: every name resolved, every option checked.
-
-    Building one touches no store, so a bad value is reported before anything is opened.
-    """
-
-    name: str
-    space: SearchSpace
-    evaluator: Evaluator
-    strategy: Strategy
-    objective: Objective
-    budget: Budget
-    workers: int | None = 1
-    source: Mapping[str, Any] | None = None
-    constraints: tuple[Constraint, ...] = ()
-    executor: str = "inline"
-    ray_address: str | None = None
-    max_retries: int = DEFAULT_MAX_RETRIES
-    trial_timeout: float | None = None
-    keep_weights: bool = False
-
-    @property
-    def objectives(self) -> tuple[Objective, ...]:
-        """Every objective of the search (several for a multi-objective one)."""
-        return tuple(self.strategy.objectives)
-
-    def run(
-        self,
-        *,
-        db: str | os.PathLike[str] | None = None,
-        callback: Callable[[Progress], None] | None = None,
-    ) -> SearchResult:
-        """Run (or resume) the search in the store ``db``."""
-        target = store_target(db)
-        stopper = getattr(self.evaluator, "stopper", None)
-        if stopper is not None:  # workers read finished curves from the store
-            stopper.bind(target, self.name)
-        # the executor first: a cluster that does not answer leaves no store file behind
-        executor = make_executor(
-            self.executor,
-            self.evaluator,
-            workers=self.workers,
-            ray_address=self.ray_address,
-            trial_timeout=self.trial_timeout,
-        )
-        try:
-            store = open_store(target)
-        except BaseException:
-            if executor is not None:
-                executor.close()
-            raise
-        try:
-            experiment = Experiment(
-                name=self.name,
-                space=self.space,
-                evaluator=self.evaluator,
-                strategy=self.strategy,
-                store=store,
-                objective=self.objective,
-                constraints=self.constraints,
-                source=self.source,
-            )
-            artifacts = (
-                ArtifactStore.for_experiment(store.target, experiment.record.id)
-                if self.keep_weights
-                else None
-            )
-            summary = experiment.run(
-                self.budget,
-                callback=callback,
-                executor=executor,
-                max_retries=self.max_retries,
-                artifacts=artifacts,
-            )
-        finally:
-            if executor is not None:
-                executor.close()
-            store.close()
-        return SearchResult(self.name, store.target, self.objective, summary, summary.best)
-
-
-def plan(
-    *,
-    benchmark: str | None = None,
-    task: str | None = None,
-    space: str | None = None,
-    strategy: str = "evolution",
-    budget: int | str | Budget = 100,
-    seed: int | None = 0,
-    name: str | None = None,
-    options: Mapping[str, Any] | None = None,
-    data_root: str | os.PathLike[str] | None = None,
-    download: bool = False,
-    epochs: int | None = None,
-    workers: int | None = None,
-    training: Mapping[str, Any] | None = None,
-    task_options: Mapping[str, Any] | None = None,
-    table: str | os.PathLike[str] | None = None,
-    early_stopping: str | None = None,
-    objectives: Sequence[str | Objective] | None = None,
-    constraints: Sequence[str | Constraint] = (),
-    executor: str | None = None,
-    ray_address: str | None = None,
-    latency_backend: str = "torch",
-    max_retries: int = DEFAULT_MAX_RETRIES,
-    trial_timeout: float | None = None,
-    keep_weights: bool = False,
-    warm_start: int = 0,
-    warm_pool: int | None = None,
-    warm_proxy: str = "synflow",
-) -> SearchPlan:
-    """Validate a search's settings; the arguments are those of :func:`search`.
+    Args:
+        config: The search, configured; or ``None`` and the settings as keywords.
+        **settings: The keywords of :meth:`SearchConfig.from_settings` (those of
+            :func:`search`), when ``config`` is not given.
 
     Raises:
         ConfigError: For an unknown name or a bad value.
     """
-    refuse_while_a_worker_starts()  # search() and SearchPlan.run() start here
-    if (benchmark is None) == (task is None):
-        raise ConfigError("give exactly one of a benchmark (table look-up) or a task (training)")
-    if warm_start or warm_pool is not None or warm_proxy != "synflow":
-        from nasforge.strategies.warm_start import check_warm_start  # imports torch
-
-        check_warm_start(warm_start, warm_pool, warm_proxy)
-        if benchmark is not None and warm_start:
-            raise ConfigError(
-                "warm_start applies to --task searches only: proxies are computed on the "
-                f"task's data and benchmark {benchmark!r} (a table look-up) has none"
-            )
-    if executor is None:  # training runs in worker processes: a crash costs one trial
-        several = isinstance(workers, int) and workers > 1
-        isolated = several or task is not None or trial_timeout is not None
-        executor = "ray" if ray_address else "process" if isolated else "inline"
-        if executor == "process" and workers is None:
-            workers = 1  # one at a time unless asked: the same seed gives the same search
-    check_executor(executor, workers=workers, ray_address=ray_address, trial_timeout=trial_timeout)
-    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-        raise ConfigError(f"max_retries must be an integer >= 0, got {max_retries!r}")
-    budget = budget if isinstance(budget, Budget) else Budget.parse(budget)
-    if benchmark is not None:
-        if training or task_options or early_stopping or latency_backend != "torch":
-            raise ConfigError(
-                "training, task, early-stopping and latency-backend options apply to --task "
-                "searches only"
-            )
-        if keep_weights:
-            raise ConfigError(
-                "keep-weights applies to --task searches only: a benchmark search trains no model"
-            )
-        space_obj, evaluator = _resolve(benchmark, space, table, epochs)
-    else:
-        if table is not None:
-            raise ConfigError("a table path applies to --benchmark searches only")
-        assert task is not None
-        space_obj, evaluator = _resolve_training(
-            task,
-            space,
-            data_root=data_root,
-            download=download,
-            seed=seed or 0,
-            epochs=epochs,
-            training=training or {},
-            task_options=task_options or {},
-            early_stopping=early_stopping,
-            latency_backend=latency_backend,
-            keep_weights=keep_weights,
-        )
-    goals = _objectives(objectives, evaluator.objectives[0])
-    bounds = tuple(c if isinstance(c, Constraint) else Constraint.parse(c) for c in constraints)
-    check_metrics(evaluator, goals, bounds)
-    options = {**_fidelity_defaults(strategy, evaluator), **(options or {})}
-    strat = make_strategy(
-        strategy,
-        space_obj,
-        objective=goals[0] if len(goals) == 1 else goals,
-        seed=seed,
-        options=options,
-    )
-    if warm_start:
-        from nasforge.strategies.warm_start import WarmStart
-
-        strat = WarmStart(
-            strat, source=evaluator, size=warm_start, pool=warm_pool, proxy=warm_proxy
-        )
-    objective = goals[0]
-    check_feasible(space_obj, evaluator, bounds, seed=seed or 0)
-    name = name or default_name(benchmark or str(task), strategy, seed)
-    source: dict[str, Any] = (
-        {"benchmark": benchmark, "table": None if table is None else os.fspath(table)}
-        if benchmark is not None
-        else {
-            "task": task,
-            "task_options": dict(task_options or {}),
-            "data_root": None if data_root is None else os.fspath(data_root),
-        }
-    )
-    return SearchPlan(
-        name,
-        space_obj,
-        evaluator,
-        strat,
-        objective,
-        budget,
-        workers,
-        source,
-        bounds,
-        executor,
-        ray_address,
-        max_retries,
-        trial_timeout,
-        keep_weights,
-    )
-
-
-def _objectives(
-    given: Sequence[str | Objective] | None, default: Objective
-) -> tuple[Objective, ...]:
-    if not given:
-        return (default,)
-    return tuple(o if isinstance(o, Objective) else Objective.parse(o) for o in given)
-
-
-FEASIBILITY_SAMPLE = 100
-"""Architectures sampled to check that constraints known before evaluation can be met."""
-
-
-def check_feasible(
-    space: SearchSpace,
-    evaluator: Evaluator,
-    constraints: Sequence[Constraint],
-    *,
-    seed: int = 0,
-    sample: int = FEASIBILITY_SAMPLE,
-) -> None:
-    """Refuse constraints that no sampled architecture meets before evaluation.
-
-    Checks the constraints whose costs the evaluator knows up front (size, FLOPs, table
-    entries) on up to ``sample`` random architectures, stopping at the first that meets them
-    all; constraints on measured metrics cannot be checked before a search and are not.
-
-    Raises:
-        ConfigError: If none of the sample meets them; the message gives the observed range
-            of each constrained cost.
-    """
-    names = {c.metric for c in constraints}
-    if not names:
-        return
-    rng = np.random.default_rng(seed)
-    seen: dict[str, list[float]] = {}
-    checked = 0
-    for _ in range(sample):
-        arch = space.sample(rng)
-        known = evaluator.known_costs(arch, names)
-        relevant = [c for c in constraints if c.metric in known]
-        if not relevant:
-            return  # nothing known up front: measured constraints are enforced on results
-        checked += 1
-        for name, value in known.items():
-            seen.setdefault(name, []).append(value)
-        if all(c.violation({}, known) is None for c in relevant):
-            return
-    ranges = "; ".join(f"{n} from {min(v):.4g} to {max(v):.4g}" for n, v in sorted(seen.items()))
-    raise ConfigError(
-        f"no architecture meets the constraints {', '.join(map(str, constraints))}: none of "
-        f"{checked} sampled did ({ranges}); relax them"
-    )
-
-
-_TRAIN_KEYS = (
-    "lr",
-    "weight_decay",
-    "optimizer",
-    "patience",
-    "batch_size",
-    "momentum",
-    "schedule",
-    "select",
-)
-
-
-def _check_option_types(cls: type, values: Mapping[str, Any]) -> None:
-    """Refuse a training option of the wrong type (``lr="fast"``) with its name and the type
-    it takes, before the settings' own range checks compare it with numbers."""
-    hints = typing.get_type_hints(cls)
-    for key, value in values.items():
-        hint = hints.get(key)
-        if hint is None:
-            continue
-        accepted = set(typing.get_args(hint)) or {hint}
-        ok = (
-            (value is None and type(None) in accepted)
-            or (isinstance(value, str) and str in accepted)
-            or (
-                isinstance(value, int)
-                and not isinstance(value, bool)
-                and (int in accepted or float in accepted)
-            )
-            or (isinstance(value, float) and float in accepted)
-        )
-        if not ok:
-            names = " or ".join(
-                {int: "an integer", float: "a number", str: "a string"}.get(t, "None")
-                for t in sorted(accepted, key=lambda t: t is type(None))
-            )
-            raise ConfigError(f"training option {key} must be {names}, got {value!r}")
-
-
-def _fidelity_defaults(strategy: str, evaluator: Evaluator) -> dict[str, Any]:
-    """Multi-fidelity strategies on a training task default to its epochs as the top rung."""
-    accepted = strategy_options(strategy)
-    epochs = getattr(getattr(evaluator, "train", None), "epochs", None)
-    if "max_fidelity" not in accepted or not isinstance(epochs, int):
-        return {}
-    eta = int(accepted.get("eta", 3))
-    return {"max_fidelity": epochs, "min_fidelity": max(1, round(epochs / eta**2))}
-
-
-def _resolve_training(
-    task: str,
-    space: str | None,
-    *,
-    data_root: str | os.PathLike[str] | None,
-    download: bool,
-    seed: int,
-    epochs: int | None,
-    training: Mapping[str, Any],
-    task_options: Mapping[str, Any],
-    early_stopping: str | None = None,
-    latency_backend: str = "torch",
-    keep_weights: bool = False,
-) -> tuple[SearchSpace, Evaluator]:
-    # torch and PyG are imported only by searches that train
-    from dataclasses import fields, is_dataclass
-
-    from nasforge.evaluators.training import TrainingEvaluator
-    from nasforge.tasks.resolve import resolve_task
-
-    setup = resolve_task(
-        task, data_root=data_root, download=download, seed=seed, options=task_options
-    )
-    space_obj = SPACES.create(space or setup.space)
-    same_kind = type(space_obj) is type(SPACES.create(setup.space))
-    hyper = setup.hyper if same_kind else None
-    if hyper is None and hasattr(space_obj, "default_hyper"):
-        hyper = space_obj.default_hyper()
-    hyper_keys = tuple(f.name for f in fields(hyper)) if is_dataclass(hyper) else ()
-    unknown = sorted(set(training) - set(hyper_keys) - set(_TRAIN_KEYS))
-    if unknown:
+    if config is not None and settings:
         raise ConfigError(
-            f"unknown training option(s) {unknown} for space {space_obj.name!r}; valid: "
-            f"{', '.join(hyper_keys + _TRAIN_KEYS)}"
+            f"give a SearchConfig or settings as keywords, not both (got {sorted(settings)})"
         )
-    if hyper_keys:
-        given = {k: v for k, v in training.items() if k in hyper_keys}
-        _check_option_types(type(hyper), given)
-        hyper = replace(hyper, **given)  # type: ignore[type-var]
-    given = {k: v for k, v in training.items() if k in _TRAIN_KEYS}
-    _check_option_types(type(setup.train), given)
-    train = replace(setup.train, **given)
-    if epochs is not None:
-        train = replace(train, epochs=epochs)
-    stopper = None
-    if early_stopping is not None:
-        if early_stopping != "curve":
-            raise ConfigError(
-                f"unknown early stopping {early_stopping!r}; valid: curve (learning-curve "
-                "prediction, Baker et al. 2017)"
-            )
-        from nasforge.objective import Direction, Objective
-        from nasforge.stopping import LearningCurveStopper
-
-        regression = getattr(setup.task, "kind", "") == "regression"
-        objective = (
-            Objective("val_rmse", Direction.MINIMIZE) if regression else Objective("val_acc")
-        )
-        stopper = LearningCurveStopper(objective=objective, seed=seed)
-    evaluator = TrainingEvaluator(
-        task=setup.task,
-        space=space_obj,
-        hyper=hyper,
-        train=train,
-        stopper=stopper,
-        latency_backend=latency_backend,
-        keep_weights=keep_weights,
-    )
-    return space_obj, evaluator
+    return plan_search(config if config is not None else SearchConfig.from_settings(**settings))
 
 
 def search(
+    config: SearchConfig | None = None,
+    /,
     *,
-    benchmark: str | None = None,
-    task: str | None = None,
-    space: str | None = None,
-    strategy: str = "evolution",
-    budget: int | str | Budget = 100,
-    seed: int | None = 0,
-    name: str | None = None,
     db: str | os.PathLike[str] | None = None,
-    options: Mapping[str, Any] | None = None,
     callback: Callable[[Progress], None] | None = None,
-    data_root: str | os.PathLike[str] | None = None,
-    download: bool = False,
-    epochs: int | None = None,
-    workers: int | None = None,
-    training: Mapping[str, Any] | None = None,
-    task_options: Mapping[str, Any] | None = None,
-    table: str | os.PathLike[str] | None = None,
-    early_stopping: str | None = None,
-    objectives: Sequence[str | Objective] | None = None,
-    constraints: Sequence[str | Constraint] = (),
-    executor: str | None = None,
-    ray_address: str | None = None,
-    latency_backend: str = "torch",
-    max_retries: int = DEFAULT_MAX_RETRIES,
-    trial_timeout: float | None = None,
-    keep_weights: bool = False,
-    warm_start: int = 0,
-    warm_pool: int | None = None,
-    warm_proxy: str = "synflow",
+    **settings: Any,
 ) -> SearchResult:
-    r"""Run (or resume) a search and return its summary and best trial.
+    """Run (or resume) a search and return its summary and best trial.
 
     Example:
         >>> result = nasforge.search(benchmark="nas-bench-graph:cora", strategy="evolution",
@@ -576,105 +94,28 @@ def search(
         >>> result.best.arch, result.best.metrics["val_acc"]
 
     Args:
-        benchmark: A registered benchmark, e.g. ``"nas-bench-graph:cora"`` (table look-up),
-            or ``"nas-bench-201:cifar10-valid"`` (with ``table``).
-        task: Data to train candidates on: a graph (``"planetoid:Cora"``, ``"synthetic"``,
-            ``"file:graph.npz"``), images (``"image:digits"``, ``"image:folder:DIR"``,
-            ``"image:file:x.npz"``) or a table (``"tabular:breast_cancer"``, ``"csv:data.csv"``,
-            ``"tabular:file:x.npz"``); give exactly one of ``benchmark`` and ``task``.
-        space: A registered space; defaults to the benchmark's, or the task's (``gnn`` for
-            graphs, ``nb201`` for images, ``mlp`` for tables).
-        strategy: A registered strategy (``random``, ``evolution``, ``local``).
-        budget: Distinct architectures (``100``), or a text such as ``"500trials"``, ``"10m"``.
-        seed: Seed of the strategy.
-        name: Experiment name; an existing one is resumed. Defaults to
-            ``<benchmark>-<strategy>-seed<seed>``.
+        config: The search, configured (:class:`~nasforge.config.SearchConfig`); or
+            ``None`` and its settings as keywords.
         db: Store path or SQLAlchemy URL; defaults to ``$NASFORGE_DB`` or ``nasforge.db``.
-        options: Strategy options, e.g. ``{"population_size": 30}``.
-        callback: Called with a :class:`Progress` after every new trial.
-        data_root: Folder holding ``<Name>/raw/`` for Planetoid tasks.
-        download: Allow downloading Planetoid files that are missing (needs internet).
-        epochs: Training epochs per candidate (default: the task's protocol).
-        workers: Trials evaluated in parallel (default: one; with ``executor`` given, the
-            executor's default: the machine's CPUs for ``process``, the cluster's for
-            ``ray``).
-        executor: Where trials run: ``"process"`` (local worker processes: the default for
-            training, so that a crash, an out-of-memory kill or a timeout costs one trial),
-            ``"inline"`` (this process: the default for benchmark look-ups) or ``"ray"`` (a
-            Ray cluster: ``ray_address``).
-        max_retries: Times a trial lost with its worker (the process or machine died, or the
-            search was killed) is run again (default 2). A candidate's own failure is not.
-        trial_timeout: Seconds a trial may run; then its worker's process tree is killed and
-            the trial is FAILED (needs the ``process`` or ``ray`` executor).
-        keep_weights: Save each COMPLETE trial's trained weights as safetensors next to the
-            store (``<db>.artifacts/experiment-<id>/trial-<n>.safetensors``); export then
-            uses them instead of retraining. Training searches only.
-        ray_address: ``"auto"`` or ``"HOST:PORT"`` of a Ray head node; without it the ray
-            executor starts a private local Ray on 127.0.0.1.
-        latency_backend: How trained candidates' ``latency_ms`` (and the table behind
-            ``latency_pred_ms``) is measured: ``"torch"`` or ``"onnxruntime"``
-            (``nasforge[onnx]``).
-        training: Overrides of the space's model settings (gnn: ``hidden``, ``dropout``,
-            ``pre``, ``post``, ``gat_heads``; nb201: ``channels``, ``cells_per_stage``) and of
-            ``lr``, ``weight_decay``, ``optimizer``, ``patience``, ``batch_size``,
-            ``momentum``, ``schedule``, ``select``.
-        table: The NAS-Bench-201 / NATS-Bench file or folder you downloaded, for
-            ``nas-bench-201:*`` benchmarks (default ``$NASFORGE_NB201_PATH``).
-        early_stopping: ``"curve"`` stops training runs that a learning-curve predictor fitted
-            on the search's finished runs expects to lose (Baker et al. 2017); they are
-            stored as PRUNED.
-        task_options: ``label``/``kind`` for CSV and NPZ tables, ``image_size``/``grayscale``
-            for image folders, ``split_seed`` for image and tabular data.
-        objectives: Objectives as ``"metric:max|min"`` texts or :class:`Objective`\ s; the
-            default is the evaluator's (``val_acc:max``). Several make a multi-objective
-            search (strategies ``random``, ``evolution``, ``optuna-nsga2``, ``optuna-tpe``,
-            ``optuna-random``) whose result is the Pareto front (:func:`pareto`).
-        constraints: Hard constraints such as ``"params<=1e6"`` or ``"latency_ms<=5"``.
-            Costs known before evaluation (params, FLOPs, table entries) filter candidates
-            before they are evaluated; measured ones make a violating trial INFEASIBLE.
-            A trial that violates one is never the best nor on the front.
-        warm_start: Propose first the ``warm_start`` best of ``warm_pool`` random
-            architectures ranked by the zero-cost proxy ``warm_proxy`` on the task's data
-            (:class:`~nasforge.strategies.warm_start.WarmStart`); then the strategy goes on,
-            told their results. 0 (the default) turns it off; training searches only.
-        warm_pool: Architectures drawn and scored for the warm start (default
-            ``10 * warm_start``).
-        warm_proxy: The proxy that ranks them, one of :data:`nasforge.proxies.PROXIES`.
+        callback: Called with a :class:`~nasforge.experiment.Progress` after every new trial.
+        **settings: The search's settings (:meth:`SearchConfig.from_settings`; each is
+            documented on the part that holds it): ``benchmark`` or ``task``, ``space``,
+            ``table``, ``data_root``, ``download``, ``task_options``
+            (:class:`~nasforge.config.SourceSettings`); ``strategy``, ``options``, ``seed``
+            and the warm start (:class:`~nasforge.config.StrategySettings`); ``epochs``,
+            ``training``, ``early_stopping``, ``latency_backend``, ``keep_weights``
+            (:class:`~nasforge.config.TrainingSettings`); ``executor``, ``workers``,
+            ``ray_address``, ``max_retries``, ``trial_timeout``
+            (:class:`~nasforge.config.ExecutionSettings`); ``objectives``, ``constraints``
+            (:class:`~nasforge.config.GoalSettings`); ``budget`` (distinct architectures
+            such as ``100``, or ``"500trials"``, ``"10m"``) and ``name`` (an existing
+            experiment is resumed; default ``<benchmark or task>-<strategy>-seed<seed>``).
 
     Raises:
         ConfigError: For an unknown name or a bad value (nothing is written then).
         StoreError: If the store cannot be opened or written.
     """
-    settings = plan(
-        benchmark=benchmark,
-        task=task,
-        space=space,
-        strategy=strategy,
-        budget=budget,
-        seed=seed,
-        name=name,
-        options=options,
-        data_root=data_root,
-        download=download,
-        epochs=epochs,
-        workers=workers,
-        training=training,
-        task_options=task_options,
-        table=table,
-        early_stopping=early_stopping,
-        objectives=objectives,
-        constraints=constraints,
-        executor=executor,
-        ray_address=ray_address,
-        latency_backend=latency_backend,
-        max_retries=max_retries,
-        trial_timeout=trial_timeout,
-        keep_weights=keep_weights,
-        warm_start=warm_start,
-        warm_pool=warm_pool,
-        warm_proxy=warm_proxy,
-    )
-    return settings.run(db=db, callback=callback)
+    return plan(config, **settings).run(db=db, callback=callback)
 
 
 def _experiment(name: str, db: str | os.PathLike[str] | None) -> tuple[ExperimentRecord, Any]:
@@ -703,21 +144,18 @@ def trials(name: str, *, db: str | os.PathLike[str] | None = None) -> list[Trial
 
 
 def objective_of(record: ExperimentRecord) -> Objective:
-    """The (first) objective an experiment was created with."""
-    return Objective.parse(str(record.config.get("objective", "val_acc:max")))
+    """The (first) objective an experiment was created with (``record.objective``)."""
+    return record.objective
 
 
 def objectives_of(record: ExperimentRecord) -> tuple[Objective, ...]:
-    """All objectives of an experiment, in order (one for a single-objective search)."""
-    stored = record.config.get("objectives")
-    if not stored:
-        return (objective_of(record),)
-    return tuple(Objective.parse(str(text)) for text in stored)
+    """All objectives of an experiment, in order (``record.objectives``)."""
+    return record.objectives
 
 
 def constraints_of(record: ExperimentRecord) -> tuple[Constraint, ...]:
-    """The hard constraints an experiment was created with (none by default)."""
-    return tuple(Constraint.parse(str(text)) for text in record.config.get("constraints", []))
+    """The hard constraints an experiment was created with (``record.constraints``)."""
+    return record.constraints
 
 
 def top(name: str, n: int, *, db: str | os.PathLike[str] | None = None) -> list[TrialRecord]:
@@ -785,7 +223,7 @@ def pareto(
         stored = store.trials(record.id)
     finally:
         store.close()
-    goals = _objectives(objectives, objective_of(record)) if objectives else objectives_of(record)
+    goals = parse_objectives(objectives) if objectives else record.objectives
     if len(goals) < 2:
         raise ConfigError(
             f"experiment {name!r} has one objective ({goals[0]}); a Pareto front needs two or "
@@ -825,6 +263,16 @@ def list_strategies() -> list[str]:
 def list_benchmarks() -> list[str]:
     """Registered benchmarks."""
     return BENCHMARKS.names()
+
+
+def list_tasks() -> list[str]:
+    """Registered task kinds (``nasforge.tasks.task_forms()`` lists their specs)."""
+    return TASKS.names()
+
+
+def list_executors() -> list[str]:
+    """Registered executors."""
+    return EXECUTORS.names()
 
 
 def export(

@@ -8,6 +8,7 @@ import math
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TypeVar
 
@@ -24,16 +25,21 @@ from rich.progress import (
 from rich.table import Table
 
 from nasforge import api
-from nasforge._builtins import BENCHMARKS, SPACES, STRATEGIES
 from nasforge.budget import Budget, BudgetUnit
+from nasforge.config import SearchConfig
 from nasforge.constraint import Constraint
 from nasforge.errors import ConfigError, NasforgeError
+from nasforge.evaluators.base import BENCHMARKS
+from nasforge.execution.base import EXECUTORS
 from nasforge.experiment import Progress as SearchProgress
 from nasforge.objective import Objective
-from nasforge.registry import Registry
+from nasforge.registry import PluginWarning, Registry, load_plugins
 from nasforge.result import Status
+from nasforge.spaces.base import SPACES
 from nasforge.store.base import TrialRecord
 from nasforge.store.sql import DEFAULT_DB
+from nasforge.strategies.base import STRATEGIES
+from nasforge.tasks.base import TASKS, task_forms
 
 __all__ = ["main"]
 
@@ -121,6 +127,19 @@ def _int_at_least(low: int) -> Callable[[str], int]:
     return parse
 
 
+def _number(kind: type) -> Callable[[str], Any]:
+    """An argparse type: an ``int`` or a ``float``."""
+
+    def parse(text: str) -> Any:
+        try:
+            return kind(text)
+        except ValueError:
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+
+    return parse
+
+
 _positive_int = _int_at_least(1)
 _non_negative_int = _int_at_least(0)
 
@@ -148,7 +167,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="Neural architecture search with a durable, resumable experiment store.",
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _search_parser(sub)
+    _read_parsers(sub)
+    _tool_parsers(sub)
+    _output_parsers(sub)
+    return parser
 
+
+_MODEL_GROUP = "model and training settings (with --task)"
+_DATA_GROUP = "data (with --task)"
+
+
+def _search_parser(sub: Any) -> None:
     s = sub.add_parser("search", help="run or resume a search")
     source = s.add_mutually_exclusive_group(required=True)
     source.add_argument(
@@ -158,9 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     source.add_argument(
         "--task",
-        help="data to train candidates on: planetoid:Cora|CiteSeer|PubMed, synthetic, "
-        "file:PATH.npz|.pt (graphs); image:digits, image:folder:DIR, image:file:PATH.npz "
-        "(images); tabular:breast_cancer|wine|digits|diabetes, csv:PATH, tabular:file:PATH.npz",
+        help=f"data to train candidates on: {', '.join(task_forms())} (see 'nasforge list tasks')",
     )
     s.add_argument(
         "--space",
@@ -180,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument(
         "--objective",
+        dest="objectives",
         action="append",
         type=_objective,
         help="METRIC:max|min to optimise (repeatable: several make a multi-objective search "
@@ -187,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument(
         "--constraint",
+        dest="constraints",
         action="append",
         type=_constraint,
         default=[],
@@ -198,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "-o",
         "--option",
+        dest="options",
         type=_option,
         action="append",
         default=[],
@@ -206,7 +237,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
     _add_db(s)
-    training = s.add_argument_group("training (with --task)")
+    _execution_flags(s)
+    _model_flags(s, s.add_argument_group(_MODEL_GROUP))
+    _warm_start_flags(s.add_argument_group("warm start (with --task)"))
+    _data_flags(s.add_argument_group(_DATA_GROUP))
+
+
+def _execution_flags(s: argparse.ArgumentParser) -> None:
+    training = s.add_argument_group("training and execution (with --task)")
     training.add_argument("--data-root", help="folder holding <Name>/raw/ of Planetoid data")
     training.add_argument(
         "--download", action="store_true", help="download missing Planetoid files (internet)"
@@ -227,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     training.add_argument(
         "--executor",
-        choices=["inline", "process", "ray"],
+        choices=EXECUTORS.names(),
         help="where trials run: process (local worker processes; the default for --task, so "
         "that a crash or a timeout costs one trial), inline (this process; the default for "
         "--benchmark), ray (a Ray cluster)",
@@ -256,30 +294,55 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --executor ray: auto or HOST:PORT of a Ray head node (default: start a "
         "private local Ray on 127.0.0.1)",
     )
-    training.add_argument("--hidden", type=_positive_int, help="gnn: hidden width")
-    training.add_argument("--dropout", type=float, help="gnn: dropout probability")
-    training.add_argument("--channels", type=_positive_int, help="nb201: channels of stage 1")
-    training.add_argument(
-        "--cells-per-stage", type=_positive_int, help="nb201: cells in each of the 3 stages"
-    )
-    training.add_argument("--lr", type=float, help="learning rate")
-    training.add_argument("--weight-decay", type=float, help="weight decay")
-    training.add_argument("--optimizer", help="adam or sgd")
-    training.add_argument("--momentum", type=float, help="SGD momentum (Nesterov when > 0)")
-    training.add_argument("--schedule", help="learning-rate schedule: constant or cosine")
-    training.add_argument("--batch-size", type=_positive_int, help="images/tables: batch size")
-    training.add_argument("--patience", type=_positive_int, help="early-stopping patience")
-    training.add_argument(
-        "--select",
-        help="which epoch a run reports: metric (best validation metric) or loss (lowest "
-        "validation loss)",
-    )
     training.add_argument(
         "--early-stopping",
         choices=["curve"],
         help="curve: stop runs a learning-curve predictor expects to lose (stored as PRUNED)",
     )
-    warm = s.add_argument_group("warm start (with --task)")
+
+
+def _model_flags(parser: argparse.ArgumentParser, group: argparse._ArgumentGroup) -> None:
+    """The overrides of ``training=``: the training options, and every registered space's
+    model settings (one flag per setting name, from the spaces' settings dataclasses; a name
+    that another flag has already is left out)."""
+    group.add_argument("--lr", type=float, help="learning rate")
+    group.add_argument("--weight-decay", type=float, help="weight decay")
+    group.add_argument("--optimizer", help="adam or sgd")
+    group.add_argument("--momentum", type=float, help="SGD momentum (Nesterov when > 0)")
+    group.add_argument("--schedule", help="learning-rate schedule: constant or cosine")
+    group.add_argument("--batch-size", type=_positive_int, help="images/tables: batch size")
+    group.add_argument("--patience", type=_positive_int, help="early-stopping patience")
+    group.add_argument(
+        "--select",
+        help="which epoch a run reports: metric (best validation metric) or loss (lowest "
+        "validation loss)",
+    )
+    taken = {a.dest for a in parser._actions}
+    for name, (kind, text) in _space_settings().items():
+        flag = f"--{name.replace('_', '-')}"
+        if name in taken or flag in parser._option_string_actions:
+            continue
+        parse: Callable[[str], Any] = _number(kind) if kind in (int, float) else str
+        group.add_argument(flag, dest=name, type=parse, help=text)
+
+
+def _space_settings() -> dict[str, tuple[type, str]]:
+    """Model settings of the registered spaces, one entry per name: its type and a help that
+    names the spaces it belongs to (one name per space class), e.g. ``gnn: hidden width``."""
+    found: dict[str, tuple[type, list[str], str]] = {}
+    classes: set[type] = set()
+    for name in SPACES.names():
+        space = SPACES.create(name)
+        if type(space) in classes:
+            continue
+        classes.add(type(space))
+        for field, (kind, text) in space.setting_fields().items():
+            known = found.setdefault(field, (kind, [], text))
+            known[1].append(name)
+    return {f: (kind, f"{', '.join(names)}: {text}") for f, (kind, names, text) in found.items()}
+
+
+def _warm_start_flags(warm: argparse._ArgumentGroup) -> None:
     warm.add_argument(
         "--warm-start",
         type=_non_negative_int,
@@ -301,10 +364,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="proxy that ranks the pool: synflow (default), snip, grad_norm, jacov, fisher, "
         "params or flops",
     )
-    data = s.add_argument_group("data (with --task)")
+
+
+def _data_flags(data: argparse._ArgumentGroup) -> None:
+    """The task options (``task_options=``): one flag each, plus any option by name."""
     data.add_argument("--label", help="csv: the label column (default: the last column)")
     data.add_argument(
         "--task-kind",
+        dest="kind",
         choices=["classification", "regression"],
         help="csv and tabular:file: the kind of target (default: guessed from the labels)",
     )
@@ -317,7 +384,18 @@ def build_parser() -> argparse.ArgumentParser:
         type=_seed,
         help="images and tables: seed of the 60/20/20 train/validation/test split (default 0)",
     )
+    data.add_argument(
+        "--task-option",
+        dest="more_task_options",
+        type=_option,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other option of the task's kind (repeatable; see 'nasforge list tasks')",
+    )
 
+
+def _read_parsers(sub: Any) -> None:
     t = sub.add_parser("trials", help="list the trials of an experiment")
     t.add_argument("--name", required=True, help="experiment name")
     t.add_argument("--status", choices=[s.value for s in Status], help="only trials in this state")
@@ -330,6 +408,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true", help="print JSON")
     _add_db(b)
 
+
+def _tool_parsers(sub: Any) -> None:
     px = sub.add_parser("proxies", help="rank a sample of architectures by zero-cost proxies")
     px.add_argument("--task", required=True, help="data, as for search --task")
     px.add_argument("--space", help="search space (default: the task's)")
@@ -407,6 +487,8 @@ def build_parser() -> argparse.ArgumentParser:
     lt.add_argument("--refresh", action="store_true", help="measure the table again")
     lt.add_argument("--data-root", help="folder holding <Name>/raw/ of Planetoid data")
 
+
+def _output_parsers(sub: Any) -> None:
     ex = sub.add_parser(
         "export", help="train a trial's architecture and write it (safetensors, JSON, ONNX)"
     )
@@ -450,15 +532,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_db(rp)
 
-    ls = sub.add_parser("list", help="list spaces, strategies, benchmarks or stored experiments")
+    ls = sub.add_parser(
+        "list",
+        help="list spaces, strategies, benchmarks, task kinds, executors or stored experiments",
+    )
     ls.add_argument(
         "what",
         nargs="?",
-        choices=["spaces", "strategies", "benchmarks", "experiments"],
-        help="what to list (default: spaces, strategies and benchmarks)",
+        choices=[*_REGISTRIES, "experiments"],
+        help="what to list (default: spaces, strategies, benchmarks, tasks and executors)",
     )
     _add_db(ls)
-    return parser
 
 
 # -- commands --------------------------------------------------------------------------------
@@ -481,69 +565,51 @@ def _fmt_score(value: float | None) -> str:
     return f"{value:.4g}"
 
 
-_TRAINING_FLAGS = (
-    "hidden",
-    "dropout",
-    "channels",
-    "cells_per_stage",
-    "lr",
-    "weight_decay",
-    "optimizer",
-    "momentum",
-    "schedule",
-    "batch_size",
-    "patience",
-    "select",
-)
-_TASK_FLAGS = {
-    "label": "label",
-    "task_kind": "kind",
-    "image_size": "image_size",
-    "grayscale": "grayscale",
-    "split_seed": "split_seed",
-}
+def _search_config(args: argparse.Namespace, parser_groups: dict[str, list[str]]) -> SearchConfig:
+    """The search the flags describe: every keyword of the config that a flag sets, the model
+    and training overrides, and the task options."""
+    settings = {
+        keyword: getattr(args, keyword)
+        for keyword in SearchConfig.keywords()
+        if getattr(args, keyword, None) is not None
+    }
+    settings["options"] = dict(args.options)
+    settings["training"] = {
+        dest: getattr(args, dest)
+        for dest in parser_groups[_MODEL_GROUP]
+        if getattr(args, dest) is not None
+    }
+    settings["task_options"] = {
+        **{
+            dest: getattr(args, dest)
+            for dest in parser_groups[_DATA_GROUP]
+            if dest != "more_task_options" and getattr(args, dest) not in (None, False)
+        },
+        **dict(args.more_task_options),
+    }
+    return SearchConfig.from_settings(**settings)
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
-    budget: Budget = args.budget
-    training = {
-        key: getattr(args, key) for key in _TRAINING_FLAGS if getattr(args, key) is not None
+    # every name and value is checked before anything is drawn or opened
+    settings = api.plan(_search_config(args, _group_dests(build_parser(), "search")))
+    result = _run_with_progress(settings, args)
+    _print_search(settings, result)
+    return EXIT_OK
+
+
+def _group_dests(parser: argparse.ArgumentParser, command: str) -> dict[str, list[str]]:
+    """The destinations of each titled argument group of ``command``'s parser."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[
+        command
+    ]
+    return {
+        str(group.title): [a.dest for a in group._group_actions] for group in sub._action_groups
     }
-    task_options = {
-        option: getattr(args, flag)
-        for flag, option in _TASK_FLAGS.items()
-        if getattr(args, flag) not in (None, False)
-    }
-    settings = api.plan(  # every name and value is checked before anything is drawn or opened
-        benchmark=args.benchmark,
-        task=args.task,
-        space=args.space,
-        strategy=args.strategy,
-        budget=budget,
-        seed=args.seed,
-        name=args.name,
-        options=dict(args.option),
-        data_root=args.data_root,
-        download=args.download,
-        epochs=args.epochs,
-        workers=args.workers,
-        training=training,
-        task_options=task_options,
-        table=args.table,
-        early_stopping=args.early_stopping,
-        objectives=args.objective,
-        constraints=args.constraint,
-        executor=args.executor,
-        ray_address=args.ray_address,
-        latency_backend=args.latency_backend,
-        max_retries=args.max_retries,
-        trial_timeout=args.trial_timeout,
-        keep_weights=args.keep_weights,
-        warm_start=args.warm_start,
-        warm_pool=args.warm_pool,
-        warm_proxy=args.warm_proxy,
-    )
-    name = settings.name
+
+
+def _run_with_progress(settings: api.SearchPlan, args: argparse.Namespace) -> api.SearchResult:
+    budget = settings.budget
     total = budget.amount
     with Progress(
         SpinnerColumn(),
@@ -557,7 +623,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         disable=args.no_progress,
         transient=False,
     ) as bar:
-        task = bar.add_task(escape(name), total=total, unit=budget.unit.value, best="-")
+        task = bar.add_task(escape(settings.name), total=total, unit=budget.unit.value, best="-")
 
         def on_progress(p: SearchProgress) -> None:
             done = {
@@ -567,8 +633,11 @@ def _cmd_search(args: argparse.Namespace) -> int:
             }[budget.unit]
             bar.update(task, completed=min(done, total), best=_fmt(p.best_value))
 
-        result = settings.run(db=args.db, callback=on_progress)
-    summary = result.summary
+        return settings.run(db=args.db, callback=on_progress)
+
+
+def _print_search(settings: api.SearchPlan, result: api.SearchResult) -> None:
+    name, summary = settings.name, result.summary
     if summary.resumed_trials:
         out.print(f"resumed [bold]{escape(name)}[/]: {summary.resumed_trials} stored trials kept")
     out.print(
@@ -603,7 +672,6 @@ def _cmd_search(args: argparse.Namespace) -> int:
     db, quoted = escape(str(result.db)), escape(name)
     out.print(f"results stored in [bold]{db}[/] as experiment [bold]{quoted}[/]")
     out.print(f"next: nasforge trials --name {quoted} --db {db}")
-    return EXIT_OK
 
 
 def _print_best(best: TrialRecord | None) -> None:
@@ -672,35 +740,22 @@ def _cmd_best(args: argparse.Namespace) -> int:
     return EXIT_OK if best is not None else EXIT_ERROR
 
 
+_REGISTRIES: dict[str, Registry[Any]] = {
+    "spaces": SPACES,
+    "strategies": STRATEGIES,
+    "benchmarks": BENCHMARKS,
+    "tasks": TASKS,
+    "executors": EXECUTORS,
+}
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
-    groups = [args.what] if args.what else ["spaces", "strategies", "benchmarks"]
-    registries: dict[str, Registry[Any]] = {
-        "spaces": SPACES,
-        "strategies": STRATEGIES,
-        "benchmarks": BENCHMARKS,
-    }
+    groups = [args.what] if args.what else list(_REGISTRIES)
     for group in groups:
         if group == "experiments":
-            table = Table(title="experiments")
-            for col in ("name", "space", "strategy", "seed", "benchmark"):
-                table.add_column(col, overflow="fold")
-            for e in api.list_experiments(args.db):
-                evaluator = e.config.get("evaluator", {})
-                table.add_row(
-                    *map(
-                        escape,
-                        (
-                            e.name,
-                            str(e.config.get("space")),
-                            str(e.config.get("strategy")),
-                            str(e.config.get("seed")),
-                            f"{evaluator.get('kind')}:{evaluator.get('dataset')}",
-                        ),
-                    )
-                )
-            out.print(table)
+            _list_experiments(args.db)
             continue
-        registry = registries[group]
+        registry = _REGISTRIES[group]
         table = Table(title=group)
         table.add_column("name", overflow="fold")
         table.add_column("description", overflow="fold")
@@ -708,6 +763,28 @@ def _cmd_list(args: argparse.Namespace) -> int:
             table.add_row(escape(name), escape(registry.summary(name)))
         out.print(table)
     return EXIT_OK
+
+
+def _list_experiments(db: str | None) -> None:
+    table = Table(title="experiments")
+    for col in ("name", "space", "strategy", "seed", "benchmark"):
+        table.add_column(col, overflow="fold")
+    for e in api.list_experiments(db):
+        stored = e.search
+        evaluator = stored.evaluator
+        table.add_row(
+            *map(
+                escape,
+                (
+                    e.name,
+                    str(e.config.get("space")),
+                    str(e.config.get("strategy")),
+                    str(e.config.get("seed")),
+                    f"{evaluator.get('kind')}:{evaluator.get('dataset')}",
+                ),
+            )
+        )
+    out.print(table)
 
 
 def _cmd_proxies(args: argparse.Namespace) -> int:
@@ -842,8 +919,6 @@ def _cmd_latency(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    import warnings
-
     from nasforge.exporting.exporter import RETRAINED, StoredWeightsWarning
 
     with warnings.catch_warnings(record=True) as caught:
@@ -908,6 +983,19 @@ _COMMANDS = {
 }
 
 
+def _load_plugins() -> None:
+    """Load the plugins before the parser lists their names; one that cannot be loaded is
+    reported on one line and skipped."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PluginWarning)
+        load_plugins()
+    for w in caught:
+        if issubclass(w.category, PluginWarning):
+            err.print(f"[bold yellow]warning:[/] {escape(str(w.message))}")
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
 class _Terminated(BaseException):
     """SIGTERM arrived: unwind as an interrupt does (not an Exception: nothing swallows it)."""
 
@@ -923,6 +1011,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     search as Ctrl-C does: the trials in flight are handed back to the store for a resume and
     the worker processes are stopped, before the exit.
     """
+    _load_plugins()
     args = build_parser().parse_args(argv)
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None

@@ -24,7 +24,7 @@ from rich.table import Table
 from nasforge import api
 from nasforge.benchmarks.nas_bench_graph import load_table
 from nasforge.errors import NasforgeError
-from nasforge.experiment import trial_score
+from nasforge.objective import trial_score
 
 __all__ = ["main"]
 

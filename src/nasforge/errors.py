@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "InvalidArchitectureError",
+    "LatencyTableError",
     "NasforgeError",
     "StoreError",
     "UnknownNameError",
@@ -33,6 +34,11 @@ class UnknownNameError(ConfigError, KeyError):
 
 class InvalidArchitectureError(ConfigError):
     """An architecture is not a member of its search space."""
+
+
+class LatencyTableError(NasforgeError):
+    """A stored latency table cannot be used (unreadable or corrupt), or an entry cannot be
+    measured on the chosen backend."""
 
 
 class StoreError(NasforgeError):

@@ -7,19 +7,20 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from nasforge.architecture import Architecture
 from nasforge.budget import Budget, BudgetUnit
+from nasforge.config import DEFAULT_MAX_RETRIES, SOURCE_KEY, StoredSearch
 from nasforge.constraint import Constraint
 from nasforge.errors import ConfigError, NasforgeError, WorkersUnavailable
 from nasforge.evaluators.base import Evaluator
 from nasforge.execution.base import Executor, InlineExecutor, refuse_while_a_worker_starts
 from nasforge.heartbeat import Heartbeat, Owner, owner_is_dead
-from nasforge.objective import Objective
+from nasforge.objective import Objective, replaces_best
 from nasforge.result import Result, Status
 from nasforge.spaces.base import SearchSpace
 from nasforge.store.base import ExperimentRecord, Limit, Store, TrialRecord
@@ -29,28 +30,20 @@ if TYPE_CHECKING:
     from nasforge.artifacts import ArtifactStore
 
 __all__ = [
+    "DEFAULT_MAX_RETRIES",
     "SOURCE_KEY",
     "Experiment",
     "Progress",
     "RunSummary",
-    "best_trial",
     "check_metrics",
     "dedup_id",
-    "is_better",
-    "trial_score",
 ]
-
-SOURCE_KEY = "source"
-"""Key of the experiment config that records the data source; not compared on resume."""
 
 MAX_DUPLICATES_IN_A_ROW = 2_000
 """A strategy proposing only stored architectures this many times in a row has converged."""
 
 MAX_INFEASIBLE_IN_A_ROW = 2_000
 """Proposals in a row that violate a constraint before evaluation before the search gives up."""
-
-DEFAULT_MAX_RETRIES = 2
-"""Times a trial lost with its worker is run again by default."""
 
 HEARTBEAT_INTERVAL_S = 10.0
 """Seconds between heartbeats of a RUNNING trial by default."""
@@ -97,55 +90,6 @@ class RunSummary:
     skipped_infeasible: int = 0
     retried: int = 0
     late_dropped: int = 0
-
-
-def trial_score(trial: TrialRecord | None, objective: Objective) -> float:
-    """``trial``'s objective (a metric or a cost) oriented so that larger is better.
-
-    -inf unless the trial is COMPLETE with a finite value.
-    """
-    if trial is None:
-        return -math.inf
-    complete = trial.status is Status.COMPLETE
-    return objective.score_of(complete, trial.metrics, trial.costs)
-
-
-def _rank(trial: TrialRecord | None, objective: Objective) -> tuple[int, float]:
-    """Sort key of the incumbent: first the fidelity, then the objective."""
-    score = trial_score(trial, objective)
-    if trial is None or score == -math.inf:
-        return (-1, -math.inf)
-    return (trial.fidelity if trial.fidelity is not None else 0, score)
-
-
-def is_better(trial: TrialRecord, than: TrialRecord | None, objective: Objective) -> bool:
-    """Whether ``trial`` beats ``than`` as the search's best.
-
-    Only COMPLETE trials with a finite objective qualify. Results at different fidelities are
-    not comparable (a 5-epoch accuracy says little against a 200-epoch one), so a trial at a
-    higher fidelity beats any at a lower one; at equal fidelity the objective decides.
-    """
-    return _rank(trial, objective) > _rank(than, objective)
-
-
-def _replaces_best(trial: TrialRecord, best: TrialRecord | None, objective: Objective) -> bool:
-    """Whether ``trial`` is the best instead of ``best``: better, or as good and numbered lower.
-
-    Trials finish out of order with several workers; breaking ties by number makes the best
-    the same whichever order the results came in.
-    """
-    if best is None:
-        return is_better(trial, best, objective)
-    return (_rank(trial, objective), -trial.number) > (_rank(best, objective), -best.number)
-
-
-def best_trial(trials: Iterable[TrialRecord], objective: Objective) -> TrialRecord | None:
-    """The best COMPLETE trial (lowest number on ties): best objective at the highest fidelity."""
-    best: TrialRecord | None = None
-    for trial in trials:
-        if _replaces_best(trial, best, objective):
-            best = trial
-    return best
 
 
 def dedup_id(key: str, fidelity: int | None) -> str:
@@ -209,31 +153,21 @@ class Experiment:
         self.objectives = tuple(strategy.objectives)
         self.constraints = tuple(constraints)
         check_metrics(evaluator, self.objectives, self.constraints)
-        self.config: dict[str, Any] = {
-            "space": space.name,
-            "evaluator": evaluator.describe(),
-            "strategy": strategy.name,
-            "strategy_options": strategy.options(),
-            "seed": strategy.seed,
-            "objective": str(self.objective),
-            **(config or {}),
-        }
-        if len(self.objectives) > 1:
-            self.config["objectives"] = [str(o) for o in self.objectives]
-        if self.constraints:
-            self.config["constraints"] = [str(c) for c in self.constraints]
-        stored_config = {**self.config, SOURCE_KEY: dict(source)} if source else self.config
-        self.record, self.created = store.get_or_create_experiment(name, stored_config)
-        self._check_config(self.record)
-
-    def _check_config(self, record: ExperimentRecord) -> None:
-        stored = {k: v for k, v in record.config.items() if k != SOURCE_KEY}
-        keys = list(self.config) + [k for k in stored if k not in self.config]
-        diffs = [
-            f"{key}={stored.get(key)!r} (this run: {self.config.get(key)!r})"
-            for key in keys
-            if stored.get(key) != self.config.get(key)
-        ]
+        self.search = StoredSearch(
+            space=space.name,
+            evaluator=evaluator.describe(),
+            strategy=strategy.name,
+            strategy_options=strategy.options(),
+            seed=strategy.seed,
+            objective=self.objective,
+            objectives=self.objectives,
+            constraints=self.constraints,
+            source=dict(source) if source else None,
+            extra=dict(config or {}),
+        )
+        self.config: dict[str, Any] = self.search.identity()
+        self.record, self.created = store.get_or_create_experiment(name, self.search.to_json())
+        diffs = self.search.differences(self.record.config)
         if diffs:
             raise ConfigError(
                 f"experiment {self.name!r} exists with other settings: {'; '.join(diffs)}. "
@@ -278,138 +212,138 @@ class Experiment:
             raise ConfigError(f"max_retries must be an integer >= 0, got {max_retries!r}")
         if not heartbeat_interval > 0:
             raise ConfigError(f"heartbeat_interval must be > 0 seconds, got {heartbeat_interval}")
-        start = time.monotonic()
-        owner = Owner.new()
-        grace = stale_after if stale_after is not None else 6 * heartbeat_interval
-        heartbeat = Heartbeat(self.store, heartbeat_interval)
-        in_flight: dict[Future[Result], _Running] = {}
-        own_executor = executor is None
-        executor = executor or InlineExecutor(self.evaluator)
-        view = _View(max_retries)
+        run = _Run(
+            budget=budget,
+            executor=executor or InlineExecutor(self.evaluator),
+            fidelity=fidelity,
+            owner=Owner.new(),
+            heartbeat=Heartbeat(self.store, heartbeat_interval),
+            grace=stale_after if stale_after is not None else 6 * heartbeat_interval,
+            view=_View(max_retries),
+            max_retries=max_retries,
+            callback=callback,
+            artifacts=artifacts,
+        )
         try:
-            self._reap(grace, heartbeat)
+            self._reap(run.grace, run.heartbeat)
             stored = self.store.trials(self.record.id)
-            state = _LoopState()
             for trial in stored:  # replay history into the fresh strategy
-                self._learn(trial, view, state)
-            state.retry_check = any(view.retryable(t) for t in stored)
-            limit = _limit(budget)
-            last_poll = time.monotonic()
-
-            def spent() -> bool:
-                if budget.unit is BudgetUnit.ARCHS:
-                    return len(view.keys) >= budget.amount
-                if budget.unit is BudgetUnit.TRIALS:
-                    return len(view.numbers) >= budget.amount
-                return time.monotonic() - start >= budget.amount
-
+                self._learn(trial, run.view, run.state)
+            run.state.retry_check = any(run.view.retryable(t) for t in stored)
+            run.last_poll = time.monotonic()
             while True:
-                while len(in_flight) < executor.capacity:
-                    if state.retry_check:
-                        retry = self.store.claim_retry(
-                            self.record.id, owner=owner.id, max_retries=max_retries, now=time.time()
-                        )
-                        if retry is not None:
-                            self._start(executor, retry, in_flight, heartbeat, view, fidelity)
-                            continue
-                        state.retry_check = False
-                    if state.stop_reason:
-                        break
-                    if spent():
-                        state.stop_reason = "budget spent"
-                        break
-                    self._submit_next(
-                        executor, view, in_flight, state, fidelity, owner, heartbeat, limit
-                    )
-                if not in_flight:
+                self._fill(run)
+                if not run.in_flight:
                     break
-                finished, _ = wait(in_flight, timeout=POLL_INTERVAL_S, return_when=FIRST_COMPLETED)
-                for future in sorted(finished, key=lambda f: in_flight[f].trial.number):
-                    running = in_flight.pop(future)
-                    heartbeat.remove(running.trial)
-                    outcome = self._finish(running, future.result(), artifacts, state)
-                    if outcome is None:
-                        continue
-                    self._learn(outcome, view, state)
-                    if callback is not None and not view.retryable(outcome):
-                        elapsed = time.monotonic() - start
-                        callback(
-                            Progress(
-                                len(view.numbers),
-                                len(view.keys),
-                                budget,
-                                elapsed,
-                                self.objective,
-                                state.best,
-                                outcome,
-                            )
-                        )
-                if time.monotonic() - last_poll >= POLL_INTERVAL_S:
-                    last_poll = time.monotonic()
-                    if self._reap(grace, heartbeat):
-                        state.retry_check = True
-                    for trial in self.store.trials(self.record.id, after=view.watermark):
-                        if trial.id not in view.told:
-                            self._learn(trial, view, state)
-                            state.retry_check |= view.retryable(trial)
+                self._collect(run)
+                self._poll(run)
         except WorkersUnavailable as exc:  # the executor runs no more: nothing in it is charged
-            not_run = Result.failed(f"not run: {exc}", lost=True, started=False)
-            for running in in_flight.values():
-                heartbeat.remove(running.trial)
-                with contextlib.suppress(Exception):
-                    self.store.finish_trial(running.trial, not_run, finished_at=time.time())
-            in_flight.clear()
+            self._drop_not_run(run, exc)
             raise
         finally:
-            heartbeat.stop()
-            now = time.time()
-            for running in in_flight.values():  # interrupted: a resume retries these
-                with contextlib.suppress(Exception):
-                    self.store.mark_stale(
-                        self.record.id,
-                        running.trial,
-                        "the search stopped before the trial finished",
-                        now=now,
+            self._hand_back(run)
+            if executor is None:
+                run.executor.close()
+        return run.summary(self.record, resumed=len(stored))
+
+    def _fill(self, run: _Run) -> None:
+        """Submit trials (retries first) until the executor is full or nothing is left."""
+        state = run.state
+        while len(run.in_flight) < run.executor.capacity:
+            if state.retry_check:
+                retry = self.store.claim_retry(
+                    self.record.id,
+                    owner=run.owner.id,
+                    max_retries=run.max_retries,
+                    now=time.time(),
+                )
+                if retry is not None:
+                    self._start(run, retry)
+                    continue
+                state.retry_check = False
+            if state.stop_reason:
+                return
+            if run.spent():
+                state.stop_reason = "budget spent"
+                return
+            self._submit_next(run)
+
+    def _collect(self, run: _Run) -> None:
+        """Wait for trials in flight; store each that finished, tell the strategy, report."""
+        finished, _ = wait(run.in_flight, timeout=POLL_INTERVAL_S, return_when=FIRST_COMPLETED)
+        for future in sorted(finished, key=lambda f: run.in_flight[f].trial.number):
+            running = run.in_flight.pop(future)
+            run.heartbeat.remove(running.trial)
+            outcome = self._finish(running, future.result(), run.artifacts, run.state)
+            if outcome is None:
+                continue
+            self._learn(outcome, run.view, run.state)
+            if run.callback is not None and not run.view.retryable(outcome):
+                run.callback(
+                    Progress(
+                        len(run.view.numbers),
+                        len(run.view.keys),
+                        run.budget,
+                        time.monotonic() - run.start,
+                        self.objective,
+                        run.state.best,
+                        outcome,
                     )
-            owner.release()
-            if own_executor:
-                executor.close()
-        return RunSummary(
-            experiment=self.record,
-            resumed_trials=len(stored),
-            new_trials=len(state.new_numbers),
-            archs=len(view.keys),
-            duplicates=state.duplicates,
-            elapsed=time.monotonic() - start,
-            stop_reason=state.stop_reason or "budget spent",
-            best=state.best,
-            new_trial_numbers=state.new_numbers,
-            skipped_infeasible=state.skipped,
-            retried=state.retried,
-            late_dropped=state.late,
-        )
+                )
+
+    def _poll(self, run: _Run) -> None:
+        """Now and then: declare dead owners' trials stale, and hear other processes' trials."""
+        if time.monotonic() - run.last_poll < POLL_INTERVAL_S:
+            return
+        run.last_poll = time.monotonic()
+        if self._reap(run.grace, run.heartbeat):
+            run.state.retry_check = True
+        for trial in self.store.trials(self.record.id, after=run.view.watermark):
+            if trial.id not in run.view.told:
+                self._learn(trial, run.view, run.state)
+                run.state.retry_check |= run.view.retryable(trial)
+
+    def _drop_not_run(self, run: _Run, exc: WorkersUnavailable) -> None:
+        """Store the trials in flight as lost before they started: no attempt is charged."""
+        not_run = Result.failed(f"not run: {exc}", lost=True, started=False)
+        for running in run.in_flight.values():
+            run.heartbeat.remove(running.trial)
+            with contextlib.suppress(Exception):
+                self.store.finish_trial(running.trial, not_run, finished_at=time.time())
+        run.in_flight.clear()
+
+    def _hand_back(self, run: _Run) -> None:
+        """Stop the heartbeats; trials still in flight (an interrupt) are marked stale, so that
+        a resume retries them; the owner is released."""
+        run.heartbeat.stop()
+        now = time.time()
+        for running in run.in_flight.values():
+            with contextlib.suppress(Exception):
+                self.store.mark_stale(
+                    self.record.id,
+                    running.trial,
+                    "the search stopped before the trial finished",
+                    now=now,
+                )
+        run.owner.release()
 
     def _start(
         self,
-        executor: Executor,
+        run: _Run,
         trial: TrialRecord,
-        in_flight: dict[Future[Result], _Running],
-        heartbeat: Heartbeat,
-        view: _View,
-        fidelity: int | None,
         known: Mapping[str, float] | None = None,
         asked: int | None = None,
     ) -> None:
         """Submit the RUNNING ``trial`` (reserved or claimed by this run)."""
-        view.hold(trial)
-        heartbeat.add(trial)
-        budget = trial.fidelity if trial.fidelity is not None else fidelity
+        run.view.hold(trial)
+        run.heartbeat.add(trial)
+        budget = trial.fidelity if trial.fidelity is not None else run.fidelity
         if asked is not None:
             budget = asked
         try:
-            future = executor.submit(trial.arch, budget)
+            future = run.executor.submit(trial.arch, budget)
         except BaseException as exc:  # misuse (ConfigError) or an interrupt: not left RUNNING
-            heartbeat.remove(trial)
+            run.heartbeat.remove(trial)
             reason = f"{type(exc).__name__}: {exc}".strip()
             # an interrupt, or workers that cannot start: a resume runs it again, and this
             # attempt, which never started, is not charged
@@ -421,7 +355,7 @@ class Experiment:
                     finished_at=time.time(),
                 )
             raise
-        in_flight[future] = _Running(trial, dedup_id(trial.key, asked), known or {})
+        run.in_flight[future] = _Running(trial, dedup_id(trial.key, asked), known or {})
 
     def _finish(
         self,
@@ -527,18 +461,9 @@ class Experiment:
                     )
         return None
 
-    def _submit_next(
-        self,
-        executor: Executor,
-        view: _View,
-        in_flight: dict[Future[Result], _Running],
-        state: _LoopState,
-        fidelity: int | None,
-        owner: Owner,
-        heartbeat: Heartbeat,
-        limit: tuple[Limit, int] | None,
-    ) -> None:
+    def _submit_next(self, run: _Run) -> None:
         """Ask for one architecture and submit it, or answer it from the store."""
+        view, state = run.view, run.state
         proposals = self.strategy.ask(1)
         if not proposals:
             state.stop_reason = "the strategy has nothing left to propose (space exhausted)"
@@ -568,10 +493,10 @@ class Experiment:
             self.record.id,
             arch,
             key,
-            fidelity=asked if asked is not None else fidelity,
-            owner=owner.id,
+            fidelity=asked if asked is not None else run.fidelity,
+            owner=run.owner.id,
             dedup_fidelity=asked is not None,
-            limit=limit,
+            limit=run.limit,
         )
         if reservation.spent:
             state.stop_reason = "budget spent"
@@ -581,7 +506,7 @@ class Experiment:
             self._duplicate(arch, dedup, view, state)
             return
         assert reservation.trial is not None
-        self._start(executor, reservation.trial, in_flight, heartbeat, view, fidelity, costs, asked)
+        self._start(run, reservation.trial, costs, asked)
 
     def _duplicate(self, arch: Architecture, dedup: str, view: _View, state: _LoopState) -> bool:
         """Whether ``dedup`` is stored or running already; if stored, the strategy is told."""
@@ -683,8 +608,58 @@ class _LoopState:
     def record(self, trial: TrialRecord, objective: Objective, *, mine: bool) -> None:
         if mine:
             self.new_numbers.append(trial.number)
-        if _replaces_best(trial, self.best, objective):
+        if replaces_best(trial, self.best, objective):
             self.best = trial
+
+
+@dataclass(eq=False)
+class _Run:
+    """One call of :meth:`Experiment.run`: what it holds while it searches."""
+
+    budget: Budget
+    executor: Executor
+    fidelity: int | None
+    owner: Owner
+    heartbeat: Heartbeat
+    grace: float
+    view: _View
+    max_retries: int
+    callback: Callable[[Progress], None] | None
+    artifacts: ArtifactStore | None
+    state: _LoopState = field(default_factory=_LoopState)
+    in_flight: dict[Future[Result], _Running] = field(default_factory=dict)
+    start: float = field(default_factory=time.monotonic)
+    last_poll: float = field(default_factory=time.monotonic)
+    limit: tuple[Limit, int] | None = field(init=False)  # the budget as the store enforces it
+
+    def __post_init__(self) -> None:
+        self.limit = _limit(self.budget)
+
+    def summary(self, record: ExperimentRecord, *, resumed: int) -> RunSummary:
+        """What this run did."""
+        state = self.state
+        return RunSummary(
+            experiment=record,
+            resumed_trials=resumed,
+            new_trials=len(state.new_numbers),
+            archs=len(self.view.keys),
+            duplicates=state.duplicates,
+            elapsed=time.monotonic() - self.start,
+            stop_reason=state.stop_reason or "budget spent",
+            best=state.best,
+            new_trial_numbers=state.new_numbers,
+            skipped_infeasible=state.skipped,
+            retried=state.retried,
+            late_dropped=state.late,
+        )
+
+    def spent(self) -> bool:
+        """Whether the budget is used up (time is this run's own)."""
+        if self.budget.unit is BudgetUnit.ARCHS:
+            return len(self.view.keys) >= self.budget.amount
+        if self.budget.unit is BudgetUnit.TRIALS:
+            return len(self.view.numbers) >= self.budget.amount
+        return time.monotonic() - self.start >= self.budget.amount
 
 
 def check_metrics(

@@ -62,21 +62,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from nasforge.errors import ConfigError
+from nasforge.tasks.base import ProxyBatch, Task
 from nasforge.train.cost import count_flops, count_params
-
-if TYPE_CHECKING:  # the task modules import PyG and scikit-learn: only when used
-    from nasforge.tasks.graph import NodeClassificationTask
-    from nasforge.tasks.supervised import SupervisedTask
 
 __all__ = [
     "PROXIES",
@@ -130,111 +125,32 @@ def check_proxies(names: Iterable[str]) -> tuple[str, ...]:
 
 
 # -- the data --------------------------------------------------------------------------------
-@dataclass(frozen=True, eq=False)
-class ProxyBatch:
-    """Real data a proxy scores a model on (build one with :func:`make_batch`).
-
-    Attributes:
-        inputs: Positional arguments of the model's forward: ``(x, edge_index)`` for a graph,
-            ``(x,)`` for a mini-batch. ``inputs[0]`` holds the features: what ``jacov``
-            differentiates and ``synflow`` replaces by ones.
-        target: Targets of the loss rows: class indices, or floats for regression.
-        rows: Output rows the loss uses (a graph's training nodes); ``None`` for all.
-        probe: Output rows whose input gradients ``jacov`` correlates.
-        regression: Mean squared error instead of cross-entropy.
-        graph: The inputs are a whole graph (``synflow`` keeps its edges and every node).
-    """
-
-    inputs: tuple[Tensor, ...]
-    target: Tensor
-    rows: Tensor | None
-    probe: Tensor
-    regression: bool
-    graph: bool
-
-    def loss(self, output: Tensor) -> Tensor:
-        """The loss of ``output`` (the model's full output) on the loss rows."""
-        out = output if self.rows is None else output[self.rows]
-        if self.regression:
-            return F.mse_loss(out.reshape(self.target.shape), self.target.to(out.dtype))
-        return F.cross_entropy(out, self.target)
-
-    def ones(self, dtype: torch.dtype) -> tuple[Tensor, ...]:
-        """Inputs of ones: every node's features for a graph, one example otherwise."""
-        x = self.inputs[0]
-        if self.graph:
-            return (torch.ones(x.shape, dtype=dtype), *self.inputs[1:])
-        return (torch.ones((1, *x.shape[1:]), dtype=dtype),)
-
-    def one_pass(self) -> tuple[Tensor, ...]:
-        """Inputs whose forward pass costs are reported: the graph, or one example."""
-        return self.inputs if self.graph else (self.inputs[0][:1],)
-
-
-def _sample(n: int, k: int, rng: np.random.Generator) -> Tensor:
-    """``min(n, k)`` distinct indices of ``0..n-1``, drawn by ``rng``, sorted."""
-    picked = np.sort(rng.permutation(n)[: min(n, k)])
-    return torch.from_numpy(picked.astype(np.int64))
-
-
 def make_batch(
-    task: NodeClassificationTask | SupervisedTask,
-    *,
-    seed: int = 0,
-    batch_size: int = 64,
-    max_rows: int = 256,
+    task: Task, *, seed: int = 0, batch_size: int = 64, max_rows: int = 256
 ) -> ProxyBatch:
-    """The batch the proxies score models of ``task`` on.
+    """The batch the proxies score models of ``task`` on (:meth:`Task.proxy_batch`).
 
     Args:
-        task: A :class:`~nasforge.tasks.graph.NodeClassificationTask` or a
-            :class:`~nasforge.tasks.supervised.SupervisedTask`.
+        task: The data (a :class:`~nasforge.tasks.base.Task`).
         seed: Fixes which examples (or, for a graph, which training nodes ``jacov`` uses).
         batch_size: Training examples of an image or tabular task.
         max_rows: Training nodes of a graph that ``jacov`` correlates (at most).
 
     Raises:
-        ConfigError: For another kind of task, or fewer than 2 examples to draw from.
+        ConfigError: For sizes below 2, a task that is not a :class:`Task`, or fewer than 2
+            examples to draw from.
     """
-    from nasforge.tasks.graph import NodeClassificationTask
-    from nasforge.tasks.supervised import SupervisedTask
-
     if batch_size < 2 or max_rows < 2:
         raise ConfigError(
             f"batch_size and max_rows must be >= 2 (batch statistics, correlations), got "
             f"batch_size={batch_size}, max_rows={max_rows}"
         )
-    rng = np.random.default_rng(seed)
-    if isinstance(task, NodeClassificationTask):
-        data = task.data
-        train = torch.nonzero(data.train_mask).flatten()  # (T,) node ids
-        if len(train) < 2:
-            raise ConfigError(f"{task.name}: proxies need at least 2 training nodes")
-        return ProxyBatch(
-            inputs=(data.x, data.edge_index),
-            target=data.y[train],
-            rows=train,
-            probe=train[_sample(len(train), max_rows, rng)],
-            regression=False,
-            graph=True,
+    if not isinstance(task, Task):
+        raise ConfigError(
+            f"proxies score models of node-classification, image or tabular tasks, "
+            f"got a {type(task).__name__}"
         )
-    if isinstance(task, SupervisedTask):
-        n = len(task.x_train)
-        if n < 2:
-            raise ConfigError(f"{task.name}: proxies need at least 2 training examples")
-        pick = _sample(n, batch_size, rng)
-        return ProxyBatch(
-            inputs=(task.x_train[pick],),
-            target=task.y_train[pick],
-            rows=None,
-            probe=torch.arange(len(pick)),
-            regression=task.kind == "regression",
-            graph=False,
-        )
-    raise ConfigError(
-        f"proxies score models of node-classification, image or tabular tasks, "
-        f"got a {type(task).__name__}"
-    )
+    return task.proxy_batch(seed=seed, batch_size=batch_size, max_rows=max_rows)
 
 
 # -- shared pieces ---------------------------------------------------------------------------

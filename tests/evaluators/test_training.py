@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import torch
 
-from nasforge._builtins import SPACES
 from nasforge.api import make_strategy
 from nasforge.architecture import Architecture
 from nasforge.artifacts import ArtifactStore
@@ -22,12 +21,12 @@ from nasforge.execution.process import ProcessExecutor
 from nasforge.experiment import Experiment
 from nasforge.objective import Objective
 from nasforge.result import Status
-from nasforge.spaces.gnn import GnnSpace
-from nasforge.spaces.gnn_model import GnnHyper
+from nasforge.spaces.base import SPACES
+from nasforge.spaces.gnn import GnnHyper, GnnSpace
 from nasforge.stopping import LearningCurveStopper
 from nasforge.store.sql import SqlStore
-from nasforge.tasks.graph import NodeClassificationTask, planted_partition
-from nasforge.tasks.resolve import resolve_task
+from nasforge.tasks import resolve_task
+from nasforge.tasks.node import NodeClassificationTask, planted_partition
 from nasforge.train.supervised import predict, score
 from nasforge.train.trainer import TrainConfig
 

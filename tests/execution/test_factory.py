@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 
 from nasforge.errors import ConfigError
 from nasforge.evaluators.benchmark import NasBenchGraphEvaluator
-from nasforge.execution import EXECUTORS, make_executor
+from nasforge.execution import EXECUTORS, InlineExecutor, make_executor
 from nasforge.execution.factory import check_executor
 from nasforge.execution.process import ProcessExecutor
 
@@ -21,7 +22,7 @@ def evaluator() -> NasBenchGraphEvaluator:
 def test_unknown_kind_lists_the_valid_ones(evaluator: NasBenchGraphEvaluator) -> None:
     with pytest.raises(ConfigError, match="unknown executor 'dask'; valid: inline, process, ray"):
         make_executor("dask", evaluator, workers=None)
-    assert EXECUTORS == ("inline", "process", "ray")
+    assert EXECUTORS.names() == ["inline", "process", "ray"]
 
 
 @pytest.mark.parametrize("kind", ["inline", "process"])
@@ -30,9 +31,12 @@ def test_a_ray_address_needs_the_ray_executor(kind: str, evaluator: NasBenchGrap
         make_executor(kind, evaluator, workers=None, ray_address="auto")
 
 
-def test_inline_is_the_experiments_own_loop(evaluator: NasBenchGraphEvaluator) -> None:
-    assert make_executor("inline", evaluator, workers=None) is None
-    assert make_executor("inline", evaluator, workers=1) is None
+def test_inline_is_a_real_executor(evaluator: NasBenchGraphEvaluator) -> None:
+    for workers in (None, 1):
+        executor = make_executor("inline", evaluator, workers=workers)
+        assert isinstance(executor, InlineExecutor) and executor.capacity == 1
+        arch = evaluator.space.sample(np.random.default_rng(0))
+        assert executor.submit(arch).result().metrics["val_acc"] > 0
     with pytest.raises(ConfigError, match="inline executor runs one trial at a time"):
         make_executor("inline", evaluator, workers=2)
 

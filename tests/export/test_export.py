@@ -216,7 +216,7 @@ def _graph_experiment(db: Path, name: str, archs: list[Architecture]) -> None:
 
 
 def _graph_inputs() -> list[np.ndarray]:
-    from nasforge.tasks.graph import planted_partition
+    from nasforge.tasks.node import planted_partition
 
     data = planted_partition(seed=0)
     return [data.x.numpy(), data.edge_index.numpy()]
@@ -253,13 +253,13 @@ def test_gnn_exports_of_every_op_match_onnx_runtime(tmp_path: Path) -> None:
 
 
 def planted_y() -> np.ndarray:
-    from nasforge.tasks.graph import planted_partition
+    from nasforge.tasks.node import planted_partition
 
     return planted_partition(seed=0).y.numpy()
 
 
 def planted_val() -> np.ndarray:
-    from nasforge.tasks.graph import planted_partition
+    from nasforge.tasks.node import planted_partition
 
     return planted_partition(seed=0).val_mask.numpy()
 
@@ -453,10 +453,10 @@ class _Svd(torch.nn.Module):
 def test_onnx_export_names_the_op_that_does_not_export(tmp_path: Path) -> None:
     """No op of the gnn space fails with torch 2.13 and PyG 2.8 (see the test above); a layer
     that does gets a one-line message naming its op, and no file."""
-    from nasforge._builtins import SPACES
     from nasforge.exporting.onnx import export_onnx
     from nasforge.exporting.torch import ExportedModel, ModelShape
-    from nasforge.spaces.gnn_model import GnnHyper
+    from nasforge.spaces.base import SPACES
+    from nasforge.spaces.gnn import GnnHyper
 
     arch = Architecture.create("gnn", links=[0, 1, 0, 0], ops=["gcn", "sage", "skip", "skip"])
     space = SPACES.create("gnn")

@@ -9,11 +9,10 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from nasforge._builtins import SPACES
 from nasforge.architecture import Architecture
 from nasforge.errors import InvalidArchitectureError
 from nasforge.reporting.diagram import diagram_svg, layers
-from nasforge.spaces.base import ArchGraph, GraphEdge, GraphNode, SearchSpace
+from nasforge.spaces.base import SPACES, ArchGraph, GraphEdge, GraphNode, SearchSpace
 from nasforge.spaces.nb201 import NB201_EDGES
 
 

@@ -19,14 +19,14 @@ import pytest
 
 import nasforge
 from nasforge import api
-from nasforge._builtins import BENCHMARKS, SPACES
 from nasforge.architecture import Architecture
 from nasforge.cli import main
 from nasforge.errors import ConfigError
+from nasforge.evaluators.base import BENCHMARKS
 from nasforge.reporting import rank_trials
 from nasforge.reporting.html import store_label
 from nasforge.result import Result, Status
-from nasforge.spaces.base import ArchGraph
+from nasforge.spaces.base import SPACES, ArchGraph
 from nasforge.store.base import ExperimentRecord, TrialRecord
 from nasforge.store.sql import open_store
 

@@ -1,4 +1,5 @@
-"""The conformance suite every registered search space must pass."""
+"""The conformance suite every registered search space must pass, search side and model side
+(and the README's custom space, built on ``ChoiceSpace``)."""
 
 from __future__ import annotations
 
@@ -7,17 +8,21 @@ from typing import Any
 
 import numpy as np
 import pytest
+from tests.readme_plugin import load_readme_module
 
-from nasforge._builtins import SPACES
 from nasforge.architecture import Architecture
-from nasforge.errors import InvalidArchitectureError
-from nasforge.spaces.base import SearchSpace
+from nasforge.errors import ConfigError, InvalidArchitectureError
+from nasforge.spaces.base import MODALITIES, SPACES, SearchSpace
 
-SPACE_NAMES = SPACES.names()
+README_SPACE = "wide-mlp (README)"
+SPACE_NAMES = [*SPACES.names(), README_SPACE]
 
 
 @pytest.fixture(params=SPACE_NAMES)
 def space(request: pytest.FixtureRequest) -> SearchSpace:
+    if request.param == README_SPACE:
+        space: SearchSpace = load_readme_module().WideMlp()
+        return space
     return SPACES.create(request.param)
 
 
@@ -118,20 +123,25 @@ def test_enumerate_matches_size(space: SearchSpace) -> None:
     assert len(keys) == len(set(keys)) == space.size
 
 
-def _tiny_task(space: SearchSpace) -> Any:
-    """Small real data of the kind ``space`` builds models for."""
-    from nasforge.spaces.gnn import GnnSpace
-    from nasforge.tasks.graph import NodeClassificationTask, planted_partition
+def _tiny_tasks() -> dict[str, Any]:
+    """Small real data of each kind a space's models may take, by modality."""
     from nasforge.tasks.image import image_task
+    from nasforge.tasks.node import NodeClassificationTask, planted_partition
     from nasforge.tasks.tabular import tabular_task
 
     rng = np.random.default_rng(0)
-    if isinstance(space, GnnSpace):
-        return NodeClassificationTask("tiny", planted_partition(nodes=40, features=6, classes=3))
     labels = np.arange(30) % 3
-    if getattr(space, "modality", None) == "image":
-        return image_task(rng.normal(size=(30, 1, 8, 8)), labels, name="tiny")
-    return tabular_task(rng.normal(size=(30, 5)), labels, name="tiny")
+    return {
+        "graph": NodeClassificationTask("tiny", planted_partition(nodes=40, features=6, classes=3)),
+        "image": image_task(rng.normal(size=(30, 1, 8, 8)), labels, name="tiny"),
+        "tabular": tabular_task(rng.normal(size=(30, 5)), labels, name="tiny"),
+    }
+
+
+def _tiny_task(space: SearchSpace) -> Any:
+    """Small real data of the kind ``space`` builds models for."""
+    assert space.modality in MODALITIES, f"{space.name} has no models (modality None)"
+    return _tiny_tasks()[space.modality]
 
 
 def test_build_forward_and_backward(space: SearchSpace) -> None:
@@ -141,7 +151,7 @@ def test_build_forward_and_backward(space: SearchSpace) -> None:
     graph = hasattr(task, "data")
     for arch in _samples(space, 6, seed=5):
         torch.manual_seed(0)
-        model = space.build(arch, task)  # type: ignore[attr-defined]
+        model = space.build(arch, task)
         model.train()
         if graph:
             out = model(task.data.x, task.data.edge_index)
@@ -156,3 +166,95 @@ def test_build_forward_and_backward(space: SearchSpace) -> None:
         assert all(torch.isfinite(p.grad).all() for p in reached)  # type: ignore[arg-type]
         # PyG's ARMAConv with one layer keeps an unused `weight`: most, not all, get gradients
         assert sum(p.numel() for p in reached) >= 0.5 * sum(p.numel() for p in params)
+
+
+def test_settings_round_trip_through_json(space: SearchSpace) -> None:
+    default = space.default_settings()
+    if default is None:  # the genes fix every setting
+        assert space.settings_from_dict({"hidden": 3}) is None
+        assert space.setting_fields() == {} and space.settings_for(None) is None
+        return
+    stored = json.loads(json.dumps(default.to_dict()))
+    assert space.settings_from_dict(stored) == default
+    assert space.settings_from_dict(None) is None
+    assert set(space.setting_fields()) == set(stored)
+    assert space.settings_for(default) is default
+    assert space.settings_for(object()) == default  # another space's settings do not apply
+    with pytest.raises(ConfigError, match=f"bad hyperparameters .* for space '{space.name}'"):
+        space.settings_from_dict({**stored, "no_such_setting": 1})
+
+
+def test_build_uses_the_default_settings_and_is_seeded(space: SearchSpace) -> None:
+    import torch
+
+    task = _tiny_task(space)
+    for arch in _samples(space, 4, seed=2):
+        torch.manual_seed(0)
+        first = space.build(arch, task).state_dict()
+        torch.manual_seed(0)
+        again = space.build(arch, task, space.default_settings()).state_dict()
+        assert list(first) == list(again)
+        assert all(torch.equal(first[k], again[k]) for k in first)
+
+
+def test_a_space_refuses_data_its_models_do_not_take(space: SearchSpace) -> None:
+    for modality, task in _tiny_tasks().items():
+        if modality == space.modality:
+            space.check_task(task)
+        else:
+            with pytest.raises(ConfigError, match=f"space '{space.name}'"):
+                space.check_task(task)
+
+
+def test_export_round_trip(space: SearchSpace, tmp_path: Any) -> None:
+    """A model saved as an export folder loads into the same network: its space rebuilds it
+    from the stored architecture and settings."""
+    import torch
+
+    from nasforge.exporting.torch import FORMAT, FORMAT_VERSION, ExportedModel, load, save
+
+    task = _tiny_task(space)
+    settings = space.default_settings()
+    for i, arch in enumerate(_samples(space, 3, seed=4)):
+        torch.manual_seed(i)
+        net = space.build(arch, task, settings).eval()
+        io = task.model_io()
+        metadata = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "space": space.name,
+            "architecture": arch.to_dict(),
+            "hyper": None if settings is None else settings.to_dict(),
+            "model": io,
+        }
+        folder = tmp_path / f"model-{i}"
+        folder.mkdir()
+        save(ExportedModel(net, graph=bool(io["graph"]), metadata=metadata), folder)
+        if space.name == README_SPACE.split()[0]:
+            continue  # not registered here: load() looks the space up by name
+        loaded = load(folder)
+        inputs = task.example_inputs()
+        with torch.no_grad():
+            assert torch.equal(loaded.net(*inputs), net(*inputs))
+
+
+def test_latency_decomposition_covers_every_part(space: SearchSpace) -> None:
+    settings = space.default_settings()
+    if not space.predicts_latency:
+        with pytest.raises(ConfigError, match="latency tables exist for the"):
+            space.latency_names(settings)
+        return
+    import torch
+
+    task = _tiny_task(space)
+    names = space.latency_names(settings)
+    entries = list(space.latency_entries(task, settings))
+    assert [e.name for e in entries] and {e.name for e in entries} == names
+    assert all(e.minus is None or e.minus in names for e in entries)
+    json.dumps(space.latency_shape(task, settings))
+    with torch.no_grad():
+        for entry in entries:
+            entry.module.eval()(*entry.inputs)
+    for arch in _samples(space, 50):
+        terms = space.latency_terms(arch, settings)
+        assert terms and set(terms) <= names and min(terms.values()) >= 1

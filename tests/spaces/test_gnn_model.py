@@ -11,9 +11,9 @@ import torch
 from nasforge.benchmarks.nas_bench_graph import load_table
 from nasforge.benchmarks.nbg_protocol import PROTOCOLS
 from nasforge.errors import ConfigError
-from nasforge.spaces.gnn import GNN_OPS, GnnSpace
-from nasforge.spaces.gnn_model import GnnHyper, GnnModel, make_op
-from nasforge.tasks.graph import NodeClassificationTask, planted_partition
+from nasforge.spaces.gnn import GNN_OPS, GnnHyper, GnnSpace
+from nasforge.spaces.gnn_model import GnnModel, make_op
+from nasforge.tasks.node import NodeClassificationTask, planted_partition
 
 SPACE = GnnSpace()
 TASK = NodeClassificationTask("synthetic", planted_partition(nodes=120, features=12, seed=0))

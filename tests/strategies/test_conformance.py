@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nasforge._builtins import STRATEGIES
 from nasforge.api import make_strategy
 from nasforge.architecture import Architecture
 from nasforge.budget import Budget
@@ -19,7 +18,7 @@ from nasforge.experiment import Experiment
 from nasforge.objective import Direction, Objective
 from nasforge.result import Result, Status
 from nasforge.store.sql import SqlStore
-from nasforge.strategies.base import Strategy
+from nasforge.strategies.base import STRATEGIES, Strategy
 
 OBJECTIVE = Objective("val_acc")
 

@@ -9,7 +9,6 @@ import pytest
 import torch
 
 import nasforge
-from nasforge._builtins import STRATEGIES
 from nasforge.api import SearchPlan, experiment, make_strategy, plan
 from nasforge.cli import main
 from nasforge.errors import ConfigError
@@ -17,6 +16,7 @@ from nasforge.evaluators.benchmark import NasBenchGraphEvaluator
 from nasforge.evaluators.proxies import rank_by_proxy, rank_sample
 from nasforge.proxies import make_batch, proxy_function
 from nasforge.store.base import TrialRecord
+from nasforge.strategies.base import STRATEGIES
 from nasforge.strategies.warm_start import WarmStart
 
 FAST = {"epochs": 2, "executor": "inline", "seed": 0}

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from nasforge.errors import ConfigError
-from nasforge.tasks.graph import load_planetoid
+from nasforge.tasks.node import load_planetoid
 from nasforge.tasks.planetoid_raw import (
     ALLOWED_GLOBALS,
     RAW_SUFFIXES,

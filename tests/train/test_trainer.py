@@ -9,9 +9,8 @@ import pytest
 import torch
 
 from nasforge.errors import ConfigError
-from nasforge.spaces.gnn import GnnSpace
-from nasforge.spaces.gnn_model import GnnHyper
-from nasforge.tasks.graph import NodeClassificationTask, planted_partition
+from nasforge.spaces.gnn import GnnHyper, GnnSpace
+from nasforge.tasks.node import NodeClassificationTask, planted_partition
 from nasforge.train.cost import count_flops, count_params, measure_latency_ms
 from nasforge.train.trainer import TrainConfig, TrainingDiverged, train_node_classifier
 

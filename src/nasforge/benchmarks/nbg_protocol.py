@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # both import torch, which this module's users may not need
-    from nasforge.spaces.gnn_model import GnnHyper
+    from nasforge.spaces.gnn import GnnHyper
     from nasforge.train.trainer import TrainConfig
 
 __all__ = ["PROTOCOLS", "NbgProtocol"]
@@ -46,7 +46,7 @@ class NbgProtocol:
 
     def hyper(self) -> GnnHyper:
         """The model settings of this protocol."""
-        from nasforge.spaces.gnn_model import GnnHyper
+        from nasforge.spaces.gnn import GnnHyper
 
         return GnnHyper(
             hidden=self.hidden,

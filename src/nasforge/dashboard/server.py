@@ -33,7 +33,6 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from nasforge.api import objectives_of
 from nasforge.dashboard.cache import TrialCache
 from nasforge.dashboard.page import CSP, PAGE
 from nasforge.dashboard.views import experiment_summary, trial_rows
@@ -385,7 +384,7 @@ class DashboardServer:
         self._store.engine.dispose()
 
     def _summary(self, record: ExperimentRecord, trials: list[TrialRecord]) -> dict[str, Any]:
-        objectives = objectives_of(record)
+        objectives = record.objectives
         front = self._cache.front(record, objectives) if len(objectives) > 1 else None
         return experiment_summary(record, trials, front=front)
 
@@ -420,7 +419,7 @@ class DashboardServer:
         trials = self._cache.trials(record)
         return {
             "experiment": self._summary(record, trials),
-            "trials": trial_rows(trials, objectives_of(record), after=after, refresh=refresh),
+            "trials": trial_rows(trials, record.objectives, after=after, refresh=refresh),
         }
 
     # -- life cycle --------------------------------------------------------------------------

@@ -12,14 +12,12 @@ from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from nasforge.api import objectives_of
-from nasforge.experiment import best_trial, is_better
-from nasforge.objective import Objective
+from nasforge.objective import Objective, best_trial, is_better
 from nasforge.pareto import pareto_front
 from nasforge.result import Status
 from nasforge.store.base import ExperimentRecord, TrialRecord
 
-__all__ = ["experiment_summary", "source_text", "trial_rows"]
+__all__ = ["experiment_summary", "trial_rows"]
 
 _COUNTED = (Status.COMPLETE, Status.FAILED, Status.PRUNED, Status.INFEASIBLE, Status.RUNNING)
 
@@ -31,21 +29,6 @@ def _num(value: float | None) -> float | None:
 
 def _nums(values: Mapping[str, float]) -> dict[str, float | None]:
     return {key: _num(value) for key, value in values.items()}
-
-
-def source_text(config: Mapping[str, Any]) -> str:
-    """Where an experiment's results come from: its benchmark or task, as one short text."""
-    source = config.get("source")
-    if isinstance(source, Mapping):
-        if source.get("benchmark"):
-            return str(source["benchmark"])
-        if source.get("task"):
-            return str(source["task"])
-    evaluator = config.get("evaluator")
-    if isinstance(evaluator, Mapping) and evaluator.get("kind"):
-        kind, detail = evaluator["kind"], evaluator.get("dataset") or evaluator.get("task")
-        return f"{kind}:{detail}" if isinstance(detail, str) else str(kind)
-    return "-"
 
 
 def _value(trial: TrialRecord, objective: Objective) -> float | None:
@@ -69,15 +52,16 @@ def experiment_summary(
         ConfigError: If the stored objectives cannot be parsed.
     """
     config = record.config
-    objectives = objectives_of(record)
+    stored = record.search
+    objectives = stored.objectives
     counts = Counter(t.status for t in trials)
     best = best_trial(trials, objectives[0])
     summary: dict[str, Any] = {
         "name": record.name,
         "space": str(config.get("space", "-")),
         "strategy": str(config.get("strategy", "-")),
-        "seed": config.get("seed"),
-        "source": source_text(config),
+        "seed": stored.seed,
+        "source": stored.source_name(),
         "objectives": [
             {"metric": o.metric, "direction": o.direction.value, "text": str(o)} for o in objectives
         ],

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 from nasforge.architecture import Architecture
 from nasforge.objective import Objective
+from nasforge.registry import Registry
 from nasforge.result import Result
 
-__all__ = ["Evaluator"]
+__all__ = ["BENCHMARKS", "Evaluator", "benchmark_options", "register_benchmark"]
 
 
 class Evaluator(ABC):
@@ -30,11 +33,19 @@ class Evaluator(ABC):
         objectives: The objectives it suggests by default (e.g. maximise ``val_acc``).
         metrics: Names of the validation metrics and costs it reports: what objectives and
             constraints may name.
+        max_fidelity: The fidelity of a full evaluation (the epochs of a training), or
+            ``None`` for an evaluator without fidelities; multi-fidelity strategies take it
+            as their top rung unless told.
     """
 
     space_name: str
     objectives: tuple[Objective, ...]
     metrics: tuple[str, ...]
+
+    @property
+    def max_fidelity(self) -> int | None:
+        """The fidelity of a full evaluation; ``None``: the evaluator has no fidelities."""
+        return None
 
     @abstractmethod
     def evaluate(self, arch: Architecture, budget: int | None = None) -> Result:
@@ -52,6 +63,12 @@ class Evaluator(ABC):
         """
         return {}
 
+    def bind(self, store: str, experiment: str) -> None:
+        """Hook: the search about to run stores its trials in ``store`` as ``experiment``
+        (an evaluator that reads the search's finished results, such as learning-curve early
+        stopping, reads them there). Does nothing by default."""
+        return None
+
     def prepare(self) -> None:
         """Load and check what evaluating needs (a table file, data), before a search starts.
 
@@ -62,3 +79,36 @@ class Evaluator(ABC):
             ConfigError: If the evaluator cannot work as configured.
         """
         return None
+
+
+BENCHMARKS: Registry[Evaluator] = Registry("benchmark")
+"""The registered table look-ups, by name (``nas-bench-graph:cora``, ...)."""
+
+
+def register_benchmark(name: str, factory: Callable[..., Evaluator], *, summary: str = "") -> None:
+    """Make a table look-up available by ``name`` (``--benchmark NAME``).
+
+    Args:
+        name: ``family:dataset``, e.g. ``nas-bench-graph:cora``.
+        factory: Called with the benchmark's options as keywords (those its signature takes,
+            e.g. ``path`` of a file the user downloaded, ``epochs``); returns the evaluator.
+            A ``functools.partial`` of an evaluator class keeps its signature readable.
+        summary: One line for ``nasforge list benchmarks``.
+
+    Raises:
+        ConfigError: If the name is taken.
+    """
+    BENCHMARKS.register(name, factory, summary=summary)
+
+
+def benchmark_options(name: str) -> tuple[str, ...]:
+    """The keyword options the benchmark ``name``'s factory takes (``path``, ``epochs``...).
+
+    Raises:
+        UnknownNameError: For an unknown benchmark.
+    """
+    factory = BENCHMARKS.get(name)
+    bound = factory.keywords if isinstance(factory, functools.partial) else {}
+    params = inspect.signature(factory).parameters.values()
+    kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return tuple(p.name for p in params if p.kind in kinds and p.name not in bound)

@@ -17,20 +17,14 @@ from torch import nn
 from nasforge.architecture import Architecture
 from nasforge.errors import ConfigError, InvalidArchitectureError
 from nasforge.evaluators.base import Evaluator
-from nasforge.evaluators.training import _check_pairing
 from nasforge.objective import Direction, Objective
 from nasforge.proxies import PROXIES, check_proxies, make_batch, score
 from nasforge.result import Result
 from nasforge.spaces.base import SearchSpace
-from nasforge.spaces.gnn import GnnSpace
-from nasforge.spaces.gnn_model import GnnHyper
-from nasforge.tasks.graph import NodeClassificationTask
-from nasforge.tasks.supervised import SupervisedTask
+from nasforge.tasks.base import Task, task_setup
 from nasforge.train.cost import count_flops, count_params
 
 __all__ = ["ProxyEvaluator", "ProxyRow", "rank_by_proxy", "rank_sample"]
-
-Task = NodeClassificationTask | SupervisedTask
 
 
 class ProxyEvaluator(Evaluator):
@@ -52,8 +46,8 @@ class ProxyEvaluator(Evaluator):
     is not finite fails the trial with the reason.
 
     Args:
-        task: A :class:`NodeClassificationTask` or a :class:`SupervisedTask`.
-        space: A space whose ``build(arch, task, hyper)`` makes the model for ``task``.
+        task: The data (a :class:`~nasforge.tasks.base.Task`).
+        space: A space whose models take the task's kind of data.
         hyper: Model hyperparameters of the space (its defaults if ``None``).
         proxies: Names among :data:`nasforge.proxies.PROXIES`.
         objective: The proxy searched on (default: the first of ``proxies``).
@@ -81,7 +75,7 @@ class ProxyEvaluator(Evaluator):
         max_rows: int = 256,
         costs: bool = True,
     ) -> None:
-        _check_pairing(space, task)
+        space.check_task(task)
         self.proxies = check_proxies(proxies)
         objective = self.proxies[0] if objective is None else objective
         if objective not in self.proxies:
@@ -94,9 +88,7 @@ class ProxyEvaluator(Evaluator):
         self.task = task
         self.space = space
         self.space_name = space.name
-        if hyper is None and isinstance(space, GnnSpace):
-            hyper = GnnHyper()
-        self.hyper = hyper
+        self.hyper = hyper if hyper is not None else space.default_settings()
         self.seed = seed
         self.batch_size = batch_size
         self.max_rows = max_rows
@@ -114,7 +106,7 @@ class ProxyEvaluator(Evaluator):
         """
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            model: nn.Module = self.space.build(arch, self.task, self.hyper)  # type: ignore[attr-defined]
+            model = self.space.build(arch, self.task, self.hyper)
         return model
 
     def evaluate(self, arch: Architecture, budget: int | None = None) -> Result:
@@ -208,9 +200,9 @@ def rank_by_proxy(
     _check_count("n_samples", n_samples)
     check_proxies([proxy])
     data = getattr(source, "task", None)
-    if isinstance(source, NodeClassificationTask | SupervisedTask):
+    if isinstance(source, Task):
         task, model_hyper = source, hyper
-    elif isinstance(data, NodeClassificationTask | SupervisedTask):
+    elif isinstance(data, Task):
         task, model_hyper = data, getattr(source, "hyper", None)
     else:
         raise ConfigError(
@@ -270,7 +262,7 @@ def rank_sample(
 
     Args:
         task: A task spec (``"planetoid:Cora"``, ``"image:digits"``, ``"tabular:diabetes"``,
-            see :data:`nasforge.tasks.resolve.TASK_FORMS`) or a task object.
+            see :func:`nasforge.tasks.task_forms`) or a task object.
         space: A registered space name or a space; default: the task's (``gnn``, ``nb201``
             or ``mlp``).
         n: Distinct architectures to draw.
@@ -281,34 +273,20 @@ def rank_sample(
         hyper: Model settings; default: the task's protocol (e.g. NAS-Bench-Graph's for
             Planetoid, a small network for images) when ``space`` is the task's kind of
             space, else the space's defaults.
-        task_options: Options of the task spec (see :func:`~nasforge.tasks.resolve.resolve_task`).
+        task_options: Options of the task spec (see :func:`~nasforge.tasks.resolve_task`).
 
     Raises:
         ConfigError: For an unknown task, space or proxy, or a space that does not fit the
             task.
     """
-    from nasforge._builtins import SPACES
-    from nasforge.tasks.resolve import resolve_task
-
     _check_count("n", n)
     names = check_proxies(proxies)
-    default_hyper: Any = None
-    if isinstance(task, str):
-        setup = resolve_task(
-            task, data_root=data_root, download=download, seed=seed, options=task_options
-        )
-        task_obj: Task = setup.task
-        default_space, default_hyper = setup.space, setup.hyper
-    elif isinstance(task, SupervisedTask):
-        task_obj = task
-        default_space = "nb201" if task.modality == "image" else "mlp"
-    else:
-        task_obj, default_space = task, "gnn"
-    if space is None:
-        space = default_space
-    space_obj = SPACES.create(space) if isinstance(space, str) else space
-    if hyper is None and type(space_obj) is type(SPACES.create(default_space)):
-        hyper = default_hyper
+    setup = task_setup(
+        task, space, data_root=data_root, download=download, seed=seed, options=task_options
+    )
+    task_obj, space_obj = setup.task, setup.space
+    if hyper is None:
+        hyper = setup.hyper
     evaluator = ProxyEvaluator(
         task=task_obj, space=space_obj, hyper=hyper, proxies=names, seed=seed
     )

@@ -13,61 +13,35 @@ import torch
 from nasforge.architecture import Architecture
 from nasforge.errors import ConfigError, InvalidArchitectureError
 from nasforge.evaluators.base import Evaluator
-from nasforge.latency import example_inputs
-from nasforge.objective import Direction, Objective
+from nasforge.latency.timing import BACKENDS
 from nasforge.result import Result, Status
 from nasforge.spaces.base import SearchSpace
-from nasforge.spaces.gnn import GnnSpace
-from nasforge.spaces.gnn_model import GnnHyper
-from nasforge.spaces.nb201 import Nb201Space
 from nasforge.stopping import LearningCurveStopper
-from nasforge.tasks.graph import NodeClassificationTask
-from nasforge.tasks.supervised import SupervisedTask
+from nasforge.tasks.base import Task
 from nasforge.train import threads
 from nasforge.train.cost import count_flops, count_params, measure_latency_ms
-from nasforge.train.supervised import train_supervised
-from nasforge.train.trainer import (
-    StopRule,
-    TrainConfig,
-    TrainingDiverged,
-    train_node_classifier,
-)
+from nasforge.train.trainer import StopRule, TrainConfig, TrainingDiverged
 
 __all__ = ["TrainingEvaluator"]
-
-
-def _check_pairing(space: SearchSpace, task: NodeClassificationTask | SupervisedTask) -> None:
-    graph = isinstance(task, NodeClassificationTask)
-    if isinstance(space, GnnSpace) != graph:
-        wants = "a gnn space" if graph else "an nb201 (images) or mlp (tabular) space"
-        raise ConfigError(f"task {task.name!r} needs {wants}; got space {space.name!r}")
-    if not graph and not hasattr(space, "build"):
-        raise ConfigError(f"space {space.name!r} cannot build models to train")
-    if isinstance(task, SupervisedTask):
-        modality = getattr(space, "modality", None)
-        if modality is not None and modality != task.modality:
-            raise ConfigError(
-                f"space {space.name!r} builds {modality} models, but task {task.name!r} holds "
-                f"{task.modality} data"
-            )
 
 
 class TrainingEvaluator(Evaluator):
     """Builds each architecture and trains it on a task.
 
-    Graph tasks train ``gnn`` architectures full-batch (PyG layers); image and tabular tasks
-    train ``nb201``/``mlp`` models in mini-batches. Reports the best validation metric
-    (``val_acc``, or ``val_rmse`` for regression), the test metric at that epoch (stored, never
-    shown to strategies), the learning curve, and the costs ``params``, ``flops`` (dense FLOPs
-    of one forward pass: the whole graph, or one example) and ``latency_ms`` (median inference
-    time on this machine: the whole graph, or one example). The fidelity is the number of
-    epochs. A diverging loss or an error while building or training fails the trial with the
-    reason.
+    The space builds the model (``space.build(arch, task, hyper)``) and the task trains it
+    with its own trainer (``task.fit``): graph tasks full-batch, image and tabular tasks in
+    mini-batches. Reports the best validation metric (``val_acc``, or ``val_rmse`` for
+    regression), the test metric at that epoch (stored, never shown to strategies), the
+    learning curve, and the costs ``params``, ``flops`` (dense FLOPs of one forward pass on
+    the task's example inputs: the whole graph, or one example) and ``latency_ms`` (median
+    inference time on this machine, on the same inputs), plus ``latency_pred_ms`` for spaces
+    that predict latency. The fidelity is the number of epochs. A diverging loss or an error
+    while building or training fails the trial with the reason.
 
     Args:
-        task: A :class:`NodeClassificationTask` or a :class:`SupervisedTask`.
-        space: A space whose ``build(arch, task, hyper)`` makes the model for ``task``.
-        hyper: Model hyperparameters of the space (its defaults if ``None``).
+        task: The data (a :class:`~nasforge.tasks.base.Task`).
+        space: A space whose models take the task's kind of data.
+        hyper: Model settings of the space (its defaults if ``None``).
         train: Optimiser settings, epochs (the default fidelity), patience and seed.
         latency: Measure inference latency (a few extra forward passes per trial).
         latency_backend: ``"torch"`` (the model as trained) or ``"onnxruntime"`` (the model
@@ -87,7 +61,7 @@ class TrainingEvaluator(Evaluator):
     def __init__(
         self,
         *,
-        task: NodeClassificationTask | SupervisedTask,
+        task: Task,
         space: SearchSpace,
         hyper: Any = None,
         train: TrainConfig | None = None,
@@ -96,30 +70,29 @@ class TrainingEvaluator(Evaluator):
         latency_backend: str = "torch",
         keep_weights: bool = False,
     ) -> None:
-        _check_pairing(space, task)
+        space.check_task(task)
         self.latency_backend = _check_latency_backend(latency_backend)
         self.stopper = stopper
         self.keep_weights = keep_weights
         self.task = task
         self.space = space
         self.space_name = space.name
-        if hyper is None and isinstance(space, GnnSpace):
-            hyper = GnnHyper()
-        self.hyper = hyper
+        self.hyper = hyper if hyper is not None else space.default_settings()
         self.train = train or TrainConfig()
         self.latency = latency
         costs: tuple[str, ...] = (
             ("params", "flops", "latency_ms") if latency else ("params", "flops")
         )
-        if isinstance(space, GnnSpace | Nb201Space):
+        if space.predicts_latency:
             costs += ("latency_pred_ms",)  # from a per-operation latency table
         self._latency_table: Any = None
-        if isinstance(task, SupervisedTask) and task.kind == "regression":
-            self.metrics: tuple[str, ...] = ("val_rmse", *costs)
-            self.objectives = (Objective("val_rmse", Direction.MINIMIZE),)
-        else:
-            self.metrics = ("val_acc", *costs)
-            self.objectives = (Objective("val_acc", Direction.MAXIMIZE),)
+        self.objectives = (task.objective,)
+        self.metrics: tuple[str, ...] = (task.objective.metric, *costs)
+
+    @property
+    def max_fidelity(self) -> int:
+        """The epochs a full training runs (multi-fidelity strategies' top rung)."""
+        return self.train.epochs
 
     def evaluate(self, arch: Architecture, budget: int | None = None) -> Result:
         if arch.space != self.space_name:
@@ -127,59 +100,27 @@ class TrainingEvaluator(Evaluator):
                 f"this evaluator trains space {self.space_name!r}, got {arch.space!r}"
             )
         config = replace(self.train, epochs=budget) if budget else self.train
-        if isinstance(self.task, SupervisedTask):
-            return self._evaluate_supervised(arch, self.task, config)
         start = time.perf_counter()
-        data = self.task.data
         torch.manual_seed(config.seed)
-        model = self.space.build(arch, self.task, self.hyper)  # type: ignore[attr-defined]
+        model = self.space.build(arch, self.task, self.hyper)
         try:
-            outcome = train_node_classifier(
-                model, data, config, keep_state=self.keep_weights, stop=self._stop_rule()
-            )
+            fit = self.task.fit(model, config, keep_state=self.keep_weights, stop=self._stop_rule())
         except TrainingDiverged as exc:
             return Result.failed(str(exc), wall_time=time.perf_counter() - start)
         model.eval()
 
-        costs = self._costs(model, example_inputs(self.task))
-        status = Status.PRUNED if outcome.stopped else Status.COMPLETE
+        costs = self._costs(model, self.task.example_inputs())
+        status = Status.PRUNED if fit.stopped else Status.COMPLETE
         return Result(
             status=status,
-            metrics={"val_acc": outcome.val_acc},
-            test_metrics={"test_acc": outcome.test_acc},
+            metrics={f"val_{fit.metric}": fit.val},
+            test_metrics={f"test_{fit.metric}": fit.test},
             costs=costs,
-            curve=tuple(outcome.curve),
+            curve=tuple(fit.curve),
             fidelity=config.epochs,
             wall_time=time.perf_counter() - start,
-            reason=outcome.stopped or _diverged(outcome.diverged_at),
-            weights=_cpu(outcome.state) if status is Status.COMPLETE else None,
-        )
-
-    def _evaluate_supervised(
-        self, arch: Architecture, task: SupervisedTask, config: TrainConfig
-    ) -> Result:
-        start = time.perf_counter()
-        torch.manual_seed(config.seed)
-        model = self.space.build(arch, task, self.hyper)  # type: ignore[attr-defined]
-        try:
-            outcome = train_supervised(
-                model, task, config, keep_state=self.keep_weights, stop=self._stop_rule()
-            )
-        except TrainingDiverged as exc:
-            return Result.failed(str(exc), wall_time=time.perf_counter() - start)
-        model.eval()
-
-        status = Status.PRUNED if outcome.stopped else Status.COMPLETE
-        return Result(
-            status=status,
-            metrics={f"val_{outcome.metric}": outcome.val},
-            test_metrics={f"test_{outcome.metric}": outcome.test},
-            costs=self._costs(model, example_inputs(task)),
-            curve=tuple(outcome.curve),
-            fidelity=config.epochs,
-            wall_time=time.perf_counter() - start,
-            reason=outcome.stopped or _diverged(outcome.diverged_at),
-            weights=_cpu(outcome.state) if status is Status.COMPLETE else None,
+            reason=fit.stopped or _diverged(fit.diverged_at),
+            weights=_cpu(fit.state) if status is Status.COMPLETE else None,
         )
 
     def known_costs(self, arch: Architecture, names: Collection[str]) -> dict[str, float]:
@@ -192,11 +133,11 @@ class TrainingEvaluator(Evaluator):
         wanted = {"params", "flops"} & set(names)
         if not wanted:
             return out
-        model = self.space.build(arch, self.task, self.hyper)  # type: ignore[attr-defined]
+        model = self.space.build(arch, self.task, self.hyper)
         model.eval()
         out["params"] = float(count_params(model))
         if "flops" in wanted:
-            inputs = example_inputs(self.task)
+            inputs = self.task.example_inputs()
             out["flops"] = float(count_flops(lambda: model(*inputs)))
         return {name: out[name] for name in (*wanted, *out.keys() - {"params", "flops"})}
 
@@ -204,12 +145,17 @@ class TrainingEvaluator(Evaluator):
         """The per-operation latency table of this space and task (measured once per device
         and stored; read from the cache afterwards)."""
         if self._latency_table is None:
-            from nasforge.latency import LatencyTable
+            from nasforge.latency.table import LatencyTable
 
             self._latency_table = LatencyTable.for_task(
                 self.space, self.task, self.hyper, backend=self.latency_backend
             )
         return self._latency_table
+
+    def bind(self, store: str, experiment: str) -> None:
+        """Learning-curve early stopping reads the search's finished curves from the store."""
+        if self.stopper is not None:
+            self.stopper.bind(store, experiment)
 
     def _stop_rule(self) -> StopRule | None:
         return None if self.stopper is None else self.stopper.should_stop
@@ -227,7 +173,7 @@ class TrainingEvaluator(Evaluator):
             if self.latency and self.latency_backend == "torch":
                 costs["latency_ms"] = measure_latency_ms(forward)
             elif self.latency:
-                from nasforge.latency import measure_latency
+                from nasforge.latency.timing import measure_latency
 
                 costs["latency_ms"] = measure_latency(model, inputs, backend=self.latency_backend)
         return costs
@@ -247,14 +193,9 @@ class TrainingEvaluator(Evaluator):
         return out
 
 
-LATENCY_BACKENDS = ("torch", "onnxruntime")
-
-
 def _check_latency_backend(backend: str) -> str:
-    if backend not in LATENCY_BACKENDS:
-        raise ConfigError(
-            f"unknown latency backend {backend!r}; valid: {', '.join(LATENCY_BACKENDS)}"
-        )
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown latency backend {backend!r}; valid: {', '.join(BACKENDS)}")
     if backend == "onnxruntime" and importlib.util.find_spec("onnxruntime") is None:
         raise ConfigError(
             "the onnxruntime latency backend needs the onnx extra: pip install 'nasforge[onnx]'"

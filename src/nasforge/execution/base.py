@@ -1,4 +1,4 @@
-"""The executor contract and the in-process executor."""
+"""The executor contract, the executor registry and the in-process executor."""
 
 from __future__ import annotations
 
@@ -7,18 +7,23 @@ import time
 from abc import ABC, abstractmethod
 from concurrent.futures import Future
 from multiprocessing import current_process
+from typing import ClassVar
 
 from nasforge.architecture import Architecture
 from nasforge.errors import ConfigError
 from nasforge.evaluators.base import Evaluator
+from nasforge.registry import Registry
 from nasforge.result import Result
 
 __all__ = [
+    "EXECUTORS",
     "Executor",
     "InlineExecutor",
     "check_trial_timeout",
+    "check_workers",
     "evaluate_safely",
     "refuse_while_a_worker_starts",
+    "register_executor",
 ]
 
 
@@ -53,6 +58,18 @@ def check_trial_timeout(trial_timeout: object) -> None:
         )
 
 
+def check_workers(workers: object) -> None:
+    """Check a worker count: ``None`` (the executor's default) or an integer >= 1.
+
+    Raises:
+        ConfigError: For anything else.
+    """
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+    ):
+        raise ConfigError(f"workers must be an integer >= 1, got {workers!r}")
+
+
 class Executor(ABC):
     """Runs evaluations and hands back futures of their results.
 
@@ -63,9 +80,78 @@ class Executor(ABC):
           with the reason, never an exception of the future (a lost worker is reported as a
           FAILED result too).
         * ``close`` waits for nothing: evaluations still running are abandoned.
+        * Executors are registered by :attr:`kind` (:data:`EXECUTORS`); :meth:`check` tells
+          whether settings fit a kind without starting anything, and :meth:`create` starts
+          one. What a kind can do is said by :attr:`parallel` (several trials at once),
+          :attr:`isolated` (a trial runs outside the search's process, so that it can be
+          killed: timeouts) and :attr:`addressed` (it joins a cluster at an address).
+
+    Attributes:
+        kind: The registered name (``--executor KIND``).
+        capacity: Trials it runs at once.
     """
 
+    kind: ClassVar[str]
+    parallel: ClassVar[bool] = False
+    isolated: ClassVar[bool] = False
+    addressed: ClassVar[bool] = False
     capacity: int = 1
+
+    @classmethod
+    def check(
+        cls,
+        *,
+        workers: int | None = None,
+        address: str | None = None,
+        trial_timeout: float | None = None,
+    ) -> None:
+        """Check settings for this kind without starting anything.
+
+        Raises:
+            ConfigError: For bad workers, an address for a kind that joins none, a bad
+                timeout, or one for a kind whose trials run in the search's own process.
+        """
+        if address is not None and not cls.addressed:
+            kinds = _kinds(addressed=True)
+            raise ConfigError(
+                f"a cluster address ({address!r}) applies to the {' and '.join(kinds)} executor "
+                f"only; use {' or '.join(f'--executor {n}' for n in kinds)} (got --executor "
+                f"{cls.kind})"
+            )
+        check_workers(workers)
+        if not cls.parallel and workers not in (None, 1):
+            others = " or ".join(f"--executor {n}" for n in _kinds(parallel=True))
+            raise ConfigError(
+                f"the {cls.kind} executor runs one trial at a time, got workers={workers}; use "
+                f"{others} for parallel trials"
+            )
+        check_trial_timeout(trial_timeout)
+        if not cls.isolated and trial_timeout is not None:
+            others = " or ".join(_kinds(isolated=True))
+            raise ConfigError(
+                f"--trial-timeout needs --executor {others}: a trial running in the search's "
+                "own process cannot be killed without killing the search"
+            )
+
+    @classmethod
+    def create(
+        cls,
+        evaluator: Evaluator,
+        *,
+        workers: int | None = None,
+        address: str | None = None,
+        trial_timeout: float | None = None,
+    ) -> Executor:
+        """Start an executor of this kind evaluating with ``evaluator`` (checked settings;
+        ``workers=None`` for the kind's default). A registered executor implements it; one
+        used only from Python (``Experiment.run(executor=...)``) need not.
+
+        Raises:
+            ConfigError: As :meth:`check`.
+        """
+        raise NotImplementedError(
+            f"{cls.__name__} cannot be made by name: a registered executor implements create()"
+        )
 
     @abstractmethod
     def submit(self, arch: Architecture, budget: int | None = None) -> Future[Result]:
@@ -82,12 +168,25 @@ class Executor(ABC):
 
 
 class InlineExecutor(Executor):
-    """Evaluates in the calling thread, one at a time (the default)."""
+    """Evaluates in the calling thread, one at a time."""
 
+    kind = "inline"
     capacity = 1
 
     def __init__(self, evaluator: Evaluator) -> None:
         self.evaluator = evaluator
+
+    @classmethod
+    def create(
+        cls,
+        evaluator: Evaluator,
+        *,
+        workers: int | None = None,
+        address: str | None = None,
+        trial_timeout: float | None = None,
+    ) -> InlineExecutor:
+        cls.check(workers=workers, address=address, trial_timeout=trial_timeout)
+        return cls(evaluator)
 
     def submit(self, arch: Architecture, budget: int | None = None) -> Future[Result]:
         future: Future[Result] = Future()
@@ -110,3 +209,22 @@ def refuse_while_a_worker_starts() -> None:
             "and this script starts a search when it is run. Put the code that starts the "
             "search under 'if __name__ == \"__main__\":'"
         )
+
+
+EXECUTORS: Registry[type[Executor]] = Registry("executor")
+"""The registered executor classes, by kind."""
+
+
+def register_executor(executor: type[Executor], *, summary: str = "") -> None:
+    """Make an executor class available by its :attr:`~Executor.kind` (``--executor KIND``).
+
+    Raises:
+        ConfigError: If the kind is taken.
+    """
+    EXECUTORS.register(executor.kind, lambda: executor, summary=summary)
+
+
+def _kinds(**able: bool) -> list[str]:
+    """The registered kinds whose class attributes (``parallel``, ...) are as ``able`` says."""
+    kinds = [EXECUTORS.create(name) for name in EXECUTORS.names()]
+    return [k.kind for k in kinds if all(getattr(k, a) == v for a, v in able.items())]

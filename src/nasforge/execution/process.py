@@ -566,6 +566,26 @@ class ProcessExecutor(Executor):
         ConfigError: For a bad option, or an evaluator that cannot be pickled.
     """
 
+    kind = "process"
+    parallel = True
+    isolated = True
+
+    @classmethod
+    def create(
+        cls,
+        evaluator: Evaluator,
+        *,
+        workers: int | None = None,
+        address: str | None = None,
+        trial_timeout: float | None = None,
+    ) -> ProcessExecutor:
+        """A pool of ``workers`` processes (default: one per CPU this process may use)."""
+        cls.check(workers=workers, address=address, trial_timeout=trial_timeout)
+        if workers is None:
+            affinity = getattr(os, "sched_getaffinity", None)
+            workers = len(affinity(0)) if affinity else (os.cpu_count() or 1)
+        return cls(evaluator, workers=workers, trial_timeout=trial_timeout)
+
     def __init__(
         self,
         evaluator: Evaluator,

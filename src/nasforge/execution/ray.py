@@ -231,6 +231,24 @@ class RayExecutor(Executor):
             there, or an option is out of range.
     """
 
+    kind = "ray"
+    parallel = True
+    isolated = True
+    addressed = True
+
+    @classmethod
+    def create(
+        cls,
+        evaluator: Evaluator,
+        *,
+        workers: int | None = None,
+        address: str | None = None,
+        trial_timeout: float | None = None,
+    ) -> RayExecutor:
+        """Join the cluster at ``address`` (default: start a private local Ray)."""
+        cls.check(workers=workers, address=address, trial_timeout=trial_timeout)
+        return cls(evaluator, address=address, workers=workers, trial_timeout=trial_timeout)
+
     def __init__(
         self,
         evaluator: Evaluator,

@@ -38,11 +38,10 @@ from nasforge.exporting.torch import (
     ExportedModel,
     save,
 )
+from nasforge.objective import best_trial
 from nasforge.result import Status
 from nasforge.store.base import ExperimentRecord, TrialRecord
 from nasforge.store.sql import open_store
-from nasforge.tasks.graph import NodeClassificationTask
-from nasforge.tasks.supervised import SupervisedTask
 
 __all__ = ["RETRAINED", "StoredWeightsWarning", "check_out", "choose_trial", "export_experiment"]
 
@@ -79,11 +78,7 @@ def choose_trial(
         ConfigError: For a trial number the experiment does not have, a trial that is not
             COMPLETE (with its status and reason), or an experiment without a COMPLETE trial.
     """
-    from nasforge.api import objective_of
-    from nasforge.experiment import best_trial
-
-    objective = objective_of(record)
-    best = best_trial(trials, objective)
+    best = best_trial(trials, record.objective)
     hint = f"; its best is trial {best.number} (--best)" if best is not None else ""
     if number is None:
         if best is None:
@@ -133,7 +128,7 @@ def _stored_state(
     absence is not.
     """
     number = chosen.number
-    if (record.config.get("evaluator") or {}).get("kind") != "training":
+    if record.search.evaluator_kind != "training":
         return None, "the search looked its results up in a table: it kept no weights"
     try:
         path = artifacts.weights_path(number)
@@ -153,7 +148,7 @@ def _stored_state(
     except (ArtifactError, ArtifactPathError) as exc:
         return None, _warn(f"not using the stored weights of trial {number}: {exc}; retraining")
     torch.manual_seed(setup.train.seed)
-    net: torch.nn.Module = setup.space.build(chosen.arch, setup.task, setup.hyper)  # type: ignore[attr-defined]
+    net = setup.space.build(chosen.arch, setup.task, setup.hyper)
     mismatch = _mismatch(net.state_dict(), state)
     if mismatch is not None:
         return None, _warn(
@@ -191,32 +186,14 @@ def _from_stored(
     setup: Rebuilt, arch: Architecture, state: dict[str, torch.Tensor], epochs: int
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The network of ``arch`` with the stored ``state``, and its metrics measured again."""
-    from nasforge.train.supervised import predict, score
-
     start = time.perf_counter()
     config = setup.train
     torch.manual_seed(config.seed)
-    net: torch.nn.Module = setup.space.build(arch, setup.task, setup.hyper)  # type: ignore[attr-defined]
+    net = setup.space.build(arch, setup.task, setup.hyper)
     net.load_state_dict(state, strict=True)
     net.eval()
-    task = setup.task
-    if isinstance(task, NodeClassificationTask):
-        data = task.data
-        with torch.no_grad():
-            correct = net(data.x, data.edge_index).argmax(dim=-1) == data.y  # (N,)
-        metrics = {
-            "val_acc": int(correct[data.val_mask].sum()) / int(data.val_mask.sum()),
-            "test_acc": int(correct[data.test_mask].sum()) / int(data.test_mask.sum()),
-        }
-    else:
-        scale = _target_scale(task)
-        pair = (0.0, 1.0) if scale is None else (float(scale[0]), float(scale[1]))
-        metrics = {
-            f"val_{task.metric}": score(predict(net, task.x_val), task.y_val, task.kind, pair),
-            f"test_{task.metric}": score(predict(net, task.x_test), task.y_test, task.kind, pair),
-        }
     return net, {
-        **metrics,
+        **setup.task.score(net),
         "best_epoch": None,  # not recorded with the weights
         "epochs_run": None,
         "epochs": epochs,
@@ -227,74 +204,29 @@ def _from_stored(
 
 def _train(setup: Rebuilt, arch: Architecture) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Train ``arch`` as the search's evaluator does, keeping the best-validation weights."""
-    from nasforge.train.supervised import train_supervised
-    from nasforge.train.trainer import train_node_classifier
-
     config = setup.train
     torch.manual_seed(config.seed)
-    net: torch.nn.Module = setup.space.build(arch, setup.task, setup.hyper)  # type: ignore[attr-defined]
+    net = setup.space.build(arch, setup.task, setup.hyper)
     start = time.perf_counter()
-    if isinstance(setup.task, NodeClassificationTask):
-        outcome = train_node_classifier(net, setup.task.data, config, keep_state=True)
-        metrics = {"val_acc": outcome.val_acc, "test_acc": outcome.test_acc}
-        state, best_epoch, epochs_run = outcome.state, outcome.best_epoch, outcome.epochs_run
-    else:
-        fit = train_supervised(net, setup.task, config, keep_state=True)
-        metrics = {f"val_{fit.metric}": fit.val, f"test_{fit.metric}": fit.test}
-        state, best_epoch, epochs_run = fit.state, fit.best_epoch, fit.epochs_run
-    if state is not None:  # the weights of the best validation epoch
-        net.load_state_dict(state)
+    fit = setup.task.fit(net, config, keep_state=True)
+    if fit.state is not None:  # the weights of the best validation epoch
+        net.load_state_dict(fit.state)
     net.eval()
     return net, {
-        **metrics,
-        "best_epoch": best_epoch,
-        "epochs_run": epochs_run,
+        f"val_{fit.metric}": fit.val,
+        f"test_{fit.metric}": fit.test,
+        "best_epoch": fit.best_epoch,
+        "epochs_run": fit.epochs_run,
         "epochs": config.epochs,
         "seed": config.seed,
         "wall_time_s": round(time.perf_counter() - start, 3),
     }
 
 
-def _target_scale(task: SupervisedTask) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """The scaling of regression targets the trainer used (mean and deviation of train)."""
-    if task.kind != "regression":
-        return None
-    y = task.y_train
-    mean, std = float(y.mean()), float(y.std()) or 1.0  # as train_supervised computes them
-    return torch.tensor(mean), torch.tensor(std)
-
-
-def _describe_model(setup: Rebuilt) -> dict[str, Any]:
-    task = setup.task
-    if isinstance(task, NodeClassificationTask):
-        return {
-            "graph": True,
-            "inputs": {
-                "x": "(N, F) float32 node features, raw as the data source holds them",
-                "edge_index": "(2, E) int64 edges (source row, target row)",
-            },
-            "output": "(N, C) logits, one row per node",
-            "input_shape": [task.num_features],
-            "outputs": task.num_classes,
-        }
-    shape = list(task.input_shape)
-    names = "(B, C, H, W) float32 images" if task.modality == "image" else "(B, F) float32 rows"
-    output = (
-        "(B, C) logits" if task.kind == "classification" else "(B, T) predictions, targets' units"
-    )
-    return {
-        "graph": False,
-        "inputs": {"x": f"{names}, raw (unstandardised) as the data source holds them"},
-        "output": output,
-        "input_shape": shape,
-        "outputs": task.num_outputs,
-    }
-
-
 def _preprocessing(setup: Rebuilt) -> dict[str, Any]:
     if setup.input_mean is None or setup.input_std is None:
         return {"standardize": None, "applied_in_model": False}
-    per = "per channel" if getattr(setup.task, "modality", "") == "image" else "per feature"
+    per = "per channel" if setup.task.modality == "image" else "per feature"
     return {
         "standardize": {
             "what": f"x = (x - mean) / std, {per}, with the training split's statistics",
@@ -303,17 +235,6 @@ def _preprocessing(setup: Rebuilt) -> dict[str, Any]:
         },
         "applied_in_model": True,
     }
-
-
-def _example(setup: Rebuilt) -> tuple[torch.Tensor, ...]:
-    """Raw inputs for the ONNX check: validation data (or the whole graph)."""
-    task = setup.task
-    if isinstance(task, NodeClassificationTask):
-        return task.data.x, task.data.edge_index
-    x = task.x_val[:32]
-    if setup.input_mean is not None and setup.input_std is not None:
-        x = x * setup.input_std + setup.input_mean  # back to raw inputs
-    return (x,)
 
 
 def export_experiment(
@@ -338,7 +259,7 @@ def export_experiment(
     Warns:
         StoredWeightsWarning: If stored weights exist but are damaged or do not fit.
     """
-    from nasforge import __version__
+    from nasforge.version import __version__
 
     if epochs is not None and (
         isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1
@@ -367,7 +288,7 @@ def export_experiment(
     else:
         net, run = _train(setup, chosen.arch)
         source = RETRAINED
-    scale = _target_scale(setup.task) if isinstance(setup.task, SupervisedTask) else None
+    scale = setup.task.target_scale()
     task_info = setup.task.describe()
     metadata: dict[str, Any] = {
         "format": FORMAT,
@@ -387,7 +308,7 @@ def export_experiment(
         },
         "task": task_info,
         "data": setup.data,
-        "model": _describe_model(setup),
+        "model": setup.task.model_io(),
         "preprocessing": _preprocessing(setup),
         "target_scaling": None
         if scale is None
@@ -406,7 +327,7 @@ def export_experiment(
     }
     model = ExportedModel(
         net,
-        graph=isinstance(setup.task, NodeClassificationTask),
+        graph=bool(setup.task.model_io()["graph"]),
         metadata=metadata,
         input_mean=setup.input_mean,
         input_std=setup.input_std,
@@ -417,7 +338,7 @@ def export_experiment(
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
-        outcome = export_onnx(model, _example(setup), staging / ONNX_FILE)
+        outcome = export_onnx(model, setup.task.raw_inputs(), staging / ONNX_FILE)
         metadata["onnx"] = outcome.to_dict()
         if outcome.written:
             metadata["files"]["onnx"] = ONNX_FILE

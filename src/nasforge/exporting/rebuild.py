@@ -9,7 +9,7 @@ the same settings. Table-look-up searches have no training of their own:
   is available (``data_root``, or ``download``);
 * ``nas-bench-201:*``: the CIFAR / ImageNet16-120 images are not loadable by nasforge, so the
   user names other image data (``task``), on which the searched cell is trained in the small
-  network and with the recipe of an image search (see :func:`nasforge.tasks.resolve.resolve_task`).
+  network and with the recipe of an image search (see :func:`nasforge.tasks.resolve_task`).
 """
 
 from __future__ import annotations
@@ -21,15 +21,12 @@ from typing import Any
 
 import torch
 
-from nasforge._builtins import SPACES
 from nasforge.benchmarks.nas_bench_graph import DATASETS as NBG_DATASETS
 from nasforge.errors import ConfigError
-from nasforge.exporting.torch import hyper_from_dict
-from nasforge.spaces.base import SearchSpace
+from nasforge.spaces.base import SPACES, SearchSpace
 from nasforge.store.base import ExperimentRecord
-from nasforge.tasks.graph import PLANETOID, NodeClassificationTask
-from nasforge.tasks.resolve import resolve_task
-from nasforge.tasks.supervised import SupervisedTask
+from nasforge.tasks.base import Task, TaskSetup, resolve_task
+from nasforge.tasks.node import PLANETOID
 from nasforge.train.trainer import TrainConfig
 
 __all__ = ["Rebuilt", "rebuild"]
@@ -51,7 +48,7 @@ class Rebuilt:
     """
 
     space: SearchSpace
-    task: NodeClassificationTask | SupervisedTask
+    task: Task
     hyper: Any
     train: TrainConfig
     protocol: str
@@ -82,11 +79,10 @@ def rebuild(
         ConfigError: If the data is not available (saying which option to pass), differs from
             what the search saw, or ``task`` does not fit the experiment.
     """
-    config = record.config
-    evaluator = config.get("evaluator") or {}
-    kind = evaluator.get("kind")
-    space = SPACES.create(str(config.get("space")))
-    seed = int(config.get("seed") or 0)
+    stored = record.search
+    kind = stored.evaluator_kind
+    space = SPACES.create(stored.space)
+    seed = int(stored.seed or 0)
     if kind == "training":
         if task is not None:
             raise ConfigError(
@@ -106,12 +102,12 @@ def rebuild(
         )
     if kind == "nas-bench-graph":
         return _nas_bench_graph(
-            record, space, str(evaluator.get("dataset")), seed, data_root, download
+            record, space, str(stored.evaluator.get("dataset")), seed, data_root, download
         )
     if kind == "nas-bench-201":
         raise ConfigError(
             f"experiment {record.name!r} looked cells up in the NAS-Bench-201 table "
-            f"({evaluator.get('dataset')}), whose CIFAR / ImageNet16-120 images nasforge "
+            f"({stored.evaluator.get('dataset')}), whose CIFAR / ImageNet16-120 images nasforge "
             "cannot load; pass --task image:folder:DIR or image:file:PATH.npz (or "
             "image:digits) to train the chosen cell on other images"
         )
@@ -128,10 +124,10 @@ def _training(
     data_root: str | os.PathLike[str] | None,
     download: bool,
 ) -> Rebuilt:
-    config = record.config
-    evaluator = config["evaluator"]
-    source = config.get("source")
-    if not isinstance(source, Mapping) or not source.get("task"):
+    stored = record.search
+    evaluator = stored.evaluator
+    source = stored.source
+    if source is None or not source.get("task"):
         raise ConfigError(
             f"experiment {record.name!r} does not record its data source (it was stored by an "
             "older nasforge); run the search again to export its models"
@@ -150,7 +146,7 @@ def _training(
             f"the data at {spec!r} is not what experiment {record.name!r} searched on (it differs "
             f"in {', '.join(differ)}); export needs the same data"
         )
-    hyper = hyper_from_dict(space.name, evaluator.get("hyper"))
+    hyper = space.settings_from_dict(evaluator.get("hyper"))
     train = _train_config(evaluator.get("train") or {})
     mean, std = _statistics(setup.task)
     return Rebuilt(
@@ -220,10 +216,9 @@ def _from_task(
 ) -> Rebuilt:
     setup = _load(spec, options, seed=seed, data_root=data_root, download=download, record=record)
     _check_space(space, setup.task, spec)
-    wanted = type(SPACES.create(setup.space))
-    hyper = setup.hyper if isinstance(space, wanted) else None
+    hyper = space.settings_for(setup.hyper)
     mean, std = _statistics(setup.task)
-    benchmark = (record.config.get("source") or {}).get("benchmark")
+    benchmark = (record.search.source or {}).get("benchmark")
     return Rebuilt(
         space,
         setup.task,
@@ -241,10 +236,8 @@ def _from_task(
     )
 
 
-def _check_space(space: SearchSpace, task: Any, spec: str) -> None:
-    graph = isinstance(task, NodeClassificationTask)
-    modality = "graph" if graph else task.modality
-    builds = getattr(space, "modality", "graph")
+def _check_space(space: SearchSpace, task: Task, spec: str) -> None:
+    modality, builds = task.modality, space.modality
     if builds != modality:
         raise ConfigError(
             f"space {space.name!r} builds {builds} models, but {spec!r} holds {modality} data; "
@@ -260,7 +253,7 @@ def _load(
     data_root: str | os.PathLike[str] | None,
     download: bool,
     record: ExperimentRecord,
-) -> Any:
+) -> TaskSetup:
     try:
         return resolve_task(
             spec, data_root=data_root, download=download, seed=seed, options=options
@@ -275,8 +268,7 @@ def _train_config(stored: Mapping[str, Any]) -> TrainConfig:
 
 
 # -- the input statistics ---------------------------------------------------------------------
-def _statistics(task: Any) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+def _statistics(task: Task) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """The mean and standard deviation ``task``'s inputs were standardised with."""
-    if not isinstance(task, SupervisedTask):
-        return None, None
-    return task.input_mean, task.input_std
+    statistics = task.input_statistics
+    return (None, None) if statistics is None else statistics

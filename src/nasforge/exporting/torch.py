@@ -127,26 +127,14 @@ class ExportedModel(nn.Module):
 
 
 def hyper_from_dict(space: str, data: Mapping[str, Any] | None) -> Any:
-    """The model hyperparameters of ``space`` from their stored dict (``None``: none)."""
-    if data is None:
-        return None
-    from nasforge._builtins import SPACES
-    from nasforge.spaces.gnn import GnnSpace
-    from nasforge.spaces.nb201 import Nb201Space
+    """The model settings of ``space`` from their stored dict (``None``: none).
 
-    space_obj = SPACES.create(space)
-    try:
-        if isinstance(space_obj, GnnSpace):
-            from nasforge.spaces.gnn_model import GnnHyper
+    Raises:
+        ConfigError: For an unknown space, or settings it refuses.
+    """
+    from nasforge.spaces.base import SPACES
 
-            return GnnHyper(**data)
-        if isinstance(space_obj, Nb201Space):
-            from nasforge.spaces.nb201 import Nb201Hyper
-
-            return Nb201Hyper(**data)
-    except TypeError as exc:
-        raise ConfigError(f"bad hyperparameters {dict(data)} for space {space!r}: {exc}") from None
-    return None
+    return SPACES.create(space).settings_from_dict(data)
 
 
 def _jsonable(value: Any) -> Any:
@@ -199,14 +187,13 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def build_network(meta: Mapping[str, Any]) -> nn.Module:
     """The untrained network that ``meta`` describes (its space builds it)."""
-    from nasforge._builtins import SPACES
+    from nasforge.spaces.base import SPACES
 
     model = meta["model"]
     space = SPACES.create(str(meta["space"]))
     arch = Architecture.from_dict(meta["architecture"])
     shape = ModelShape(tuple(int(s) for s in model["input_shape"]), int(model["outputs"]))
-    net: nn.Module = space.build(arch, shape, hyper_from_dict(space.name, meta.get("hyper")))  # type: ignore[attr-defined]
-    return net
+    return space.build(arch, shape, space.settings_from_dict(meta.get("hyper")))
 
 
 def load(path: str | os.PathLike[str]) -> ExportedModel:

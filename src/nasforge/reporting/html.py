@@ -16,17 +16,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from html import escape
 from pathlib import Path
-from typing import Any
 
-from nasforge._builtins import SPACES
-from nasforge.api import objectives_of
 from nasforge.errors import ConfigError, NasforgeError
-from nasforge.experiment import is_better, trial_score
-from nasforge.objective import Direction, Objective
+from nasforge.objective import Direction, Objective, is_better, rank_trials
 from nasforge.pareto import objective_values, pareto_front
 from nasforge.reporting.diagram import diagram_svg
 from nasforge.reporting.plots import Chart, Mark, Series, fmt_number
 from nasforge.result import Status
+from nasforge.spaces.base import SPACES
 from nasforge.store.base import ExperimentRecord, TrialRecord
 from nasforge.store.sql import open_store
 
@@ -117,36 +114,6 @@ def _value(trial: TrialRecord, objective: Objective) -> float:
     return objective.value_in(trial.metrics, trial.costs)
 
 
-def rank_trials(trials: Iterable[TrialRecord], objective: Objective) -> list[TrialRecord]:
-    """COMPLETE trials with a finite ``objective``, best first, as ``nasforge best`` ranks them.
-
-    A higher fidelity ranks first (results at different fidelities are not comparable), then
-    the objective, then the earlier trial; the first one is :func:`best_trial`'s choice.
-    """
-    ranked = [t for t in trials if trial_score(t, objective) > -math.inf]
-    ranked.sort(key=lambda t: (-(t.fidelity or 0), -trial_score(t, objective), t.number))
-    return ranked
-
-
-def _source_text(config: Mapping[str, Any]) -> str:
-    source = config.get("source")
-    if isinstance(source, Mapping) and source.get("benchmark"):
-        text = f"benchmark {source['benchmark']}"
-        return text + (f", table {source['table']}" if source.get("table") else "")
-    if isinstance(source, Mapping) and source.get("task"):
-        text = f"task {source['task']}"
-        if source.get("task_options"):
-            text += f", options {json.dumps(source['task_options'], sort_keys=True)}"
-        if source.get("data_root"):
-            text += f", data root {source['data_root']}"
-        return text
-    evaluator = config.get("evaluator")
-    if isinstance(evaluator, Mapping):
-        detail = evaluator.get("dataset") or evaluator.get("task", {})
-        return f"{evaluator.get('kind', 'evaluator')} {json.dumps(detail, sort_keys=True)}"
-    return "not recorded"
-
-
 def _header(
     record: ExperimentRecord,
     trials: Sequence[TrialRecord],
@@ -154,6 +121,7 @@ def _header(
     store: str | None,
 ) -> str:
     config = record.config
+    stored = record.search
     counts = Counter(t.status for t in trials)
     statuses = ", ".join(
         f'<span class="status-{s.value}" data-status="{s.value}" data-count="{counts[s]}">'
@@ -161,18 +129,17 @@ def _header(
         for s in _STATUS_ORDER
         if counts[s] or s is not Status.RUNNING
     )
-    constraints = config.get("constraints") or []
+    constraints = [str(c) for c in stored.constraints]
     started = [t.started_at for t in trials if t.started_at is not None]
     finished = [t.finished_at for t in trials if t.finished_at is not None]
     first = min(started) if started else None
     last = max(finished) if finished else None
     span = f" ({_duration(last - first)})" if first is not None and last is not None else ""
-    options = config.get("strategy_options") or {}
-    strategy = str(config.get("strategy", "–"))
-    if options:
-        strategy += " " + json.dumps(options, sort_keys=True)
+    strategy = stored.strategy or "–"
+    if stored.strategy_options:
+        strategy += " " + json.dumps(stored.strategy_options, sort_keys=True)
     facts = [
-        ("space", _e(config.get("space", "–"))),
+        ("space", _e(stored.space or "–")),
         ("strategy", _e(strategy)),
         ("seed", _e(config.get("seed", "–"))),
         (
@@ -183,7 +150,7 @@ def _header(
             "constraints",
             ", ".join(f"<code>{_e(c)}</code>" for c in constraints) if constraints else "none",
         ),
-        ("data source", _e(_source_text(config))),
+        ("data source", _e(stored.source_text())),
         ("store", _e(store) if store else "–"),
         (
             "trials",
@@ -483,9 +450,8 @@ def _pareto_section(trials: Sequence[TrialRecord], objectives: Sequence[Objectiv
 
 def _diagrams(record: ExperimentRecord, rows: Sequence[TrialRecord]) -> str:
     parts = ['<section id="architectures"><h2>Top architectures</h2>']
-    space_name = str(record.config.get("space", ""))
     try:
-        space = SPACES.create(space_name)
+        space = SPACES.create(record.search.space)
     except NasforgeError as exc:
         parts.append(f'<p class="note">No diagrams: {_e(exc)}</p>')
         return "\n".join(parts) + "</section>"
@@ -528,7 +494,7 @@ def render_report(
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
         raise ConfigError(f"the number of top architectures must be an integer >= 1, got {top!r}")
     trials = sorted(trials, key=lambda t: t.number)
-    objectives = objectives_of(record)
+    objectives = record.objectives
     primary = objectives[0]
     ranked = rank_trials(trials, primary)[:top]
     sections = [

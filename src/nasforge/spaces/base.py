@@ -3,16 +3,34 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, fields, is_dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 
 from nasforge.architecture import Architecture
-from nasforge.errors import InvalidArchitectureError
+from nasforge.errors import ConfigError, InvalidArchitectureError
+from nasforge.registry import Registry
 
-__all__ = ["ArchGraph", "GraphEdge", "GraphNode", "SearchSpace", "TaskShape"]
+if TYPE_CHECKING:
+    from torch import nn
+
+__all__ = [
+    "MODALITIES",
+    "SPACES",
+    "ArchGraph",
+    "GraphEdge",
+    "GraphNode",
+    "LatencyEntry",
+    "SearchSpace",
+    "TaskShape",
+    "register_space",
+]
+
+MODALITIES = ("graph", "image", "tabular")
+"""The kinds of data a space's models take (``SearchSpace.modality``), and tasks hold."""
 
 
 class TaskShape(Protocol):
@@ -77,23 +95,71 @@ class ArchGraph:
                 )
 
 
-class SearchSpace(ABC):
-    """A set of architectures and the moves strategies make in it.
+@dataclass(frozen=True, slots=True)
+class LatencyEntry:
+    """One part of a space's models in a per-operation latency table: ``module(*inputs)``.
 
-    Contract:
+    Attributes:
+        name: The entry's name in the table, e.g. ``gcn/hidden``.
+        module: What is timed (a ``torch.nn.Module``, in eval mode).
+        inputs: Its positional inputs, at the sizes it runs at in the task's model.
+        minus: Another entry whose time is taken off this one's once measured: for a part
+            that can only be timed together with an op (a cell holding one skip), so that
+            the table stores the part's own overhead.
+    """
+
+    name: str
+    module: Any
+    inputs: tuple[Any, ...]
+    minus: str | None = None
+
+
+class SearchSpace(ABC):
+    """A set of architectures, the moves strategies make in it, and the models it builds.
+
+    Code that uses a space asks it; it never branches on the space's class.
+
+    The search side (abstract unless said otherwise):
+        * ``validate``, ``sample``, ``mutate``, ``neighbors``, ``canonical_key``, ``encode``,
+          ``choices``/``from_choices`` (``to_choices``, ``size``, ``enumerate`` and
+          ``graph`` where the space can give them).
         * Every method that returns architectures returns valid members of this space
           (``validate`` passes on them); none ever returns an invalid one.
         * ``canonical_key`` is a pure function: equivalent (isomorphic) architectures get the
           same key, different ones different keys. Dedup, caching and benchmark look-up use it.
         * Randomness comes only from the ``numpy.random.Generator`` passed in, so results are
-          reproducible for a seed. Spaces hold no mutable state and are safe to share between
-          threads.
+          reproducible for a seed.
+
+    The model side (a space without models, one that exists only as a table, keeps the
+    defaults: ``modality`` None, and ``build`` refuses with a clear error):
+        * ``modality``: the kind of data its models take (one of :data:`MODALITIES`); tasks of
+          another kind are refused by :meth:`check_task` before anything trains.
+        * Settings: :meth:`default_settings` (a frozen dataclass of the model's settings, such
+          as widths and dropout, with ``to_dict()``; ``None`` when the genes fix them all),
+          :meth:`settings_from_dict` (its inverse, from stored JSON) and
+          :meth:`settings_for` (a task's default settings, when they are this space's).
+        * ``build(arch, task, settings)``: a fresh ``torch.nn.Module`` that maps the task's
+          inputs to its outputs; the weights come from PyTorch's global generator (seed it).
+          Equivalent architectures build the same network.
+        * Latency prediction (``predicts_latency`` True): :meth:`latency_names`,
+          :meth:`latency_shape`, :meth:`latency_entries` and :meth:`latency_terms` say how
+          its models decompose into parts timed once per device (FBNet-style tables).
+        * ``graph(arch)``: the architecture as a graph of labelled nodes, for drawings.
+
+    Thread and process safety: spaces hold no mutable state, are safe to share between
+    threads and are pickled to worker processes as they are. Importing a space's module
+    does not import torch; ``build`` and ``latency_entries`` do.
 
     Attributes:
         name: The registry name of the space, also stored in each ``Architecture``.
+        modality: What its models take: ``"graph"``, ``"image"``, ``"tabular"``; ``None`` for
+            a space without models.
+        predicts_latency: Whether it implements the latency decomposition.
     """
 
     name: str
+    modality: ClassVar[str | None] = None
+    predicts_latency: ClassVar[bool] = False
 
     @abstractmethod
     def validate(self, arch: Architecture) -> None:
@@ -214,5 +280,169 @@ class SearchSpace(ABC):
             return False
         return True
 
+    # -- the model side ---------------------------------------------------------------------
+    def default_settings(self) -> Any:
+        """The model settings ``build`` uses when given none: a frozen dataclass with
+        ``to_dict()``, or ``None`` when the genes fix every setting (or there is no model)."""
+        return None
+
+    def settings_from_dict(self, data: Mapping[str, Any] | None) -> Any:
+        """The settings stored as ``data`` (``settings.to_dict()``), or ``None`` for none.
+
+        Raises:
+            ConfigError: For a key the settings do not have or a value they refuse.
+        """
+        default = self.default_settings()
+        if data is None or default is None:
+            return None
+        try:
+            return type(default)(**data)
+        except TypeError as exc:
+            raise ConfigError(
+                f"bad hyperparameters {dict(data)} for space {self.name!r}: {exc}"
+            ) from None
+
+    def settings_for(self, given: Any) -> Any:
+        """``given`` (e.g. a task's default settings) if they are settings of this space, else
+        this space's defaults: a task's protocol applies only to the kind of space it is for."""
+        default = self.default_settings()
+        if given is not None and default is not None and type(given) is type(default):
+            return given
+        return default
+
+    def setting_fields(self) -> dict[str, tuple[type, str]]:
+        """The settings a user may override, by name: their type and a one-line help (from
+        the dataclass field's ``metadata["help"]``). Empty when there are none."""
+        default = self.default_settings()
+        if default is None or not is_dataclass(default):
+            return {}
+        hints = _type_hints(type(default))
+        return {
+            f.name: (hints.get(f.name, str), str(f.metadata.get("help", f.name)))
+            for f in fields(default)
+        }
+
+    def build(self, arch: Architecture, task: Any, settings: Any = None) -> nn.Module:
+        """The untrained model of ``arch`` for ``task`` (see the class docstring).
+
+        Args:
+            arch: An architecture of this space.
+            task: What the model is for: its ``input_shape`` and ``num_outputs`` (graphs:
+                ``num_features`` and ``num_classes``).
+            settings: The model settings (:meth:`default_settings` if ``None``).
+
+        Raises:
+            InvalidArchitectureError: If ``arch`` is not in this space.
+            ConfigError: If the space has no model, or the task or settings do not fit it.
+        """
+        raise ConfigError(
+            f"space {self.name!r} cannot build models to train: it has no model side "
+            "(a space of a table look-up); search it with --benchmark"
+        )
+
+    def check_task(self, task: Any) -> None:
+        """Refuse a task whose data this space's models cannot take.
+
+        Raises:
+            ConfigError: Naming the spaces that fit, for a space without models or one built
+                for another kind of data.
+        """
+        data = task.modality
+        if self.modality is None:
+            raise ConfigError(f"space {self.name!r} cannot build models to train")
+        if (data == "graph") != (self.modality == "graph"):
+            wants = _space_kinds(graph=data == "graph")
+            raise ConfigError(f"task {task.name!r} needs {wants}; got space {self.name!r}")
+        if data != self.modality:
+            raise ConfigError(
+                f"space {self.name!r} builds {self.modality} models, but task {task.name!r} "
+                f"holds {data} data"
+            )
+
+    # -- latency prediction (FBNet-style per-operation tables) -------------------------------
+    def latency_names(self, settings: Any) -> set[str]:
+        """The names of the entries a table of this space holds for ``settings``.
+
+        Raises:
+            ConfigError: If the space has no latency decomposition.
+        """
+        raise self._no_latency()
+
+    def latency_shape(self, task: Any, settings: Any) -> dict[str, Any]:
+        """The task and model sizes a table is valid for (JSON, part of its key).
+
+        Raises:
+            ConfigError: If the space has no latency decomposition, or the task or settings
+                do not fit it.
+        """
+        raise self._no_latency()
+
+    def latency_entries(self, task: Any, settings: Any) -> Iterator[LatencyEntry]:
+        """The parts to time, one per name of :meth:`latency_names` (imports torch)."""
+        raise self._no_latency()
+
+    def latency_terms(self, arch: Architecture, settings: Any) -> Counter[str]:
+        """How many times the model of ``arch`` runs each entry.
+
+        Raises:
+            InvalidArchitectureError: If ``arch`` is not in this space.
+        """
+        raise self._no_latency()
+
+    def _no_latency(self) -> ConfigError:
+        with_tables: list[SearchSpace] = []
+        for name in SPACES.names():
+            space = SPACES.create(name)
+            if space.predicts_latency and type(space) not in {type(s) for s in with_tables}:
+                with_tables.append(space)
+        listed = " and ".join(s.name for s in with_tables) or "no"
+        return ConfigError(
+            f"latency tables exist for the {listed} spaces, not {self.name!r} "
+            "(measure_latency times any built model)"
+        )
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
+
+
+SPACES: Registry[SearchSpace] = Registry("space")
+"""The registered search spaces, by name."""
+
+
+def register_space(name: str, factory: Callable[[], SearchSpace], *, summary: str = "") -> None:
+    """Make a search space available by ``name`` (``--space NAME``, ``search(space=NAME)``).
+
+    Args:
+        name: The space's name; its architectures carry it (``Architecture.space``).
+        factory: Called without arguments; returns the space.
+        summary: One line for ``nasforge list spaces``.
+
+    Raises:
+        ConfigError: If the name is taken.
+    """
+    SPACES.register(name, factory, summary=summary)
+
+
+def _space_kinds(*, graph: bool) -> str:
+    """The registered model spaces for graphs (or for the other data), one name per space
+    class, as ``a gnn space`` or ``an nb201 (images) or mlp (tabular) space``."""
+    labels = {"graph": "graphs", "image": "images", "tabular": "tabular"}
+    seen: set[type] = set()
+    names: list[str] = []
+    for name in SPACES.names():
+        space = SPACES.create(name)
+        if space.modality is None or (space.modality == "graph") != graph:
+            continue
+        if type(space) in seen:
+            continue
+        seen.add(type(space))
+        names.append(name if graph else f"{name} ({labels.get(space.modality, space.modality)})")
+    listed = " or ".join(names) or "another"
+    article = "an" if listed[:1].lower() in "aefhilmnorsx" else "a"
+    return f"{article} {listed} space"
+
+
+def _type_hints(cls: type) -> dict[str, type]:
+    import typing
+
+    return {k: v for k, v in typing.get_type_hints(cls).items() if isinstance(v, type)}

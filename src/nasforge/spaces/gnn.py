@@ -22,17 +22,22 @@ Over the whole space this yields exactly the 26,206 classes of the benchmark's o
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from nasforge.architecture import Architecture
-from nasforge.errors import InvalidArchitectureError
-from nasforge.spaces.base import ArchGraph, GraphEdge, GraphNode, SearchSpace
+from nasforge.errors import ConfigError, InvalidArchitectureError
+from nasforge.spaces.base import ArchGraph, GraphEdge, GraphNode, LatencyEntry, SearchSpace
 
-__all__ = ["GNN_OPS", "PROTEINS_OPS", "GnnSpace"]
+if TYPE_CHECKING:
+    from torch import nn
+
+__all__ = ["GNN_OPS", "PROTEINS_OPS", "GnnHyper", "GnnSpace"]
 
 GNN_OPS: tuple[str, ...] = ("gat", "gcn", "gin", "cheb", "sage", "arma", "graph", "fc", "skip")
 """The nine operations of NAS-Bench-Graph, in the benchmark's order."""
@@ -42,6 +47,40 @@ PROTEINS_OPS: tuple[str, ...] = ("gcn", "sage", "arma", "fc", "skip")
 
 Links = tuple[int, ...]
 Ops = tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GnnHyper:
+    """Model hyperparameters NAS-Bench-Graph varies per dataset (the space's settings).
+
+    Attributes:
+        hidden: Width of every hidden representation.
+        dropout: Dropout probability (input features and before each op on hidden input).
+        pre: Linear pre-processing layers before the DAG.
+        post: Linear post-processing layers after the output layer.
+        gat_heads: Attention heads of ``gat`` (concatenated; ``hidden`` must divide by it).
+    """
+
+    hidden: int = field(default=64, metadata={"help": "hidden width"})
+    dropout: float = field(default=0.5, metadata={"help": "dropout probability"})
+    pre: int = field(default=0, metadata={"help": "linear layers before the cell"})
+    post: int = field(default=1, metadata={"help": "linear layers after the output layer"})
+    gat_heads: int = field(default=2, metadata={"help": "attention heads of gat"})
+
+    def __post_init__(self) -> None:
+        if self.hidden < 1:
+            raise ConfigError(f"hidden must be >= 1, got {self.hidden}")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.pre < 0 or self.post < 0:
+            raise ConfigError(f"pre and post must be >= 0, got pre={self.pre}, post={self.post}")
+        if self.gat_heads < 1 or self.hidden % self.gat_heads:
+            raise ConfigError(
+                f"hidden ({self.hidden}) must be a multiple of gat_heads ({self.gat_heads})"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def _children(links: Links) -> list[list[int]]:
@@ -103,13 +142,17 @@ def _canonical_form(links: Links, ops: Ops) -> str:
 
 
 class GnnSpace(SearchSpace):
-    """The NAS-Bench-Graph macro space (genes ``links`` and ``ops``).
+    """The NAS-Bench-Graph macro space (genes ``links`` and ``ops``); its models are PyG node
+    classifiers (:mod:`nasforge.spaces.gnn_model`) with :class:`GnnHyper` settings.
 
     Args:
         name: Registry name (``"gnn"`` or ``"gnn-proteins"``).
         ops: Candidate operations; ``"skip"`` must be among them.
         n_nodes: Number of computing nodes (4 in NAS-Bench-Graph).
     """
+
+    modality = "graph"
+    predicts_latency = True
 
     def __init__(
         self, *, name: str = "gnn", ops: Sequence[str] = GNN_OPS, n_nodes: int = 4
@@ -201,22 +244,87 @@ class GnnSpace(SearchSpace):
         new_ops.extend(["skip"] * pad)
         return Architecture.create(self.name, links=new_links, ops=new_ops)
 
-    def build(self, arch: Architecture, task: Any, hyper: Any = None) -> Any:
+    # -- the model side ---------------------------------------------------------------------
+    def default_settings(self) -> GnnHyper:
+        return GnnHyper()
+
+    def build(self, arch: Architecture, task: Any, settings: Any = None) -> nn.Module:
         """The PyG model of ``arch`` for ``task`` (a node-classification task).
 
         Args:
             arch: An architecture of this space.
             task: Supplies ``num_features`` and ``num_classes``.
-            hyper: A :class:`~nasforge.spaces.gnn_model.GnnHyper` (defaults if ``None``).
+            settings: A :class:`GnnHyper` (defaults if ``None``).
 
         Returns:
             A ``torch.nn.Module`` mapping ``(x, edge_index)`` to (N, C) logits.
         """
-        from nasforge.spaces.gnn_model import GnnHyper, GnnModel
+        from nasforge.spaces.gnn_model import GnnModel
 
         self.validate(arch)
         links, ops = self.genes(self.canonicalize(arch))
-        return GnnModel(links, ops, task.num_features, task.num_classes, hyper or GnnHyper())
+        hyper = self._hyper(settings)
+        return GnnModel(links, ops, task.num_features, task.num_classes, hyper)
+
+    def _hyper(self, settings: Any) -> GnnHyper:
+        if settings is None:
+            return GnnHyper()
+        if not isinstance(settings, GnnHyper):
+            raise ConfigError(
+                f"space {self.name!r} takes a GnnHyper as hyper, got {type(settings).__name__}"
+            )
+        return settings
+
+    # -- latency: pre, <op>/raw or <op>/hidden per non-skip node, out/<leaves> -----------------
+    def latency_names(self, settings: Any) -> set[str]:
+        hyper = self._hyper(settings)
+        kinds = ("raw", "hidden") if hyper.pre == 0 else ("hidden",)
+        ops = {f"{op}/{kind}" for op in self.ops if op != "skip" for kind in kinds}
+        return {"pre", *ops, *(f"out/{k}" for k in range(1, self.n_nodes + 1))}
+
+    def latency_shape(self, task: Any, settings: Any) -> dict[str, Any]:
+        if getattr(task, "modality", None) != "graph":
+            raise ConfigError(
+                f"a latency table of space {self.name!r} needs a node-classification task "
+                f"(the whole graph is timed), got {type(task).__name__}"
+            )
+        hyper = self._hyper(settings)
+        _, edge_index = task.example_inputs()
+        return {
+            "ops": list(self.ops),
+            "n_nodes": self.n_nodes,
+            "nodes": task.num_nodes,
+            "edges": int(edge_index.shape[1]),
+            "features": task.num_features,
+            "classes": task.num_classes,
+            "hyper": {k: v for k, v in hyper.to_dict().items() if k != "dropout"},
+        }
+
+    def latency_entries(self, task: Any, settings: Any) -> Iterator[LatencyEntry]:
+        from nasforge.spaces.gnn_model import latency_entries
+
+        return latency_entries(self.ops, self.n_nodes, task, self._hyper(settings))
+
+    def latency_terms(self, arch: Architecture, settings: Any) -> Counter[str]:
+        """The entries the :class:`~nasforge.spaces.gnn_model.GnnModel` of ``arch``'s
+        canonical form runs (mirrors its constructor): ``skip`` nodes cost nothing."""
+        self.validate(arch)
+        hyper = self._hyper(settings)
+        links, ops = self.genes(self.canonicalize(arch))
+        terms: Counter[str] = Counter({"pre": 1})
+        is_input, is_raw = [True], [hyper.pre == 0]
+        for link, op in zip(links, ops, strict=True):
+            if op == "skip":
+                is_input.append(is_input[link])
+                is_raw.append(is_raw[link])
+                continue
+            terms[f"{op}/{'raw' if is_raw[link] else 'hidden'}"] += 1
+            is_input.append(False)
+            is_raw.append(False)
+        used = set(links)
+        leaves = sum(1 for v in range(1, len(ops) + 1) if v not in used and not is_input[v])
+        terms[f"out/{leaves}"] += 1
+        return terms
 
     def graph(self, arch: Architecture) -> ArchGraph:
         """The macro DAG of ``arch`` as stored (not canonicalised), for diagrams.

@@ -15,9 +15,8 @@ equal the table's ``para`` exactly):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor, nn
@@ -33,42 +32,28 @@ from torch_geometric.nn import (
 )
 
 from nasforge.errors import ConfigError
+from nasforge.spaces.base import LatencyEntry
 
-__all__ = ["GnnHyper", "GnnModel", "make_op"]
+__all__ = ["GnnModel", "GnnSizes", "latency_entries", "make_op"]
 
 
-@dataclass(frozen=True, slots=True)
-class GnnHyper:
-    """Model hyperparameters NAS-Bench-Graph varies per dataset.
+class GnnSizes(Protocol):
+    """The model settings a :class:`GnnModel` reads (:class:`~nasforge.spaces.gnn.GnnHyper`)."""
 
-    Attributes:
-        hidden: Width of every hidden representation.
-        dropout: Dropout probability (input features and before each op on hidden input).
-        pre: Linear pre-processing layers before the DAG.
-        post: Linear post-processing layers after the output layer.
-        gat_heads: Attention heads of ``gat`` (concatenated; ``hidden`` must divide by it).
-    """
+    @property
+    def hidden(self) -> int: ...
 
-    hidden: int = 64
-    dropout: float = 0.5
-    pre: int = 0
-    post: int = 1
-    gat_heads: int = 2
+    @property
+    def dropout(self) -> float: ...
 
-    def __post_init__(self) -> None:
-        if self.hidden < 1:
-            raise ConfigError(f"hidden must be >= 1, got {self.hidden}")
-        if not 0 <= self.dropout < 1:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.pre < 0 or self.post < 0:
-            raise ConfigError(f"pre and post must be >= 0, got pre={self.pre}, post={self.post}")
-        if self.gat_heads < 1 or self.hidden % self.gat_heads:
-            raise ConfigError(
-                f"hidden ({self.hidden}) must be a multiple of gat_heads ({self.gat_heads})"
-            )
+    @property
+    def pre(self) -> int: ...
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    @property
+    def post(self) -> int: ...
+
+    @property
+    def gat_heads(self) -> int: ...
 
 
 class _Linear(nn.Module):
@@ -111,7 +96,7 @@ class GnnModel(nn.Module):
     """
 
     def __init__(
-        self, links: Sequence[int], ops: Sequence[str], in_dim: int, out_dim: int, hyper: GnnHyper
+        self, links: Sequence[int], ops: Sequence[str], in_dim: int, out_dim: int, hyper: GnnSizes
     ) -> None:
         super().__init__()
         self.links, self.ops, self.dropout = tuple(links), tuple(ops), hyper.dropout
@@ -173,3 +158,78 @@ class GnnModel(nn.Module):
             if i < len(self.post) - 1:
                 out = F.elu(out)
         return out  # (N, C) logits
+
+
+# -- the parts a per-operation latency table times (see GnnSpace.latency_terms) -------------
+class _Pre(nn.Module):
+    """``GnnModel``'s input dropout and pre-processing layers."""
+
+    def __init__(self, model: GnnModel) -> None:
+        super().__init__()
+        self.pre, self.dropout = model.pre, model.dropout
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = F.dropout(x, p=self.dropout, training=self.training)
+        for i, layer in enumerate(self.pre):
+            x = layer(x)
+            if i < len(self.pre) - 1:
+                x = F.elu(x)
+        return x
+
+
+class _HiddenOp(nn.Module):
+    """A ``gnn`` op on a hidden representation: ``BatchNorm -> ReLU -> dropout -> op``."""
+
+    def __init__(self, op: nn.Module, dim: int, dropout: float) -> None:
+        super().__init__()
+        self.norm, self.op, self.dropout = nn.BatchNorm1d(dim), op, dropout
+
+    def forward(self, h: Tensor, edge_index: Tensor) -> Tensor:
+        h = F.dropout(F.relu(self.norm(h)), p=self.dropout, training=self.training)
+        out: Tensor = self.op(h, edge_index)
+        return out
+
+
+class _Out(nn.Module):
+    """``GnnModel``'s output: concatenated leaves, ReLU, output and post-processing layers."""
+
+    def __init__(self, model: GnnModel) -> None:
+        super().__init__()
+        self.out, self.post = model.out, model.post
+
+    def forward(self, *leaves: Tensor) -> Tensor:
+        out: Tensor = self.out(F.relu(torch.cat(leaves, dim=1)))
+        for i, layer in enumerate(self.post):
+            out = layer(out)
+            if i < len(self.post) - 1:
+                out = F.elu(out)
+        return out
+
+
+def latency_entries(
+    ops: Sequence[str], n_nodes: int, task: Any, hyper: GnnSizes
+) -> Iterator[LatencyEntry]:
+    """The parts of the models of a space of ``ops`` with ``n_nodes`` computing nodes, at
+    the sizes of ``task``'s whole graph: ``pre``, ``<op>/raw`` (an op on the raw features,
+    without pre-processing layers), ``<op>/hidden`` and ``out/<k>`` for k leaves."""
+    x, edge_index = task.example_inputs()  # (N, F), (2, E)
+    gen = torch.Generator().manual_seed(0)
+    hidden = torch.randn(task.num_nodes, hyper.hidden, generator=gen)  # (N, D)
+    dim, heads = hyper.hidden, hyper.gat_heads
+
+    def reference(leaves: int) -> GnnModel:
+        # every node on the input: `leaves` fc leaves, the rest skips that forward the input
+        kinds = ["fc"] * leaves + ["skip"] * (n_nodes - leaves)
+        return GnnModel([0] * n_nodes, kinds, task.num_features, task.num_classes, hyper)
+
+    yield LatencyEntry("pre", _Pre(reference(1)), (x,))
+    for op in ops:
+        if op == "skip":
+            continue
+        if hyper.pre == 0:  # ops on the raw features exist only without pre-processing
+            layer = make_op(op, task.num_features, dim, gat_heads=heads)
+            yield LatencyEntry(f"{op}/raw", layer, (x, edge_index))
+        layer = _HiddenOp(make_op(op, dim, dim, gat_heads=heads), dim, hyper.dropout)
+        yield LatencyEntry(f"{op}/hidden", layer, (hidden, edge_index))
+    for k in range(1, n_nodes + 1):
+        yield LatencyEntry(f"out/{k}", _Out(reference(k)), (hidden,) * k)

@@ -288,13 +288,13 @@ class MlpSpace(SearchSpace):
         filler = (self.widths[0],) * (self.max_depth - g.depth)
         return self._arch(replace(g, widths=(*g.hidden, *filler)))
 
-    def build(self, arch: Architecture, task: TaskShape, hyper: Any = None) -> nn.Module:
+    def build(self, arch: Architecture, task: TaskShape, settings: Any = None) -> nn.Module:
         """The PyTorch model of ``arch`` for ``task``.
 
         Args:
             arch: An architecture of this space.
             task: Supplies ``input_shape`` (``(F,)``) and ``num_outputs``.
-            hyper: Ignored: the genes fix every hyperparameter of the model. Accepted so that
+            settings: Ignored: the genes fix every setting of the model. Accepted so that
                 evaluators can pass their model settings to any space.
 
         Returns:

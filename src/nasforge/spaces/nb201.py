@@ -53,7 +53,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -61,7 +61,15 @@ import numpy as np
 
 from nasforge.architecture import Architecture
 from nasforge.errors import ConfigError, InvalidArchitectureError
-from nasforge.spaces.base import ArchGraph, GraphEdge, GraphNode, SearchSpace, TaskShape
+from nasforge.spaces.base import (
+    ArchGraph,
+    GraphEdge,
+    GraphNode,
+    LatencyEntry,
+    SearchSpace,
+    TaskShape,
+)
+from nasforge.spaces.nb201_cell import NB201_EDGES, NB201_OPS, prune_dead_edges
 
 if TYPE_CHECKING:
     from torch import nn
@@ -77,18 +85,6 @@ __all__ = [
     "prune_dead_edges",
 ]
 
-NB201_OPS: tuple[str, ...] = (
-    "none",
-    "skip_connect",
-    "nor_conv_1x1",
-    "nor_conv_3x3",
-    "avg_pool_3x3",
-)
-"""The five operations of NAS-Bench-201, in the benchmark's order."""
-
-NB201_EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
-"""The six edges as ``(target, source)``, in the order of the gene ``ops``."""
-
 PATH_OPS: tuple[str, ...] = NB201_OPS[1:]
 """The ops a path can run through (a ``none`` edge breaks the path)."""
 
@@ -102,6 +98,7 @@ Ops = tuple[str, ...]
 Term = tuple[int, int]
 """``(p, atom)``: ``p`` average poolings applied to an atom, the input (-1) or a conv (edge)."""
 
+_CELL_OPS = NB201_OPS[1:]  # the ops a live edge carries, each an entry of a latency table
 _INPUT = -1
 _SHORT = {"nor_conv_1x1": "conv1", "nor_conv_3x3": "conv3"}
 _INDEX = {op: i for i, op in enumerate(NB201_OPS)}
@@ -117,23 +114,6 @@ def _edge_name(e: int) -> str:
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def prune_dead_edges(ops: Ops) -> Ops:
-    """``ops`` with every edge on no input-to-output path (through non-``none`` edges) set to
-    ``none``; the zero cell becomes all ``none``."""
-    reached = [True, False, False, False]  # from node 0
-    for op, (target, source) in zip(ops, NB201_EDGES, strict=True):
-        if op != "none" and reached[source]:
-            reached[target] = True
-    reaches = [False, False, False, True]  # node 3
-    for op, (target, source) in reversed(tuple(zip(ops, NB201_EDGES, strict=True))):
-        if op != "none" and reaches[target]:
-            reaches[source] = True
-    return tuple(
-        op if reached[source] and reaches[target] else "none"
-        for op, (target, source) in zip(ops, NB201_EDGES, strict=True)
-    )
 
 
 class _Expansion:
@@ -232,16 +212,16 @@ class Nb201Hyper:
         cells_per_stage: Cells N in each of the three stages.
     """
 
-    channels: int = 16
-    cells_per_stage: int = 5
+    channels: int = field(default=16, metadata={"help": "channels of stage 1"})
+    cells_per_stage: int = field(default=5, metadata={"help": "cells in each of the 3 stages"})
 
     def __post_init__(self) -> None:
-        for field, value in (
+        for name, value in (
             ("channels", self.channels),
             ("cells_per_stage", self.cells_per_stage),
         ):
             if not _is_int(value) or value < 1:
-                raise ConfigError(f"{field} must be an integer >= 1, got {value!r}")
+                raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -259,6 +239,7 @@ class Nb201Space(SearchSpace):
     """
 
     modality = "image"
+    predicts_latency = True
 
     def __init__(self, *, name: str = "nb201") -> None:
         if not isinstance(name, str) or not name:
@@ -365,15 +346,17 @@ class Nb201Space(SearchSpace):
         with the fewest non-``none`` edges (so no dead edge), then the smallest op indices."""
         return Architecture.create(self.name, ops=_representatives()[self.canonical_key(arch)])
 
-    def build(
-        self, arch: Architecture, task: TaskShape, hyper: Nb201Hyper | None = None
-    ) -> nn.Module:
+    # -- the model side ---------------------------------------------------------------------
+    def default_settings(self) -> Nb201Hyper:
+        return Nb201Hyper()
+
+    def build(self, arch: Architecture, task: TaskShape, settings: Any = None) -> nn.Module:
         """The NAS-Bench-201 network of ``arch``'s canonical cell for ``task``.
 
         Args:
             arch: An architecture of this space.
             task: Supplies ``input_shape`` ``(C, H, W)`` and ``num_outputs`` (classes).
-            hyper: Channels and cells per stage (the benchmark's C=16, N=5 if ``None``).
+            settings: Channels and cells per stage (the benchmark's C=16, N=5 if ``None``).
 
         Returns:
             A :class:`~nasforge.spaces.nb201_model.Nb201Model` mapping (B, C, H, W) images
@@ -381,7 +364,7 @@ class Nb201Space(SearchSpace):
 
         Raises:
             InvalidArchitectureError: If ``arch`` is not in this space.
-            ConfigError: If the task is not image classification or ``hyper`` is not an
+            ConfigError: If the task is not image classification or ``settings`` is not an
                 :class:`Nb201Hyper`.
         """
         from nasforge.spaces.nb201_model import Nb201Model
@@ -396,14 +379,71 @@ class Nb201Space(SearchSpace):
         classes = task.num_outputs
         if not _is_int(classes) or classes < 1:
             raise ConfigError(f"the task's num_outputs must be a positive integer, got {classes}")
-        if hyper is None:
-            hyper = Nb201Hyper()
-        if not isinstance(hyper, Nb201Hyper):
+        hyper = self._hyper(settings)
+        return Nb201Model(self.genes(self.canonicalize(arch)), shape[0], classes, hyper)
+
+    def _hyper(self, settings: Any) -> Nb201Hyper:
+        if settings is None:
+            return Nb201Hyper()
+        if not isinstance(settings, Nb201Hyper):
             raise ConfigError(
                 f"space {self.name!r} takes an Nb201Hyper(channels=..., cells_per_stage=...) "
-                f"as hyper, got {type(hyper).__name__}"
+                f"as hyper, got {type(settings).__name__}"
             )
-        return Nb201Model(self.genes(self.canonicalize(arch)), shape[0], classes, hyper)
+        return settings
+
+    # -- latency: stem, reduce/1, reduce/2, head; per stage s: the cells' parts --------------
+    def latency_names(self, settings: Any) -> set[str]:
+        self._hyper(settings)
+        per_stage = (*_CELL_OPS, "add", "zero_cell", "cell")
+        stages = {f"{part}/{stage}" for part in per_stage for stage in range(3)}
+        return {"stem", "reduce/1", "reduce/2", "head", *stages}
+
+    def latency_shape(self, task: Any, settings: Any) -> dict[str, Any]:
+        hyper = self._hyper(settings)
+        shape = getattr(task, "input_shape", None)
+        if shape is None or len(shape) != 3:
+            raise ConfigError(
+                f"a latency table of space {self.name!r} needs an image task with input_shape "
+                f"(C, H, W), got {type(task).__name__} with input_shape {shape}"
+            )
+        return {
+            "input_shape": [int(s) for s in shape],
+            "outputs": int(task.num_outputs),
+            "hyper": hyper.to_dict(),
+        }
+
+    def latency_entries(self, task: Any, settings: Any) -> Iterator[LatencyEntry]:
+        from nasforge.spaces.nb201_model import latency_entries
+
+        return latency_entries(task, self._hyper(settings), _CELL_OPS)
+
+    def latency_terms(self, arch: Architecture, settings: Any) -> Counter[str]:
+        """The entries the :class:`~nasforge.spaces.nb201_model.Nb201Model` of ``arch``'s
+        cell runs: ``stem``, ``reduce/1``, ``reduce/2`` and ``head`` once; in each stage ``s``
+        and for each of its N cells either ``zero_cell/s`` (no live edge) or ``cell/s`` (the
+        cell's own overhead) plus ``<op>/s`` per live edge and ``add/s`` per extra input
+        summed into a node. Dead edges cost nothing, as in the built cell."""
+        self.validate(arch)
+        hyper = self._hyper(settings)
+        live = prune_dead_edges(self.genes(self.canonicalize(arch)))
+        n = hyper.cells_per_stage
+        terms: Counter[str] = Counter({"stem": 1, "reduce/1": 1, "reduce/2": 1, "head": 1})
+        inputs = Counter(
+            target for op, (target, _) in zip(live, NB201_EDGES, strict=True) if op != "none"
+        )
+        for stage in range(3):
+            if not inputs:
+                terms[f"zero_cell/{stage}"] += n
+                continue
+            terms[f"cell/{stage}"] += n
+            for op in live:
+                if op != "none":
+                    terms[f"{op}/{stage}"] += n
+            adds = sum(count - 1 for count in inputs.values())
+            if adds:
+                terms[f"add/{stage}"] += n * adds
+        return terms
 
     def graph(self, arch: Architecture) -> ArchGraph:
         """The cell of ``arch`` as stored: nodes ``0`` (cell input) to ``3`` (cell output)

@@ -22,14 +22,35 @@ it is the benchmark's pooling. Any image of at least 1x1 works (8x8 digits inclu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
 
+import torch
 from torch import Tensor, nn
 
 from nasforge.errors import ConfigError
-from nasforge.spaces.nb201 import NB201_EDGES, NB201_OPS, Nb201Hyper, prune_dead_edges
+from nasforge.spaces.base import LatencyEntry
+from nasforge.spaces.nb201_cell import NB201_EDGES, NB201_OPS, prune_dead_edges
 
-__all__ = ["Nb201Cell", "Nb201Model", "ReLUConvBN", "ResNetBasicBlock", "make_op"]
+__all__ = [
+    "Nb201Cell",
+    "Nb201Model",
+    "Nb201Sizes",
+    "ReLUConvBN",
+    "ResNetBasicBlock",
+    "latency_entries",
+    "make_op",
+]
+
+
+class Nb201Sizes(Protocol):
+    """The settings an :class:`Nb201Model` reads (:class:`~nasforge.spaces.nb201.Nb201Hyper`)."""
+
+    @property
+    def channels(self) -> int: ...
+
+    @property
+    def cells_per_stage(self) -> int: ...
 
 
 class ReLUConvBN(nn.Sequential):
@@ -120,7 +141,7 @@ class Nb201Model(nn.Module):
     """
 
     def __init__(
-        self, ops: Sequence[str], in_channels: int, num_classes: int, hyper: Nb201Hyper
+        self, ops: Sequence[str], in_channels: int, num_classes: int, hyper: Nb201Sizes
     ) -> None:
         super().__init__()
         self.ops = tuple(ops)
@@ -143,3 +164,60 @@ class Nb201Model(nn.Module):
         h = self.global_pooling(self.lastact(h)).flatten(1)  # (B, 4C)
         logits: Tensor = self.classifier(h)
         return logits  # (B, classes)
+
+
+# -- the parts a per-operation latency table times (see Nb201Space.latency_terms) -----------
+class _Head(nn.Module):
+    """``Nb201Model``'s head: BatchNorm, ReLU, global average pooling, classifier."""
+
+    def __init__(self, model: Nb201Model) -> None:
+        super().__init__()
+        self.lastact, self.pool, self.classifier = (
+            model.lastact,
+            model.global_pooling,
+            model.classifier,
+        )
+
+    def forward(self, h: Tensor) -> Tensor:
+        logits: Tensor = self.classifier(self.pool(self.lastact(h)).flatten(1))
+        return logits
+
+
+class _Add(nn.Module):
+    """One sum of two node inputs in a cell."""
+
+    def forward(self, a: Tensor, b: Tensor) -> Tensor:
+        return a + b
+
+
+_ONLY_SKIP = ("none", "none", "none", "skip_connect", "none", "none")  # out = x
+
+
+def latency_entries(
+    task: Any, hyper: Nb201Sizes, cell_ops: Sequence[str]
+) -> Iterator[LatencyEntry]:
+    """The parts of the networks for ``task`` (one example): ``stem``, the two reductions,
+    ``head``, and per stage each of ``cell_ops``, a sum, the zero cell and a cell's own
+    overhead (timed as the one-skip cell, stored net of its skip)."""
+    (image,) = task.example_inputs()  # (1, C, H, W)
+    c, n = hyper.channels, hyper.cells_per_stage
+    model = Nb201Model(("none",) * 6, image.shape[1], task.num_outputs, hyper).eval()
+    reduce_1, reduce_2 = model.cells[n], model.cells[2 * n + 1]
+    with torch.no_grad():  # the input of each stage: after the stem, after each reduction
+        h0 = model.stem(image)  # (1, C, H, W)
+        h1 = reduce_1(h0)  # (1, 2C, H/2, W/2)
+        h2 = reduce_2(h1)  # (1, 4C, H/4, W/4)
+    yield LatencyEntry("stem", model.stem, (image,))
+    yield LatencyEntry("reduce/1", reduce_1, (h0,))
+    yield LatencyEntry("reduce/2", reduce_2, (h1,))
+    yield LatencyEntry("head", _Head(model), (h2,))
+    gen = torch.Generator().manual_seed(0)
+    for stage, (given, width) in enumerate(zip((h0, h1, h2), (c, 2 * c, 4 * c), strict=True)):
+        h = torch.randn(given.shape, generator=gen)  # (1, C_s, H_s, W_s)
+        for op in cell_ops:
+            yield LatencyEntry(f"{op}/{stage}", make_op(op, width), (h,))
+        yield LatencyEntry(f"add/{stage}", _Add(), (h, h.clone()))
+        yield LatencyEntry(f"zero_cell/{stage}", Nb201Cell(("none",) * 6, width), (h,))
+        yield LatencyEntry(
+            f"cell/{stage}", Nb201Cell(_ONLY_SKIP, width), (h,), minus=f"skip_connect/{stage}"
+        )

@@ -9,6 +9,9 @@ from enum import StrEnum
 from typing import Any
 
 from nasforge.architecture import Architecture
+from nasforge.config import StoredSearch
+from nasforge.constraint import Constraint
+from nasforge.objective import Objective
 from nasforge.result import Result, Status
 
 __all__ = [
@@ -26,12 +29,41 @@ STALE_PREFIX = "stale: "
 
 @dataclass(frozen=True, slots=True)
 class ExperimentRecord:
-    """A stored experiment: its unique name and the configuration it was created with."""
+    """A stored experiment: its unique name and the configuration it was created with.
+
+    ``config`` is the stored JSON; :attr:`search` reads it as a typed
+    :class:`~nasforge.config.StoredSearch` (space, evaluator, strategy, objectives,
+    constraints, data source), parsed when asked for.
+    """
 
     id: int
     name: str
     config: Mapping[str, Any]
     created_at: float
+
+    @property
+    def search(self) -> StoredSearch:
+        """The stored configuration, typed.
+
+        Raises:
+            ConfigError: If a stored objective or constraint does not parse.
+        """
+        return StoredSearch.from_json(self.config)
+
+    @property
+    def objective(self) -> Objective:
+        """The objective that ranks the experiment's trials as "best"."""
+        return self.search.objective
+
+    @property
+    def objectives(self) -> tuple[Objective, ...]:
+        """All objectives, in order (one for a single-objective search)."""
+        return self.search.objectives
+
+    @property
+    def constraints(self) -> tuple[Constraint, ...]:
+        """The hard constraints (none by default)."""
+        return self.search.constraints
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -12,10 +13,11 @@ import numpy as np
 from nasforge.architecture import Architecture
 from nasforge.errors import ConfigError
 from nasforge.objective import Objective
+from nasforge.registry import Registry
 from nasforge.result import Result, Status
 from nasforge.spaces.base import SearchSpace
 
-__all__ = ["Strategy"]
+__all__ = ["STRATEGIES", "Strategy", "make_strategy", "register_strategy", "strategy_options"]
 
 _MAX_SAMPLE_TRIES = 200
 
@@ -120,6 +122,16 @@ class Strategy(ABC):
     def on_exhausted(self) -> None:  # noqa: B027
         """Hook: called when ``_propose`` has nothing more to offer."""
 
+    @classmethod
+    def option_defaults(cls, *, max_fidelity: int | None) -> dict[str, Any]:
+        """Hook: option defaults that depend on what the search evaluates (none by default).
+
+        Args:
+            max_fidelity: The fidelity of a full evaluation (a training's epochs), or
+                ``None`` for an evaluator without fidelities.
+        """
+        return {}
+
     def fidelity_for(self, arch: Architecture) -> int | None:
         """Hook: the fidelity (e.g. epochs) at which to evaluate ``arch``, just proposed.
 
@@ -197,8 +209,6 @@ def check_objectives(
     if len(set(metrics)) != len(metrics):
         raise ConfigError(f"each metric may be one objective only, got {metrics}")
     if len(objectives) > 1 and not strategy.multi_objective:
-        from nasforge._builtins import STRATEGIES  # the registry imports the strategies
-
         capable = [
             n for n in STRATEGIES.names() if getattr(STRATEGIES.get(n), "multi_objective", False)
         ]
@@ -215,3 +225,62 @@ def check_positive_int(name: str, value: object, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return value
+
+
+STRATEGIES: Registry[Strategy] = Registry("strategy")
+"""The registered strategies, by name."""
+
+
+def register_strategy(name: str, factory: Callable[..., Strategy], *, summary: str = "") -> None:
+    """Make a strategy available by ``name`` (``--strategy NAME``).
+
+    Args:
+        name: The strategy's name.
+        factory: A :class:`Strategy` subclass (or a callable with its signature):
+            ``factory(space=..., objective=..., seed=..., **options)``; its keyword-only
+            arguments are the strategy's ``-o KEY=VALUE`` options.
+        summary: One line for ``nasforge list strategies``, citing the method's paper.
+
+    Raises:
+        ConfigError: If the name is taken.
+    """
+    STRATEGIES.register(name, factory, summary=summary)
+
+
+_RESERVED = {"space", "objective", "seed"}
+
+
+def strategy_options(name: str) -> dict[str, Any]:
+    """The options the registered strategy ``name`` accepts, with their defaults.
+
+    Raises:
+        UnknownNameError: For an unknown strategy.
+    """
+    params = inspect.signature(STRATEGIES.get(name)).parameters
+    return {
+        p.name: p.default
+        for p in params.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in _RESERVED
+    }
+
+
+def make_strategy(
+    name: str,
+    space: SearchSpace,
+    *,
+    objective: Objective | Sequence[Objective],
+    seed: int | None,
+    options: Mapping[str, Any] | None = None,
+) -> Strategy:
+    """Build a registered strategy, checking its options by name first.
+
+    Raises:
+        UnknownNameError: For an unknown strategy.
+        ConfigError: For an option the strategy does not have, or a value it refuses.
+    """
+    accepted = strategy_options(name)
+    for key in options or {}:
+        if key not in accepted:
+            listed = ", ".join(f"{k} (default {v!r})" for k, v in accepted.items()) or "none"
+            raise ConfigError(f"strategy {name!r} has no option {key!r}; its options: {listed}")
+    return STRATEGIES.create(name, space=space, objective=objective, seed=seed, **(options or {}))

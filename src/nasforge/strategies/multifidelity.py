@@ -51,8 +51,23 @@ def rungs(min_fidelity: int, max_fidelity: int, eta: int) -> tuple[int, ...]:
     return tuple(sorted(set(ladder)))
 
 
+DEFAULT_ETA = 3
+"""The reduction factor between rungs unless told."""
+
+
 class _MultiFidelity(Strategy):
     """What the three strategies share: the ladder, rung results and pending proposals."""
+
+    @classmethod
+    def option_defaults(cls, *, max_fidelity: int | None) -> dict[str, Any]:
+        """With a training evaluator, the top rung is its epochs (a full training) and the
+        lowest ``eta**2`` times fewer; without fidelities, the options' own defaults."""
+        if max_fidelity is None:
+            return {}
+        return {
+            "max_fidelity": max_fidelity,
+            "min_fidelity": max(1, round(max_fidelity / DEFAULT_ETA**2)),
+        }
 
     def __init__(
         self,
@@ -62,7 +77,7 @@ class _MultiFidelity(Strategy):
         seed: int | None = None,
         min_fidelity: int = 1,
         max_fidelity: int = 27,
-        eta: int = 3,
+        eta: int = DEFAULT_ETA,
     ) -> None:
         super().__init__(space, objective=objective, seed=seed)
         self.min_fidelity = check_positive_int("min_fidelity", min_fidelity)

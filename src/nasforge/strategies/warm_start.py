@@ -205,7 +205,6 @@ class WarmStart(Strategy):
 
 
 def _has_data(source: Evaluator) -> bool:
-    from nasforge.tasks.graph import NodeClassificationTask  # imports PyG: only when used
-    from nasforge.tasks.supervised import SupervisedTask
+    from nasforge.tasks.base import Task
 
-    return isinstance(getattr(source, "task", None), NodeClassificationTask | SupervisedTask)
+    return isinstance(getattr(source, "task", None), Task)

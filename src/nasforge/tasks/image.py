@@ -1,4 +1,8 @@
-"""Image classification: arrays, scikit-learn's digits, a folder of images, a saved file.
+"""Image classification: the task kind, and loaders for arrays, scikit-learn's digits, a
+folder of images and a saved file.
+
+Specs (:class:`ImageKind`): ``image:digits``, ``image:folder:PATH``, ``image:file:PATH.npz``;
+the default space is ``nb201`` with NAS-Bench-201's optimiser recipe on a small network.
 
 Loaders (none needs torchvision):
     * :func:`image_task` — arrays or tensors (N, C, H, W) or (N, H, W) with labels.
@@ -6,22 +10,34 @@ Loaders (none needs torchvision):
     * :func:`load_image_folder` — ``root/<class>/*.png|jpg|...``, read with Pillow.
     * :func:`load_image_file` — an ``.npz`` with arrays ``x`` and ``y`` (or a ``.pt`` dict of
       tensors read with ``torch.load(weights_only=True)``).
+
+torch is imported where it is used: the kind is registered when nasforge is imported.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from nasforge.errors import ConfigError
-from nasforge.tasks.supervised import SupervisedTask, split_arrays
+from nasforge.tasks.base import TaskKind, TaskSetup
+from nasforge.tasks.supervised import SupervisedTask, check_split_seed, split_arrays
 
-__all__ = ["IMAGE_SUFFIXES", "image_task", "load_digits", "load_image_file", "load_image_folder"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "ImageKind",
+    "image_task",
+    "load_digits",
+    "load_image_file",
+    "load_image_folder",
+]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -43,6 +59,8 @@ def image_task(
         ConfigError: For inputs that are not (N, C, H, W), NaN values, mismatched lengths,
             fewer than 2 classes or too few examples to split.
     """
+    import torch
+
     arr = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
     if arr.ndim == 3:
         arr = arr[:, None]  # (N, H, W) -> (N, 1, H, W)
@@ -172,6 +190,8 @@ def load_image_file(
         except (OSError, ValueError) as exc:
             raise ConfigError(f"cannot read {file} as .npz: {exc}") from None
     elif file.suffix == ".pt":
+        import torch
+
         try:
             loaded = torch.load(file, map_location="cpu", weights_only=True)
         except Exception as exc:  # any unpickling failure is a bad file for the user
@@ -185,3 +205,91 @@ def load_image_file(
     if missing:
         raise ConfigError(f"{file} lacks array(s) {missing}; found {sorted(arrays)}")
     return image_task(arrays["x"], arrays["y"], name=f"image:file:{file}", split=split, seed=seed)
+
+
+def _image_size(value: Any) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        parts = value.lower().split("x")
+        try:
+            height, width = (int(p) for p in parts) if len(parts) == 2 else (-1, -1)
+        except ValueError:
+            height, width = -1, -1
+    elif isinstance(value, tuple | list) and len(value) == 2:
+        height, width = int(value[0]), int(value[1])
+    else:
+        height, width = -1, -1
+    if height < 1 or width < 1:
+        raise ConfigError(
+            f"image size must be HxW with positive integers (e.g. 32x32), got {value!r}"
+        )
+    return height, width
+
+
+class ImageKind(TaskKind):
+    """Image classification: ``image:digits``, ``image:folder:PATH``, ``image:file:PATH``.
+
+    Defaults: the ``nb201`` space on a small network (8 channels, one cell per stage) with
+    NAS-Bench-201's recipe (SGD, Nesterov momentum 0.9, weight decay 5e-4, cosine schedule)
+    and fewer epochs (20), so that a candidate trains in seconds on a CPU. The 60/20/20 split
+    is fixed by the ``split_seed`` option (default 0), the same for every search seed.
+    """
+
+    name = "image"
+    prefixes = ("image",)
+    forms = ("image:digits", "image:folder:PATH", "image:file:PATH.npz")
+    options = ("image_size", "grayscale", "split_seed")
+    example = "image:digits"
+    summary = (
+        "image classification: image:digits, image:folder:DIR, image:file:PATH.npz "
+        "(default space nb201)"
+    )
+
+    def load(
+        self,
+        spec: str,
+        *,
+        data_root: str | os.PathLike[str] | None,
+        download: bool,
+        seed: int,
+        options: Mapping[str, Any],
+    ) -> TaskSetup:
+        from nasforge.spaces.nb201 import Nb201Hyper
+        from nasforge.train.trainer import TrainConfig
+
+        split_seed = check_split_seed(options)
+        sub, _, path = spec.partition(":")[2].partition(":")
+        if ("image_size" in options or "grayscale" in options) and sub != "folder":
+            raise ConfigError(f"image_size and grayscale apply to image:folder tasks, not {spec!r}")
+        if sub == "digits" and not path:
+            task = load_digits(seed=split_seed)
+        elif sub == "folder" and path:
+            task = load_image_folder(
+                path,
+                size=_image_size(options.get("image_size")),
+                grayscale=bool(options.get("grayscale", False)),
+                seed=split_seed,
+            )
+        elif sub == "file" and path:
+            task = load_image_file(path, seed=split_seed)
+        else:
+            raise self.unknown(spec)
+        recipe = TrainConfig(
+            epochs=20,
+            lr=0.1,
+            weight_decay=5e-4,
+            optimizer="sgd",
+            momentum=0.9,
+            schedule="cosine",
+            batch_size=64,
+            patience=None,
+            seed=seed,
+        )
+        return TaskSetup(
+            task,
+            "nb201",
+            Nb201Hyper(channels=8, cells_per_stage=1),
+            recipe,
+            "NAS-Bench-201 recipe, small network",
+        )

@@ -2,28 +2,37 @@
 
 A :class:`SupervisedTask` holds three fixed splits (train, validation, test) as tensors, its
 kind (classification or regression) and where it came from. Searches train on ``train``,
-select on ``validation`` and only store ``test``. Loaders build one with :func:`split_arrays`,
-which checks the data before any training starts and fixes the split by a seed.
+select on ``validation`` and only store ``test``, in shuffled mini-batches
+(:func:`~nasforge.train.supervised.train_supervised`). Loaders build one with
+:func:`split_arrays`, which checks the data before any training starts and fixes the split by
+a seed. torch is imported where it is used (the task kinds that use this module are
+registered when nasforge is imported).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from nasforge.errors import ConfigError
+from nasforge.tasks.base import ProxyBatch, Task
 
-__all__ = ["KINDS", "SupervisedTask", "split_arrays"]
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from nasforge.train.trainer import FitOutcome, StopRule, TrainConfig
+
+__all__ = ["KINDS", "SupervisedTask", "check_split_seed", "split_arrays"]
 
 KINDS = ("classification", "regression")
 
 
 @dataclass(frozen=True, eq=False)
-class SupervisedTask:
+class SupervisedTask(Task):
     """Predict ``y`` from ``x``; three splits held as tensors.
 
     Attributes:
@@ -77,11 +86,6 @@ class SupervisedTask:
             return self.num_classes
         return 1 if self.y_train.dim() == 1 else int(self.y_train.shape[1])
 
-    @property
-    def metric(self) -> str:
-        """The metric reported as ``val_<metric>``/``test_<metric>``: ``acc`` or ``rmse``."""
-        return "acc" if self.kind == "classification" else "rmse"
-
     def describe(self) -> dict[str, Any]:
         """JSON identity of the task (stored with experiments)."""
         out: dict[str, Any] = {
@@ -95,6 +99,108 @@ class SupervisedTask:
             out["classes"] = list(self.classes)
         out.update(self.info)
         return out
+
+    @property
+    def default_space(self) -> str:  # type: ignore[override]
+        """``nb201`` for images, ``mlp`` for tables."""
+        return "nb201" if self.modality == "image" else "mlp"
+
+    def example_inputs(self) -> tuple[torch.Tensor, ...]:
+        """One validation example, ``(1, C, H, W)`` or ``(1, F)``."""
+        return (self.x_val[:1],)
+
+    def fit(
+        self,
+        model: nn.Module,
+        config: TrainConfig,
+        *,
+        keep_state: bool = False,
+        stop: StopRule | None = None,
+    ) -> FitOutcome:
+        """Mini-batch training (:func:`~nasforge.train.supervised.train_supervised`)."""
+        from nasforge.train.supervised import train_supervised
+
+        return train_supervised(model, self, config, keep_state=keep_state, stop=stop)
+
+    def score(self, model: nn.Module) -> dict[str, float]:
+        from nasforge.train.supervised import predict, score
+
+        scale = self.target_scale()
+        pair = (0.0, 1.0) if scale is None else (float(scale[0]), float(scale[1]))
+        return {
+            f"val_{self.metric}": score(predict(model, self.x_val), self.y_val, self.kind, pair),
+            f"test_{self.metric}": score(predict(model, self.x_test), self.y_test, self.kind, pair),
+        }
+
+    def proxy_batch(self, *, seed: int, batch_size: int, max_rows: int) -> ProxyBatch:
+        """``batch_size`` training examples drawn by ``seed``."""
+        import torch
+
+        n = len(self.x_train)
+        if n < 2:
+            raise ConfigError(f"{self.name}: proxies need at least 2 training examples")
+        rng = np.random.default_rng(seed)
+        picked = np.sort(rng.permutation(n)[: min(n, batch_size)])
+        pick = torch.from_numpy(picked.astype(np.int64))
+        return ProxyBatch(
+            inputs=(self.x_train[pick],),
+            target=self.y_train[pick],
+            rows=None,
+            probe=torch.arange(len(pick)),
+            regression=self.kind == "regression",
+            graph=False,
+        )
+
+    def model_io(self) -> dict[str, Any]:
+        names = "(B, C, H, W) float32 images" if self.modality == "image" else "(B, F) float32 rows"
+        output = (
+            "(B, C) logits"
+            if self.kind == "classification"
+            else "(B, T) predictions, targets' units"
+        )
+        return {
+            "graph": False,
+            "inputs": {"x": f"{names}, raw (unstandardised) as the data source holds them"},
+            "output": output,
+            "input_shape": list(self.input_shape),
+            "outputs": self.num_outputs,
+        }
+
+    def raw_inputs(self) -> tuple[torch.Tensor, ...]:
+        """Up to 32 validation examples, back in the data source's units."""
+        x = self.x_val[:32]
+        if self.input_mean is not None and self.input_std is not None:
+            x = x * self.input_std + self.input_mean  # back to raw inputs
+        return (x,)
+
+    @property
+    def input_statistics(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        if self.input_mean is None or self.input_std is None:
+            return None
+        return self.input_mean, self.input_std
+
+    def target_scale(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The scaling of regression targets the trainer uses (mean and deviation of the
+        training split); ``None`` for classification."""
+        import torch
+
+        if self.kind != "regression":
+            return None
+        y = self.y_train
+        mean, std = float(y.mean()), float(y.std()) or 1.0  # as train_supervised computes them
+        return torch.tensor(mean), torch.tensor(std)
+
+
+def check_split_seed(options: Mapping[str, Any]) -> int:
+    """The ``split_seed`` task option (default 0) of image and tabular tasks.
+
+    Raises:
+        ConfigError: Unless it is an integer >= 0.
+    """
+    split_seed = options.get("split_seed", 0)
+    if isinstance(split_seed, bool) or not isinstance(split_seed, int) or split_seed < 0:
+        raise ConfigError(f"split_seed must be an integer >= 0, got {split_seed!r}")
+    return split_seed
 
 
 def _fractions(split: Sequence[float]) -> tuple[float, float, float]:
@@ -163,6 +269,7 @@ def split_arrays(
         ConfigError: Saying what is wrong with the data (shape, NaN, empty, too few examples or
             classes) and what is accepted.
     """
+    import torch
     from sklearn.model_selection import train_test_split
 
     if kind not in KINDS:

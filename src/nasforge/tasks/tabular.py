@@ -1,4 +1,9 @@
-"""Tabular classification and regression: arrays, CSV, NPZ and scikit-learn's built-ins.
+"""Tabular classification and regression: the task kind, and loaders for arrays, CSV, NPZ and
+scikit-learn's built-ins.
+
+Specs (:class:`TabularKind`): ``tabular:breast_cancer|wine|digits|diabetes``,
+``tabular:file:PATH.npz`` and ``csv:PATH``; the default space is ``mlp``, trained with Adam.
+torch is imported where it is used: the kind is registered when nasforge is imported.
 
 Loaders:
     * :func:`tabular_task` — a feature matrix (N, F) and targets.
@@ -13,17 +18,27 @@ from __future__ import annotations
 import csv
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from nasforge.errors import ConfigError
-from nasforge.tasks.supervised import KINDS, SupervisedTask, split_arrays
+from nasforge.tasks.base import TaskKind, TaskSetup
+from nasforge.tasks.supervised import KINDS, SupervisedTask, check_split_seed, split_arrays
 
-__all__ = ["BUILTINS", "load_builtin", "load_csv", "load_tabular_file", "tabular_task"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "BUILTINS",
+    "TabularKind",
+    "load_builtin",
+    "load_csv",
+    "load_tabular_file",
+    "tabular_task",
+]
 
 BUILTINS = {
     "breast_cancer": "classification",
@@ -238,3 +253,67 @@ def load_tabular_file(
     if kind is None:
         kind = _guess_kind([str(v) for v in y.ravel()]) if y.ndim == 1 else "regression"
     return tabular_task(arrays["x"], y, kind=kind, name=f"npz:{file}", split=split, seed=seed)
+
+
+class TabularKind(TaskKind):
+    """Tables: ``tabular:<builtin>``, ``tabular:file:PATH.npz`` and ``csv:PATH``.
+
+    Defaults: the ``mlp`` space, Adam (lr 1e-3, weight decay 1e-4), batches of 64, 100 epochs
+    with patience 20. The 60/20/20 split is fixed by the ``split_seed`` option (default 0).
+    """
+
+    name = "tabular"
+    prefixes = ("tabular", "csv")
+    forms = (
+        "tabular:breast_cancer",
+        "tabular:wine",
+        "tabular:digits",
+        "tabular:diabetes",
+        "tabular:file:PATH.npz",
+        "csv:PATH",
+    )
+    options = ("label", "kind", "split_seed")
+    example = "tabular:wine"
+    summary = (
+        "tables: tabular:breast_cancer|wine|digits|diabetes, tabular:file:PATH.npz, csv:PATH "
+        "(default space mlp)"
+    )
+
+    def load(
+        self,
+        spec: str,
+        *,
+        data_root: str | os.PathLike[str] | None,
+        download: bool,
+        seed: int,
+        options: Mapping[str, Any],
+    ) -> TaskSetup:
+        from nasforge.train.trainer import TrainConfig
+
+        split_seed = check_split_seed(options)
+        kind, _, arg = spec.partition(":")
+        sub, _, path = arg.partition(":")
+        if "label" in options and kind != "csv":
+            raise ConfigError(f"a label column applies to csv tasks, not {spec!r}")
+        if "kind" in options and not (kind == "csv" or arg.startswith("file:")):
+            raise ConfigError(f"a task kind applies to csv and tabular:file tasks, not {spec!r}")
+        if kind == "csv" and arg:
+            task = load_csv(
+                arg, label=options.get("label"), kind=options.get("kind"), seed=split_seed
+            )
+        elif kind == "tabular" and sub == "file" and path:
+            task = load_tabular_file(path, kind=options.get("kind"), seed=split_seed)
+        elif kind == "tabular" and sub in BUILTINS and not path:
+            task = load_builtin(sub, seed=split_seed)
+        else:
+            raise self.unknown(spec)
+        recipe = TrainConfig(
+            epochs=100,
+            lr=1e-3,
+            weight_decay=1e-4,
+            optimizer="adam",
+            batch_size=64,
+            patience=20,
+            seed=seed,
+        )
+        return TaskSetup(task, "mlp", None, recipe, "MLP with Adam")

@@ -6,14 +6,14 @@ import math
 import operator
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 from torch import nn
 
-from nasforge.tasks.supervised import SupervisedTask
 from nasforge.train.trainer import (
     EpochLog,
+    FitOutcome,
     StopRule,
     TrainConfig,
     TrainingDiverged,
@@ -21,29 +21,38 @@ from nasforge.train.trainer import (
     make_schedule,
 )
 
-__all__ = ["FitOutcome", "predict", "score", "train_supervised"]
+__all__ = ["FitOutcome", "Splits", "predict", "score", "train_supervised"]
 
 _EVAL_BATCH = 1024
 
 
-@dataclass(frozen=True, slots=True)
-class FitOutcome:
-    """One training run: the validation metric's best epoch and the test metric there.
+class Splits(Protocol):
+    """What :func:`train_supervised` reads of a task
+    (:class:`~nasforge.tasks.supervised.SupervisedTask`)."""
 
-    ``metric`` is ``acc`` (higher is better) or ``rmse`` (lower is better, in the targets'
-    units).
-    """
+    @property
+    def kind(self) -> str: ...
 
-    metric: str
-    val: float
-    test: float
-    best_epoch: int
-    epochs_run: int
-    wall_time: float
-    curve: list[dict[str, float]] = field(default_factory=list)
-    state: dict[str, torch.Tensor] | None = None
-    diverged_at: int | None = None
-    stopped: str | None = None
+    @property
+    def x_train(self) -> torch.Tensor: ...
+
+    @property
+    def y_train(self) -> torch.Tensor: ...
+
+    @property
+    def x_val(self) -> torch.Tensor: ...
+
+    @property
+    def y_val(self) -> torch.Tensor: ...
+
+    @property
+    def x_test(self) -> torch.Tensor: ...
+
+    @property
+    def y_test(self) -> torch.Tensor: ...
+
+    @property
+    def metric(self) -> str: ...
 
 
 def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -64,7 +73,7 @@ def score(out: torch.Tensor, y: torch.Tensor, kind: str, scale: tuple[float, flo
 
 def train_supervised(
     model: nn.Module,
-    task: SupervisedTask,
+    task: Splits,
     config: TrainConfig,
     *,
     keep_state: bool = False,

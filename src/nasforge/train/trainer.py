@@ -8,7 +8,7 @@ import operator
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -19,6 +19,7 @@ from nasforge.train import threads
 
 __all__ = [
     "EpochLog",
+    "FitOutcome",
     "StopRule",
     "TrainConfig",
     "TrainOutcome",
@@ -73,6 +74,18 @@ class TrainConfig:
     on_divergence: str = "fail"
     select: str = "metric"
 
+    OPTIONS: ClassVar[tuple[str, ...]] = (
+        "lr",
+        "weight_decay",
+        "optimizer",
+        "patience",
+        "batch_size",
+        "momentum",
+        "schedule",
+        "select",
+    )
+    """The settings a user may override per search (``training={...}``, the CLI's flags)."""
+
     def __post_init__(self) -> None:
         if self.epochs < 1:
             raise ConfigError(f"epochs must be >= 1, got {self.epochs}")
@@ -119,6 +132,27 @@ class TrainOutcome:
 
     val_acc: float
     test_acc: float
+    best_epoch: int
+    epochs_run: int
+    wall_time: float
+    curve: list[dict[str, float]] = field(default_factory=list)
+    state: dict[str, torch.Tensor] | None = None
+    diverged_at: int | None = None
+    stopped: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FitOutcome:
+    """One training run of any task: the validation metric's best epoch and the test metric
+    there (what :meth:`nasforge.tasks.base.Task.fit` returns).
+
+    ``metric`` is ``acc`` (higher is better) or ``rmse`` (lower is better, in the targets'
+    units).
+    """
+
+    metric: str
+    val: float
+    test: float
     best_epoch: int
     epochs_run: int
     wall_time: float

@@ -1,4 +1,10 @@
-"""Node classification on one graph: the task, its checks, and loaders for real sources.
+"""Node classification on one graph: the task kind, the task, its checks, and loaders.
+
+Specs (:class:`NodeKind`): ``planetoid:Cora|CiteSeer|PubMed`` (NAS-Bench-Graph's protocol for
+them, so that searches reproduce the benchmark), ``synthetic`` and ``file:PATH.npz|.pt``
+(widely used GCN settings: hidden 64, dropout 0.5, Adam lr 0.01, weight decay 5e-4, 200
+epochs, patience 50); the default space is ``gnn``, trained full-batch
+(:func:`~nasforge.train.trainer.train_node_classifier`).
 
 Loaders:
     * :func:`load_planetoid` — Cora, CiteSeer, PubMed from their raw files (parsed by
@@ -8,25 +14,36 @@ Loaders:
       with ``torch.load(weights_only=True)``) or an ``.npz`` of arrays.
     * :func:`planted_partition` — a synthetic graph with planted communities and informative
       features, for tests and the offline demo.
+
+torch and PyG are imported where they are used: the kind is registered when nasforge is
+imported, which must not import them.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch_geometric.data import Data
 
 from nasforge.errors import ConfigError
-from nasforge.tasks.planetoid_raw import download_planetoid_raw, read_planetoid_raw
+from nasforge.paths import data_root as default_data_root
+from nasforge.tasks.base import ProxyBatch, Task, TaskKind, TaskSetup
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
+    from torch_geometric.data import Data
+
+    from nasforge.train.trainer import FitOutcome, StopRule, TrainConfig
 
 __all__ = [
     "PLANETOID",
     "NodeClassificationTask",
+    "NodeKind",
+    "check_graph",
     "load_graph_file",
     "load_planetoid",
     "planted_partition",
@@ -37,7 +54,7 @@ _RAW_SUFFIXES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
 
 
 @dataclass(frozen=True)
-class NodeClassificationTask:
+class NodeClassificationTask(Task):
     """Classify the nodes of one graph; train, validation and test nodes given by masks.
 
     Attributes:
@@ -48,6 +65,9 @@ class NodeClassificationTask:
 
     name: str
     data: Data
+    modality = "graph"
+    kind = "classification"
+    default_space = "gnn"
 
     def __post_init__(self) -> None:
         check_graph(self.data, self.name)
@@ -64,6 +84,15 @@ class NodeClassificationTask:
     def num_nodes(self) -> int:
         return int(self.data.x.shape[0])
 
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """One node's features ``(F,)``."""
+        return (self.num_features,)
+
+    @property
+    def num_outputs(self) -> int:
+        return self.num_classes
+
     def describe(self) -> dict[str, Any]:
         """JSON identity of the task (stored with experiments)."""
         d = self.data
@@ -77,6 +106,141 @@ class NodeClassificationTask:
             "split": [int(d.train_mask.sum()), int(d.val_mask.sum()), int(d.test_mask.sum())],
         }
 
+    def example_inputs(self) -> tuple[Tensor, ...]:
+        """The whole graph: ``(x, edge_index)``."""
+        return self.data.x, self.data.edge_index
+
+    def fit(
+        self,
+        model: nn.Module,
+        config: TrainConfig,
+        *,
+        keep_state: bool = False,
+        stop: StopRule | None = None,
+    ) -> FitOutcome:
+        """Full-batch training (:func:`~nasforge.train.trainer.train_node_classifier`)."""
+        from nasforge.train.trainer import FitOutcome, train_node_classifier
+
+        run = train_node_classifier(model, self.data, config, keep_state=keep_state, stop=stop)
+        return FitOutcome(
+            metric="acc",
+            val=run.val_acc,
+            test=run.test_acc,
+            best_epoch=run.best_epoch,
+            epochs_run=run.epochs_run,
+            wall_time=run.wall_time,
+            curve=run.curve,
+            state=run.state,
+            diverged_at=run.diverged_at,
+            stopped=run.stopped,
+        )
+
+    def score(self, model: nn.Module) -> dict[str, float]:
+        import torch
+
+        data = self.data
+        with torch.no_grad():
+            correct = model(data.x, data.edge_index).argmax(dim=-1) == data.y  # (N,)
+        return {
+            "val_acc": int(correct[data.val_mask].sum()) / int(data.val_mask.sum()),
+            "test_acc": int(correct[data.test_mask].sum()) / int(data.test_mask.sum()),
+        }
+
+    def proxy_batch(self, *, seed: int, batch_size: int, max_rows: int) -> ProxyBatch:
+        """The whole graph; the loss on the training nodes, ``jacov`` on up to ``max_rows``."""
+        import torch
+
+        data = self.data
+        train = torch.nonzero(data.train_mask).flatten()  # (T,) node ids
+        if len(train) < 2:
+            raise ConfigError(f"{self.name}: proxies need at least 2 training nodes")
+        rng = np.random.default_rng(seed)
+        picked = np.sort(rng.permutation(len(train))[: min(len(train), max_rows)])
+        return ProxyBatch(
+            inputs=(data.x, data.edge_index),
+            target=data.y[train],
+            rows=train,
+            probe=train[torch.from_numpy(picked.astype(np.int64))],
+            regression=False,
+            graph=True,
+        )
+
+    def model_io(self) -> dict[str, Any]:
+        return {
+            "graph": True,
+            "inputs": {
+                "x": "(N, F) float32 node features, raw as the data source holds them",
+                "edge_index": "(2, E) int64 edges (source row, target row)",
+            },
+            "output": "(N, C) logits, one row per node",
+            "input_shape": [self.num_features],
+            "outputs": self.num_classes,
+        }
+
+
+class NodeKind(TaskKind):
+    """Node classification on one graph: ``planetoid:<Name>``, ``synthetic``, ``file:PATH``."""
+
+    name = "node"
+    prefixes = ("planetoid", "synthetic", "file")
+    forms = (
+        "planetoid:Cora",
+        "planetoid:CiteSeer",
+        "planetoid:PubMed",
+        "synthetic",
+        "file:PATH.npz",
+        "file:PATH.pt",
+    )
+    example = "synthetic"
+    summary = (
+        "node classification on one graph: planetoid:Cora|CiteSeer|PubMed, synthetic, "
+        "file:PATH.npz|.pt (default space gnn)"
+    )
+
+    def load(
+        self,
+        spec: str,
+        *,
+        data_root: str | os.PathLike[str] | None,
+        download: bool,
+        seed: int,
+        options: Mapping[str, Any],
+    ) -> TaskSetup:
+        from nasforge.benchmarks.nbg_protocol import PROTOCOLS
+        from nasforge.spaces.gnn import GnnHyper
+        from nasforge.train.trainer import TrainConfig
+
+        kind, _, arg = spec.partition(":")
+        if kind == "planetoid":
+            if arg.lower() not in {n.lower() for n in PLANETOID}:
+                raise ConfigError(
+                    f"unknown Planetoid dataset {arg!r}; valid: {', '.join(PLANETOID)}"
+                )
+            data = load_planetoid(arg, default_data_root(data_root), download=download)
+            name = next(n for n in PLANETOID if n.lower() == arg.lower())
+            proto = PROTOCOLS[name.lower()]
+            return TaskSetup(
+                NodeClassificationTask(f"planetoid:{name}", data),
+                "gnn",
+                proto.hyper(),
+                proto.train_config(seed=seed),
+                f"NAS-Bench-Graph {name.lower()} protocol",
+            )
+        if kind == "synthetic" and not arg:
+            task = NodeClassificationTask("synthetic", planted_partition(seed=0))
+        elif kind == "file" and arg:
+            task = NodeClassificationTask(f"file:{arg}", load_graph_file(arg, split_seed=0))
+        else:
+            raise self.unknown(spec)
+        generic = TrainConfig(epochs=200, lr=0.01, weight_decay=5e-4, optimizer="adam", patience=50)
+        return TaskSetup(
+            task,
+            "gnn",
+            GnnHyper(hidden=64, dropout=0.5, pre=0, post=1),
+            replace(generic, seed=seed),
+            "generic GCN",
+        )
+
 
 def check_graph(data: Data, name: str = "graph") -> None:
     """Check a node-classification graph before any training starts.
@@ -84,6 +248,8 @@ def check_graph(data: Data, name: str = "graph") -> None:
     Raises:
         ConfigError: Naming the first broken rule, its values and what is accepted.
     """
+    import torch
+
     where = f"{name}: "
     x, y, edge_index = getattr(data, "x", None), getattr(data, "y", None), data.edge_index
     if x is None or y is None or edge_index is None:
@@ -137,10 +303,10 @@ def check_graph(data: Data, name: str = "graph") -> None:
         raise ConfigError(f"{where}train, validation and test masks must not overlap")
 
 
-def random_split(
-    n: int, *, train: float, val: float, seed: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def random_split(n: int, *, train: float, val: float, seed: int) -> tuple[Tensor, Tensor, Tensor]:
     """Boolean train/val/test masks drawn with ``seed`` (test is the rest)."""
+    import torch
+
     if not (0 < train < 1 and 0 < val < 1 and train + val < 1):
         raise ConfigError(
             f"split fractions must be in (0, 1) with train + val < 1, got train={train}, val={val}"
@@ -152,11 +318,6 @@ def random_split(
     masks[1][order[n_train : n_train + n_val]] = True
     masks[2][order[n_train + n_val :]] = True
     return masks[0], masks[1], masks[2]
-
-
-def cache_dir() -> Path:
-    """nasforge's cache folder (``$NASFORGE_CACHE`` or ``~/.cache/nasforge``)."""
-    return Path(os.environ.get("NASFORGE_CACHE", Path.home() / ".cache" / "nasforge"))
 
 
 def load_planetoid(name: str, root: str | os.PathLike[str], *, download: bool = False) -> Data:
@@ -176,6 +337,8 @@ def load_planetoid(name: str, root: str | os.PathLike[str], *, download: bool = 
         ConfigError: For an unknown name, missing raw files without ``download``, or raw files
             that are truncated, malformed or name a class outside the allowed list.
     """
+    from nasforge.tasks.planetoid_raw import download_planetoid_raw, read_planetoid_raw
+
     canonical = {n.lower(): n for n in PLANETOID}.get(name.lower())
     if canonical is None:
         raise ConfigError(f"unknown Planetoid dataset {name!r}; valid: {', '.join(PLANETOID)}")
@@ -205,6 +368,9 @@ def load_graph_file(
     Raises:
         ConfigError: For a missing file, another format, or missing arrays.
     """
+    import torch
+    from torch_geometric.data import Data
+
     file = Path(path)
     if not file.is_file():
         raise ConfigError(f"graph file {file} does not exist")
@@ -267,6 +433,9 @@ def planted_partition(
     the defaults the features alone are weak (an MLP reaches about 60% test accuracy) while
     message passing reaches 80-90%, so the architecture matters.
     """
+    import torch
+    from torch_geometric.data import Data
+
     if nodes < classes * 3 or classes < 2 or features < 1:
         raise ConfigError(
             f"need classes >= 2, features >= 1 and nodes >= 3 * classes; got nodes={nodes}, "

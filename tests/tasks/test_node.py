@@ -13,7 +13,7 @@ import torch
 from torch_geometric.data import Data
 
 from nasforge.errors import ConfigError
-from nasforge.tasks.graph import (
+from nasforge.tasks.node import (
     NodeClassificationTask,
     load_graph_file,
     load_planetoid,

@@ -1,0 +1,143 @@
+"""Timing a model: median inference time with PyTorch or with ONNX Runtime."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from nasforge.architecture import Architecture
+from nasforge.errors import ConfigError
+from nasforge.spaces.base import SearchSpace
+from nasforge.train.cost import measure_latency_ms
+
+__all__ = [
+    "BACKENDS",
+    "check_backend",
+    "check_timing",
+    "example_inputs",
+    "measure_architecture",
+    "measure_latency",
+    "seeded",
+]
+
+BACKENDS = ("torch", "onnxruntime")
+"""Where latency is measured: PyTorch eager, or ONNX Runtime's CPU execution provider."""
+
+
+def check_backend(backend: str) -> None:
+    """Raises ConfigError for a backend not in :data:`BACKENDS`."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown latency backend {backend!r}; valid: {', '.join(BACKENDS)}")
+
+
+def check_timing(warmup: int, repeats: int) -> None:
+    """Raises ConfigError unless ``warmup >= 0`` and ``repeats >= 1`` are integers."""
+    for name, value, low in (("warmup", warmup, 0), ("repeats", repeats, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def measure_latency(
+    model: nn.Module,
+    inputs: Tensor | Sequence[Tensor],
+    *,
+    backend: str = "torch",
+    warmup: int = 3,
+    repeats: int = 10,
+) -> float:
+    """Median inference time of ``model(*inputs)`` in ms on this machine.
+
+    The model runs in eval mode without gradients (its mode is restored afterwards). With
+    ``backend="torch"`` this is :func:`nasforge.train.cost.measure_latency_ms`, what
+    :class:`~nasforge.evaluators.training.TrainingEvaluator` reports as ``latency_ms``; with
+    ``"onnxruntime"`` the model is exported to ONNX and run by ONNX Runtime's
+    ``CPUExecutionProvider`` with as many intra-op threads as PyTorch uses
+    (``torch.get_num_threads()``).
+
+    Args:
+        model: The model to time.
+        inputs: Its positional inputs (one tensor or a sequence).
+        backend: One of :data:`BACKENDS`.
+        warmup: Untimed calls first.
+        repeats: Timed calls; the median is returned.
+
+    Raises:
+        ConfigError: For an unknown backend, bad counts, or ``"onnxruntime"`` without the
+            ``onnx`` extra installed.
+        LatencyTableError: If the model cannot be exported to ONNX.
+    """
+    check_backend(backend)
+    check_timing(warmup, repeats)
+    args = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    was_training = model.training
+    model.eval()
+    try:
+        if backend == "torch":
+
+            def forward() -> object:
+                return model(*args)
+
+        else:
+            from nasforge.latency.onnx import onnx_runner  # exports to ONNX: only when asked
+
+            forward = onnx_runner(model, args)
+        return measure_latency_ms(forward, warmup=warmup, repeats=repeats)
+    finally:
+        model.train(was_training)
+
+
+def example_inputs(task: Any) -> tuple[Tensor, ...]:
+    """The inputs latency is measured on: the task's own (``task.example_inputs()``: the
+    whole graph for node classification, one validation example for images and tables),
+    else one random example of ``task.input_shape`` (seed 0).
+
+    Raises:
+        ConfigError: If ``task`` has neither.
+    """
+    own = getattr(task, "example_inputs", None)
+    if callable(own):
+        inputs: tuple[Tensor, ...] = own()
+        return inputs
+    shape = getattr(task, "input_shape", None)
+    if shape is None:
+        raise ConfigError(
+            f"cannot make example inputs for {type(task).__name__}: expected a task, or an "
+            "object with input_shape"
+        )
+    gen = torch.Generator().manual_seed(0)
+    return (torch.randn(1, *(int(s) for s in shape), generator=gen),)
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Seed PyTorch's global generator inside, leaving the caller's state as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def measure_architecture(
+    space: SearchSpace,
+    arch: Architecture,
+    task: Any,
+    hyper: Any = None,
+    *,
+    backend: str = "torch",
+    warmup: int = 3,
+    repeats: int = 10,
+) -> float:
+    """Measured latency (ms) of ``space.build(arch, task, hyper)`` on :func:`example_inputs`.
+
+    Raises:
+        ConfigError: As :func:`measure_latency`, or if the space cannot build ``arch``.
+        LatencyTableError: If the model cannot be exported to ONNX.
+    """
+    with seeded(0):
+        model = space.build(arch, task, hyper if hyper is not None else space.default_settings())
+    return measure_latency(
+        model, example_inputs(task), backend=backend, warmup=warmup, repeats=repeats
+    )

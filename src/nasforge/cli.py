@@ -174,10 +174,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_MODEL_GROUP = "model and training settings (with --task)"
-_DATA_GROUP = "data (with --task)"
-
-
 def _search_parser(sub: Any) -> None:
     s = sub.add_parser("search", help="run or resume a search")
     source = s.add_mutually_exclusive_group(required=True)
@@ -238,9 +234,16 @@ def _search_parser(sub: Any) -> None:
     s.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
     _add_db(s)
     _execution_flags(s)
-    _model_flags(s, s.add_argument_group(_MODEL_GROUP))
+    model = s.add_argument_group("model and training settings (with --task)")
+    _model_flags(s, model)
     _warm_start_flags(s.add_argument_group("warm start (with --task)"))
-    _data_flags(s.add_argument_group(_DATA_GROUP))
+    data = s.add_argument_group("data (with --task)")
+    _data_flags(data)
+    # which flags are overrides (training=...) and which are task options (task_options=...)
+    s.set_defaults(
+        override_flags=[a.dest for a in model._group_actions],
+        task_option_flags=[a.dest for a in data._group_actions if a.dest != "more_task_options"],
+    )
 
 
 def _execution_flags(s: argparse.ArgumentParser) -> None:
@@ -565,7 +568,7 @@ def _fmt_score(value: float | None) -> str:
     return f"{value:.4g}"
 
 
-def _search_config(args: argparse.Namespace, parser_groups: dict[str, list[str]]) -> SearchConfig:
+def _search_config(args: argparse.Namespace) -> SearchConfig:
     """The search the flags describe: every keyword of the config that a flag sets, the model
     and training overrides, and the task options."""
     settings = {
@@ -575,15 +578,13 @@ def _search_config(args: argparse.Namespace, parser_groups: dict[str, list[str]]
     }
     settings["options"] = dict(args.options)
     settings["training"] = {
-        dest: getattr(args, dest)
-        for dest in parser_groups[_MODEL_GROUP]
-        if getattr(args, dest) is not None
+        dest: getattr(args, dest) for dest in args.override_flags if getattr(args, dest) is not None
     }
     settings["task_options"] = {
         **{
             dest: getattr(args, dest)
-            for dest in parser_groups[_DATA_GROUP]
-            if dest != "more_task_options" and getattr(args, dest) not in (None, False)
+            for dest in args.task_option_flags
+            if getattr(args, dest) not in (None, False)
         },
         **dict(args.more_task_options),
     }
@@ -592,20 +593,10 @@ def _search_config(args: argparse.Namespace, parser_groups: dict[str, list[str]]
 
 def _cmd_search(args: argparse.Namespace) -> int:
     # every name and value is checked before anything is drawn or opened
-    settings = api.plan(_search_config(args, _group_dests(build_parser(), "search")))
+    settings = api.plan(_search_config(args))
     result = _run_with_progress(settings, args)
     _print_search(settings, result)
     return EXIT_OK
-
-
-def _group_dests(parser: argparse.ArgumentParser, command: str) -> dict[str, list[str]]:
-    """The destinations of each titled argument group of ``command``'s parser."""
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[
-        command
-    ]
-    return {
-        str(group.title): [a.dest for a in group._group_actions] for group in sub._action_groups
-    }
 
 
 def _run_with_progress(settings: api.SearchPlan, args: argparse.Namespace) -> api.SearchResult:

@@ -3,22 +3,20 @@ what it says it can do, and the results it hands back are the evaluator's."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
 
-import numpy as np
 import pytest
 
 from nasforge.errors import ConfigError
-from nasforge.evaluators.benchmark import NasBenchGraphEvaluator
 from nasforge.execution.base import EXECUTORS, Executor
-from nasforge.execution.factory import default_executor, make_executor
+from nasforge.execution.factory import default_executor
 
 KINDS = EXECUTORS.names()
-
-
-@pytest.fixture(scope="module")
-def evaluator() -> NasBenchGraphEvaluator:
-    return NasBenchGraphEvaluator(dataset="cora")
 
 
 @pytest.fixture(params=KINDS)
@@ -48,26 +46,56 @@ def test_settings_are_checked_by_what_the_kind_can_do(kind: type[Executor]) -> N
             kind.check(address="127.0.0.1:6379")
 
 
-@pytest.fixture
-def executor(kind: type[Executor], evaluator: NasBenchGraphEvaluator) -> Iterator[Executor]:
-    running = make_executor(kind.kind, evaluator, workers=1)
+_RESULTS = """
+import json, sys
+import numpy as np
+from nasforge.evaluators.benchmark import NasBenchGraphEvaluator
+from nasforge.execution.factory import make_executor
+
+if __name__ == "__main__":
+    evaluator = NasBenchGraphEvaluator(dataset="cora")
+    executor = make_executor(sys.argv[1], evaluator, workers=1)
     try:
-        yield running
+        archs = evaluator.space.sample_distinct(3, np.random.default_rng(0))
+        futures = [executor.submit(arch) for arch in archs]
+        got = [f.result(timeout=300) for f in futures]
     finally:
-        running.close()
+        executor.close()
+    direct = [evaluator.evaluate(a) for a in archs]
+    print(json.dumps({
+        "kind": type(executor).kind,
+        "capacity": executor.capacity,
+        "same": [
+            (g.status, g.metrics, g.test_metrics) == (d.status, d.metrics, d.test_metrics)
+            for g, d in zip(got, direct, strict=True)
+        ],
+    }))
+"""
 
 
 @pytest.mark.slow
-def test_results_are_the_evaluators(
-    executor: Executor, kind: type[Executor], evaluator: NasBenchGraphEvaluator
-) -> None:
-    assert isinstance(executor, kind) and executor.capacity == 1
-    archs = evaluator.space.sample_distinct(3, np.random.default_rng(0))
-    futures = [executor.submit(arch) for arch in archs]
-    for arch, future in zip(archs, futures, strict=True):
-        got, direct = future.result(timeout=300), evaluator.evaluate(arch)
-        assert got.status is direct.status
-        assert got.metrics == direct.metrics and got.test_metrics == direct.test_metrics
+def test_results_are_the_evaluators(kind: type[Executor], tmp_path: Path) -> None:
+    """Each kind runs in a fresh interpreter (a cluster kind starts its own there), evaluates
+    three architectures and hands back exactly what the evaluator gives."""
+    script = tmp_path / "results.py"
+    script.write_text(_RESULTS)
+    env = {
+        **os.environ,
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN": secrets.token_hex(32),
+    }
+    env.pop("RAY_ADDRESS", None)
+    proc = subprocess.run(
+        [sys.executable, str(script), kind.kind],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    answer = json.loads(proc.stdout.splitlines()[-1])
+    assert answer == {"kind": kind.kind, "capacity": 1, "same": [True, True, True]}
 
 
 def test_the_default_executor_says_why() -> None:

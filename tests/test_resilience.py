@@ -213,12 +213,19 @@ def test_an_interrupted_search_leaves_no_trial_running(db_path: Path) -> None:
             exp.run(Budget(5, BudgetUnit.TRIALS), callback=stop)
         assert all(t.status is not Status.RUNNING for t in store.trials(exp.record.id))
         # a run whose executor never answers, stopped from outside: its trials become stale
+        import signal
         import threading
 
-        timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), __import__("signal").SIGINT))
+        # Ctrl-C as a terminal delivers it, even where this test process inherited SIGINT
+        # ignored (a job started in the background by a shell without job control)
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
         timer.start()
-        with pytest.raises(KeyboardInterrupt):
-            _experiment(store, ev).run(Budget(5, BudgetUnit.TRIALS), executor=SlowExecutor())
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                _experiment(store, ev).run(Budget(5, BudgetUnit.TRIALS), executor=SlowExecutor())
+        finally:
+            signal.signal(signal.SIGINT, previous)
         stored = store.trials(exp.record.id)
         assert [t.status for t in stored[1:3]] == [Status.FAILED, Status.FAILED]
         assert all(t.lost for t in stored[1:3])

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from nasforge.architecture import Architecture
 from nasforge.budget import Budget, BudgetUnit
-from nasforge.config import DEFAULT_MAX_RETRIES, SOURCE_KEY, StoredSearch
+from nasforge.config import DEFAULT_MAX_RETRIES, StoredSearch
 from nasforge.constraint import Constraint
 from nasforge.errors import ConfigError, NasforgeError, WorkersUnavailable
 from nasforge.evaluators.base import Evaluator
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_RETRIES",
-    "SOURCE_KEY",
     "Experiment",
     "Progress",
     "RunSummary",

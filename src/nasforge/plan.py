@@ -95,10 +95,6 @@ class SearchPlan:
         return self.config.budget
 
     @property
-    def workers(self) -> int | None:
-        return self.executor.workers
-
-    @property
     def source(self) -> dict[str, Any]:
         """What the experiment stores of its data source (``config["source"]``)."""
         return self.config.source.stored()

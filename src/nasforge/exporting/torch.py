@@ -30,7 +30,6 @@ __all__ = [
     "WEIGHTS_FILE",
     "ExportedModel",
     "ModelShape",
-    "hyper_from_dict",
     "load",
     "read_metadata",
     "save",
@@ -124,17 +123,6 @@ class ExportedModel(nn.Module):
         if self.target_mean is not None and self.target_std is not None:
             out = out * self.target_std + self.target_mean  # back to the targets' units
         return out
-
-
-def hyper_from_dict(space: str, data: Mapping[str, Any] | None) -> Any:
-    """The model settings of ``space`` from their stored dict (``None``: none).
-
-    Raises:
-        ConfigError: For an unknown space, or settings it refuses.
-    """
-    from nasforge.spaces.base import SPACES
-
-    return SPACES.create(space).settings_from_dict(data)
 
 
 def _jsonable(value: Any) -> Any:

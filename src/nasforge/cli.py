@@ -10,6 +10,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from rich.console import Console
@@ -40,6 +41,7 @@ from nasforge.store.base import TrialRecord
 from nasforge.store.sql import DEFAULT_DB
 from nasforge.strategies.base import STRATEGIES
 from nasforge.tasks.base import TASKS, task_forms
+from nasforge.version import __version__
 
 __all__ = ["main"]
 
@@ -154,6 +156,12 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _add_name(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--name", help="experiment name (default: the store's experiment, when it holds one)"
+    )
+
+
 def _add_db(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--db",
@@ -166,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="nasforge",
         description="Neural architecture search with a durable, resumable experiment store.",
     )
+    parser.add_argument("--version", action="version", version=f"nasforge {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _search_parser(sub)
     _read_parsers(sub)
@@ -400,14 +409,14 @@ def _data_flags(data: argparse._ArgumentGroup) -> None:
 
 def _read_parsers(sub: Any) -> None:
     t = sub.add_parser("trials", help="list the trials of an experiment")
-    t.add_argument("--name", required=True, help="experiment name")
+    _add_name(t)
     t.add_argument("--status", choices=[s.value for s in Status], help="only trials in this state")
     t.add_argument("--top", type=int, metavar="N", help="only the N best (by the objective)")
     t.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
     _add_db(t)
 
     b = sub.add_parser("best", help="show the best trial of an experiment")
-    b.add_argument("--name", required=True, help="experiment name")
+    _add_name(b)
     b.add_argument("--json", action="store_true", help="print JSON")
     _add_db(b)
 
@@ -432,7 +441,7 @@ def _tool_parsers(sub: Any) -> None:
     px.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
 
     pa = sub.add_parser("pareto", help="show the Pareto front of a multi-objective experiment")
-    pa.add_argument("--name", required=True, help="experiment name")
+    _add_name(pa)
     pa.add_argument(
         "--objective",
         action="append",
@@ -495,13 +504,17 @@ def _output_parsers(sub: Any) -> None:
     ex = sub.add_parser(
         "export", help="train a trial's architecture and write it (safetensors, JSON, ONNX)"
     )
-    ex.add_argument("--name", required=True, help="experiment name")
+    _add_name(ex)
     which = ex.add_mutually_exclusive_group()
     which.add_argument("--trial", type=int, metavar="N", help="trial number to export")
     which.add_argument(
         "--best", action="store_true", help="export the best COMPLETE trial (the default)"
     )
-    ex.add_argument("--out", required=True, help="new or empty folder to write the model into")
+    ex.add_argument(
+        "--out",
+        help="new or empty folder to write the model into (default: <name>-model, or "
+        "<name>-model-2, ... when that is taken)",
+    )
     ex.add_argument("--data-root", help="folder holding <Name>/raw/ of Planetoid data")
     ex.add_argument(
         "--download", action="store_true", help="download missing Planetoid files (internet)"
@@ -524,8 +537,12 @@ def _output_parsers(sub: Any) -> None:
     _add_db(ex)
 
     rp = sub.add_parser("report", help="write a self-contained HTML report of an experiment")
-    rp.add_argument("--name", required=True, help="experiment name")
-    rp.add_argument("--out", required=True, help="HTML file to write, e.g. report.html")
+    _add_name(rp)
+    rp.add_argument(
+        "--out",
+        help="HTML file to write, e.g. report.html (default: <name>-report.html, or "
+        "<name>-report-2.html, ... when that is taken)",
+    )
     rp.add_argument(
         "--top",
         type=_positive_int,
@@ -758,22 +775,13 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _list_experiments(db: str | None) -> None:
     table = Table(title="experiments")
-    for col in ("name", "space", "strategy", "seed", "benchmark"):
+    for col in ("name", "space", "strategy", "seed", "source"):
         table.add_column(col, overflow="fold")
     for e in api.list_experiments(db):
         stored = e.search
-        evaluator = stored.evaluator
         table.add_row(
-            *map(
-                escape,
-                (
-                    e.name,
-                    str(e.config.get("space")),
-                    str(e.config.get("strategy")),
-                    str(e.config.get("seed")),
-                    f"{evaluator.get('kind')}:{evaluator.get('dataset')}",
-                ),
-            )
+            *map(escape, (e.name, stored.space, stored.strategy, str(stored.seed))),
+            escape(stored.source_name()),
         )
     out.print(table)
 
@@ -974,6 +982,52 @@ _COMMANDS = {
 }
 
 
+_NAMED = ("trials", "best", "pareto", "export", "report")
+"""Commands that read one experiment: ``--name`` defaults to the store's only one."""
+
+
+def _fill_defaults(args: argparse.Namespace) -> None:
+    """The experiment of a store that holds one, and the output paths derived from its name.
+
+    Raises:
+        ConfigError: If the store holds no experiment, or several (listing their names).
+    """
+    if args.command not in _NAMED:
+        return
+    if args.name is None:
+        args.name = _only_experiment(args.db)
+    if args.command in ("export", "report") and args.out is None:
+        stem = "".join(c if c.isalnum() or c in "._-" else "-" for c in args.name).strip(".")
+        if args.command == "export":
+            args.out = str(_untaken(f"{stem or 'experiment'}-model", ""))
+        else:
+            args.out = str(_untaken(f"{stem or 'experiment'}-report", ".html"))
+
+
+def _only_experiment(db: str | None) -> str:
+    names = [e.name for e in api.list_experiments(db)]
+    where = db or f"$NASFORGE_DB or {DEFAULT_DB}"
+    if len(names) == 1:
+        err.print(f"experiment {escape(names[0])} (the only one in {escape(where)})")
+        return names[0]
+    if not names:
+        raise ConfigError(f"the store {where} holds no experiment; run 'nasforge search' first")
+    raise ConfigError(
+        f"the store {where} holds {len(names)} experiments; pass --name with one of: "
+        f"{', '.join(names)}"
+    )
+
+
+def _untaken(stem: str, suffix: str) -> Path:
+    """``stem + suffix`` in the working folder, or ``stem-2 + suffix``, ... : the first that
+    is absent or an empty folder (nothing is ever overwritten)."""
+    path, n = Path(f"{stem}{suffix}"), 1
+    while path.exists() and not (path.is_dir() and not any(path.iterdir())):
+        n += 1
+        path = Path(f"{stem}-{n}{suffix}")
+    return path
+
+
 def _load_plugins() -> None:
     """Load the plugins before the parser lists their names; one that cannot be loaded is
     reported on one line and skipped."""
@@ -1007,6 +1061,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
+        _fill_defaults(args)
         return _COMMANDS[args.command](args)
     except ConfigError as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}")

@@ -280,8 +280,6 @@ def _benchmark(config: SearchConfig, name: str) -> tuple[SearchSpace, Evaluator]
 
 # -- a task's data, trained on ------------------------------------------------------------------
 def _training(config: SearchConfig, task: str) -> tuple[SearchSpace, Evaluator]:
-    # torch and PyG are imported only by searches that train
-    from nasforge.evaluators.training import TrainingEvaluator
     from nasforge.tasks.base import resolve_task
 
     source, training = config.source, config.training
@@ -296,6 +294,9 @@ def _training(config: SearchConfig, task: str) -> tuple[SearchSpace, Evaluator]:
         options=source.task_options,
     )
     space = SPACES.create(source.space or setup.space)
+    # torch is imported by searches that train, once their data is known to be there
+    from nasforge.evaluators.training import TrainingEvaluator
+
     hyper, train = _overrides(space, space.settings_for(setup.hyper), setup.train, training)
     stopper = None
     if training.early_stopping is not None:

@@ -33,4 +33,4 @@ pytest:
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm \
-		nasforge-demo-report.html
+		nasforge-demo-report.html nasforge-demo-report-digits.html

@@ -16,6 +16,7 @@ PG_ADMIN_URL = os.environ.get(
 
 
 SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+MISSING_CORA = "no Planetoid raw files"
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -35,7 +36,7 @@ def planetoid_root() -> Path:
     """The raw Planetoid files shipped beside the repository (../shared/datasets/planetoid)."""
     root = Path(os.environ.get("NASFORGE_PLANETOID_ROOT", SHARED_DATASETS / "planetoid"))
     if not (root / "Cora" / "raw").is_dir():
-        pytest.skip(f"no Planetoid raw files at {root}/Cora/raw")
+        pytest.skip(f"{MISSING_CORA} at {root}/Cora/raw")
     return root
 
 
@@ -80,3 +81,19 @@ def pg_store_url(pg_url: str) -> Iterator[str]:
         for table in ("nasforge_trials", "nasforge_experiments", "nasforge_meta"):
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table} CASCADE")
     engine.dispose()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line for the tests skipped because Cora's raw files are not beside the checkout,
+    with the folder looked in and how to point the tests elsewhere."""
+    skipped = [
+        report
+        for report in terminalreporter.stats.get("skipped", [])
+        if MISSING_CORA in str(getattr(report, "longrepr", ""))
+    ]
+    if skipped:
+        root = os.environ.get("NASFORGE_PLANETOID_ROOT", str(SHARED_DATASETS / "planetoid"))
+        terminalreporter.write_line(
+            f"{len(skipped)} tests skipped: no Cora raw files under {root}/Cora/raw "
+            "(set NASFORGE_PLANETOID_ROOT to a folder holding Cora/raw/ to run them)"
+        )

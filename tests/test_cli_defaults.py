@@ -89,6 +89,7 @@ def test_the_demos_outputs_are_ignored_by_git() -> None:
         "nasforge-demo.db-shm",
         "nasforge-demo.db.artifacts/experiment-1/trial-0.safetensors",
         "nasforge-demo-report.html",
+        "nasforge-demo-report-digits.html",
     ]
     proc = subprocess.run(
         ["git", "check-ignore", *outputs], cwd=ROOT, capture_output=True, text=True

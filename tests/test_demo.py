@@ -34,6 +34,9 @@ def test_demo_searches_trains_reports_and_resumes(tmp_path: Path) -> None:
     html = report.read_text(encoding="utf-8")
     assert html.startswith("<!DOCTYPE html>") and "demo-cora-evolution-seed0" in html
     assert "<script src=" not in html  # self-contained: opens offline
+    digits = (tmp_path / "report-digits.html").read_text(encoding="utf-8")
+    assert "demo-digits-nb201-evolution-seed0" in digits and "<script src=" not in digits
+    assert digits.count('class="key"') >= 2  # both trained cells in its top table
 
     again = demo(*args)  # the same command resumes: nothing is evaluated twice
     assert again.returncode == 0, again.stderr

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
@@ -104,23 +105,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"  nasforge trials --name {name} --db {escape(str(result.db))} --top 10\n"
         f"  nasforge best --name {name} --db {escape(str(result.db))}"
     )
-    code = _digits(console, args.db, args.digits_budget, args.seed) if args.digits_budget > 0 else 0
+    digits = (
+        _digits(console, args.db, args.digits_budget, args.seed) if args.digits_budget else None
+    )
+    code = 0 if digits is None else digits[0]
     if args.report:
-        try:
-            path = api.report(name, args.report, db=args.db, top=5)
-        except NasforgeError as exc:
-            _err.print(f"[bold red]error:[/] {escape(str(exc))}")
-            return 2
-        console.rule("nasforge demo: report")
-        console.print(
-            f"report of '{name}' written to [bold]{escape(str(path.resolve()))}[/] "
-            "(self-contained: open it in any browser, offline)\n"
-            f"  nasforge report --name {name} --db {escape(str(result.db))} --out report.html"
-        )
+        reports = [(name, Path(args.report))]
+        if digits is not None and code == 0:  # the digits search has its own report
+            out = Path(args.report)
+            reports.append((digits[1], out.with_name(f"{out.stem}-digits{out.suffix}")))
+        console.rule("nasforge demo: reports")
+        for experiment, out in reports:
+            try:
+                path = api.report(experiment, out, db=args.db, top=5)
+            except NasforgeError as exc:
+                _err.print(f"[bold red]error:[/] {escape(str(exc))}")
+                return 2
+            console.print(
+                f"report of '{experiment}' written to [bold]{escape(str(path.resolve()))}[/] "
+                "(self-contained: open it in any browser, offline)\n"
+                f"  nasforge report --name {experiment} --db {escape(str(result.db))} "
+                "--out report.html"
+            )
     return code
 
 
-def _digits(console: Console, db: str, budget: int, seed: int) -> int:
+def _digits(console: Console, db: str, budget: int, seed: int) -> tuple[int, str]:
     """Part 2: evolution over NAS-Bench-201 cells, each trained on digits."""
     name = f"demo-digits-nb201-evolution-seed{seed}"
     console.rule(f"nasforge demo: evolution over nb201 cells trained on digits, budget {budget}")
@@ -136,7 +146,7 @@ def _digits(console: Console, db: str, budget: int, seed: int) -> int:
         result = settings.run(db=db)
     except NasforgeError as exc:
         _err.print(f"[bold red]error:[/] {escape(str(exc))}")
-        return 2
+        return 2, name
     summary, best = result.summary, result.best
     setup = settings.evaluator.describe()
     train, val, test = setup["task"]["split"]
@@ -147,7 +157,7 @@ def _digits(console: Console, db: str, budget: int, seed: int) -> int:
     )
     if best is None:
         console.print("no trial completed")
-        return 1
+        return 1, name
     console.print(
         f"best cell: [bold]{escape(str(best.arch))}[/] (trial {best.number})\n"
         f"  computes {escape(best.key)}\n"
@@ -156,7 +166,7 @@ def _digits(console: Console, db: str, budget: int, seed: int) -> int:
         f"{best.costs['latency_ms']:.2f} ms per image\n"
         f"  nasforge trials --name {name} --db {escape(str(result.db))} --top 5"
     )
-    return 0
+    return 0, name
 
 
 if __name__ == "__main__":

@@ -9,7 +9,15 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from nasforge.reporting.plots import Chart, Mark, Series, fmt_number, linear_ticks, log_ticks
+from nasforge.reporting.plots import (
+    Chart,
+    Mark,
+    Series,
+    column_format,
+    fmt_number,
+    linear_ticks,
+    log_ticks,
+)
 
 
 @pytest.mark.parametrize(
@@ -89,3 +97,18 @@ def test_log_axis_and_degenerate_data() -> None:
     nan_only = Chart(title="nan", x_label="x", y_label="y").add(Series("s", (Mark(1, math.nan),)))
     with pytest.raises(ValueError, match="no point"):
         nan_only.svg()
+
+
+def test_a_column_has_one_format() -> None:
+    accuracy = column_format([0.802, 0.8033, math.nan, 0.5])
+    assert [accuracy(v) for v in (0.802, 0.8033, math.nan, 0.5)] == [
+        "0.8020",
+        "0.8033",
+        "–",
+        "0.5000",
+    ]
+    params = column_format([1200.0, 98304.0])
+    assert [params(v) for v in (1200.0, 98304.0)] == ["1,200", "98,304"]
+    latency = column_format([1.5, 12.25, 0.031])
+    assert [latency(v) for v in (1.5, 12.25, 0.031)] == ["1.50", "12.25", "0.03"]
+    assert column_format([math.nan])(0.812345) == "0.8123"

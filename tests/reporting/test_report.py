@@ -442,3 +442,20 @@ def test_an_experiment_without_trials_and_the_store_label(tmp_path: Path) -> Non
     url = "postgresql+psycopg://alice:s3cret@db.example:5432/runs"
     assert store_label(url) == "postgresql+psycopg://alice:***@db.example:5432/runs"
     assert store_label("runs.db") == str(Path("runs.db").resolve())
+
+
+def test_each_column_of_the_top_table_has_one_format(
+    cora: tuple[Path, str], tmp_path: Path
+) -> None:
+    db, name = cora
+    page = Page(nasforge.report(name, tmp_path / "r.html", db=db, top=10).read_text())
+    shown: dict[str, list[str]] = {}
+    for tr in page.root.by_id("top-table").find_all("tr"):
+        for td in tr.children:
+            if td.tag == "td" and "num" in td.attrs.get("class", ""):
+                shown.setdefault(td.attrs["data-col"], []).append(td.text())
+    assert {"val_acc", "test_acc", "latency_ms", "params"} <= set(shown)
+    for column, texts in shown.items():
+        decimals = {len(t.partition(".")[2]) for t in texts if t != "–"}
+        assert len(decimals) == 1, (column, texts)
+    assert all(len(t.partition(".")[2]) == 4 for t in shown["val_acc"])

@@ -21,7 +21,7 @@ from nasforge.errors import ConfigError, NasforgeError
 from nasforge.objective import Direction, Objective, is_better, rank_trials
 from nasforge.pareto import objective_values, pareto_front
 from nasforge.reporting.diagram import diagram_svg
-from nasforge.reporting.plots import Chart, Mark, Series, fmt_number
+from nasforge.reporting.plots import Chart, Mark, Series, column_format, fmt_number
 from nasforge.result import Status
 from nasforge.spaces.base import SPACES
 from nasforge.store.base import ExperimentRecord, TrialRecord
@@ -356,10 +356,8 @@ def _reasons(trials: Sequence[TrialRecord]) -> str:
     )
 
 
-def _num_cell(value: float, column: str) -> str:
-    return (
-        f'<td class="num" data-col="{_e(column)}" data-value="{value!r}">{fmt_number(value)}</td>'
-    )
+def _num_cell(value: float, column: str, fmt: Callable[[float], str] = fmt_number) -> str:
+    return f'<td class="num" data-col="{_e(column)}" data-value="{value!r}">{fmt(value)}</td>'
 
 
 def _trial_table(
@@ -377,16 +375,22 @@ def _trial_table(
         + "".join(f"<th>{_e(h)}</th>" for h in head)
         + "</tr></thead><tbody>"
     ]
-    for rank, t in enumerate(rows, start=1):
-        cells = [f'<td class="num" data-col="rank">{rank}</td>'] if ranks else []
+    columns: dict[str, list[float]] = {name: [] for name in (*metrics, *tests, *costs)}
+    for t in rows:  # one format per column (its values line up)
+        for name, value in zip(metrics, objective_values(t, objectives), strict=True):
+            columns[name].append(value)
+        for name in tests:
+            columns[name].append(t.test_metrics.get(name, math.nan))
+        for name in costs:
+            columns[name].append(t.costs.get(name, math.nan))
+    formats = {name: column_format(values) for name, values in columns.items()}
+    for i, t in enumerate(rows):
+        cells = [f'<td class="num" data-col="rank">{i + 1}</td>'] if ranks else []
         cells.append(f'<td class="num" data-col="trial">{t.number}</td>')
         if fidelity:
             shown = "–" if t.fidelity is None else t.fidelity
             cells.append(f'<td class="num" data-col="fidelity">{shown}</td>')
-        values = objective_values(t, objectives)
-        cells += [_num_cell(v, m) for m, v in zip(metrics, values, strict=True)]
-        cells += [_num_cell(t.test_metrics.get(k, math.nan), k) for k in tests]
-        cells += [_num_cell(t.costs.get(k, math.nan), k) for k in costs]
+        cells += [_num_cell(columns[name][i], name, formats[name]) for name in columns]
         cells.append(f'<td class="key" data-col="key">{_e(t.key)}</td>')
         lines.append(f'<tr data-trial="{t.number}">' + "".join(cells) + "</tr>")
     lines.append("</tbody></table>")

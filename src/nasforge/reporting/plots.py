@@ -8,11 +8,11 @@ URL, which HTML does not need), every text in it is escaped, and a point's toolt
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from html import escape
 
-__all__ = ["Chart", "Mark", "Series", "fmt_number", "linear_ticks", "log_ticks"]
+__all__ = ["Chart", "Mark", "Series", "column_format", "fmt_number", "linear_ticks", "log_ticks"]
 
 WIDTH, HEIGHT = 520, 320
 _LEFT, _RIGHT, _TOP, _BOTTOM = 66, 18, 48, 46
@@ -33,6 +33,21 @@ def fmt_number(value: float) -> str:
     if abs(value) >= 1e4:
         return f"{value:,.0f}"
     return f"{value:.4g}"
+
+
+def column_format(values: Iterable[float]) -> Callable[[float], str]:
+    """One format for a column of a table, so that its numbers line up: whole numbers with
+    thousands separated for counts (or values of 10,000 and more), else as many decimals as 4
+    significant digits of the column's largest value need (``0.8020`` beside ``0.8033``)."""
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return fmt_number
+    largest = max(abs(v) for v in finite)
+    if largest >= 1e4 or all(float(v).is_integer() for v in finite):
+        return lambda v: f"{v:,.0f}" if math.isfinite(v) else "–"
+    digits = 1 + math.floor(math.log10(largest)) if largest > 0 else 1
+    decimals = min(8, max(0, 4 - digits))
+    return lambda v: f"{v:.{decimals}f}" if math.isfinite(v) else "–"
 
 
 def _nice_step(span: float, count: int) -> float:

@@ -163,11 +163,14 @@ def test_a_base_module_imports_first_in_a_fresh_interpreter(module: str) -> None
     assert proc.stdout.strip() == "False"  # contracts and registries do not import torch
 
 
-def test_importing_nasforge_and_its_cli_does_not_import_torch() -> None:
+def test_importing_nasforge_and_its_cli_does_not_import_torch_or_sqlalchemy() -> None:
+    """``--help`` and usage errors answer fast: neither torch nor SQLAlchemy is imported
+    before a command needs them (benchmarks/cli_startup.py times it)."""
     code = (
         "import sys, nasforge, nasforge.cli; nasforge.cli.build_parser(); "
-        "print('torch' in sys.modules, len(nasforge.list_spaces()))"
+        "print('torch' in sys.modules, 'sqlalchemy' in sys.modules, len(nasforge.list_spaces()))"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["False", str(len(__import__("nasforge").list_spaces()))]
+    spaces = len(__import__("nasforge").list_spaces())
+    assert proc.stdout.split() == ["False", "False", str(spaces)]

@@ -12,6 +12,7 @@ from nasforge.api import (
     list_strategies,
     list_tasks,
     plan,
+    report,
     search,
     trials,
 )
@@ -24,7 +25,6 @@ from nasforge.execution.base import Executor, register_executor
 from nasforge.experiment import Experiment
 from nasforge.exporting import load
 from nasforge.objective import Direction, Objective
-from nasforge.reporting import report
 from nasforge.result import Result, Status
 from nasforge.spaces.base import SearchSpace, register_space
 from nasforge.store.base import Store

@@ -26,7 +26,6 @@ from nasforge.plan import SearchPlan, SearchResult, default_name, plan_search
 from nasforge.result import Status
 from nasforge.spaces.base import SPACES
 from nasforge.store.base import ExperimentRecord, TrialRecord
-from nasforge.store.sql import open_store
 from nasforge.strategies.base import STRATEGIES, make_strategy, strategy_options
 from nasforge.tasks.base import TASKS
 
@@ -119,6 +118,8 @@ def search(
 
 
 def _experiment(name: str, db: str | os.PathLike[str] | None) -> tuple[ExperimentRecord, Any]:
+    from nasforge.store.sql import open_store  # SQLAlchemy: when a store is read
+
     store = open_store(db, create=False)
     try:
         return store.get_experiment(name), store
@@ -243,6 +244,8 @@ def pareto(
 
 def list_experiments(db: str | os.PathLike[str] | None = None) -> list[ExperimentRecord]:
     """Experiments in the store, oldest first."""
+    from nasforge.store.sql import open_store  # SQLAlchemy: when a store is read
+
     store = open_store(db, create=False)
     try:
         return store.list_experiments()

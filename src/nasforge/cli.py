@@ -34,11 +34,11 @@ from nasforge.evaluators.base import BENCHMARKS
 from nasforge.execution.base import EXECUTORS
 from nasforge.experiment import Progress as SearchProgress
 from nasforge.objective import Objective
+from nasforge.paths import DEFAULT_DB
 from nasforge.registry import PluginWarning, Registry, load_plugins
 from nasforge.result import Status
 from nasforge.spaces.base import SPACES
 from nasforge.store.base import TrialRecord
-from nasforge.store.sql import DEFAULT_DB
 from nasforge.strategies.base import STRATEGIES
 from nasforge.tasks.base import TASKS, task_forms
 from nasforge.version import __version__

@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["cache_dir", "data_root"]
+__all__ = ["DEFAULT_DB", "cache_dir", "data_root"]
+
+DEFAULT_DB = "nasforge.db"
+"""The store a search writes to when given none (and ``$NASFORGE_DB`` is not set)."""
 
 
 def cache_dir() -> Path:

@@ -30,7 +30,6 @@ from nasforge.experiment import Experiment, Progress, RunSummary, check_metrics
 from nasforge.objective import Objective
 from nasforge.spaces.base import SPACES, SearchSpace
 from nasforge.store.base import TrialRecord
-from nasforge.store.sql import open_store, store_target
 from nasforge.strategies.base import STRATEGIES, Strategy, make_strategy
 
 __all__ = [
@@ -106,6 +105,8 @@ class SearchPlan:
         callback: Callable[[Progress], None] | None = None,
     ) -> SearchResult:
         """Run (or resume) the search in the store ``db``."""
+        from nasforge.store.sql import open_store, store_target  # SQLAlchemy: when it runs
+
         target = store_target(db)
         self.evaluator.bind(target, self.name)  # e.g. learning curves read from the store
         execution = self.config.execution

@@ -170,3 +170,10 @@ def test_proxies_nbg_smoke(tmp_path: Path, planetoid_root: Path) -> None:
     text = out.read_text()
     for proxy in ("synflow", "snip", "grad_norm", "jacov", "fisher", "params", "flops"):
         assert f"| `{proxy}` |" in text
+
+
+def test_cli_startup_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "startup.md"
+    _run("cli_startup.py", "--runs", "2", "--out", str(out))
+    text = out.read_text()
+    assert "| nasforge --help |" in text and "(usage error)" in text and "goal < 0.3 s" in text

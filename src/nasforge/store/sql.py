@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from nasforge.architecture import Architecture
 from nasforge.errors import ConfigError, NasforgeError, StoreError
+from nasforge.paths import DEFAULT_DB
 from nasforge.result import Result, Status
 from nasforge.store.base import (
     STALE_PREFIX,
@@ -34,7 +35,6 @@ __all__ = ["DEFAULT_DB", "SCHEMA_VERSION", "SqlStore", "open_store", "store_targ
 
 SCHEMA_VERSION = 2
 """1: finished trials only. 2: RUNNING trials with owner, heartbeat, attempt and lost flag."""
-DEFAULT_DB = "nasforge.db"
 _WRITE_RETRIES = 8
 _SCHEMA_LOCK = 0x6E6173666F7267  # PostgreSQL advisory lock key held while creating the schema
 _MEMORY = (None, "", ":memory:")

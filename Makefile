@@ -4,7 +4,7 @@ PIP := $(PYTHON) -m pip
 LINTED := $(wildcard src tests benchmarks)
 DEMO_DB ?= nasforge-demo.db
 
-.PHONY: demo test install-core install-dev lint typecheck pytest clean
+.PHONY: demo test test-under-load install-core install-dev lint typecheck pytest clean
 
 install-core:
 	$(PIP) install --quiet --disable-pip-version-check -e .
@@ -18,6 +18,11 @@ demo: install-core
 
 ## test: lint, format check, type check and the test suite
 test: install-dev lint typecheck pytest
+
+## test-under-load: the test suite with a CPU-bound process on each core (not part of CI):
+## tests that depend on timing must hold on a busy machine
+test-under-load: install-dev
+	$(PYTHON) scripts/with-load.py -- $(MAKE) pytest PYTHON=$(PYTHON)
 
 lint:
 	$(PYTHON) -m ruff check $(LINTED)

@@ -125,3 +125,15 @@ def test_an_error_is_told_before_torch_is_imported(
     )
     assert proc.stdout.split() == [str(exit_code), "False"], proc.stdout + proc.stderr
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: ")
+
+
+def test_list_shows_every_registry_and_the_proxies(capsys: pytest.CaptureFixture[str]) -> None:
+    from nasforge.proxies import PROXIES
+
+    assert main(["list"]) == 0
+    shown = capsys.readouterr().out
+    for title in ("spaces", "strategies", "benchmarks", "tasks", "executors", "proxies"):
+        assert f"\n{title}\n" in f"\n{shown}"
+    assert all(name in shown for name in (*PROXIES, "node", "tabular", "inline", "ray"))
+    assert main(["list", "proxies"]) == 0
+    assert "SynFlow" in capsys.readouterr().out

@@ -35,6 +35,7 @@ from nasforge.execution.base import EXECUTORS
 from nasforge.experiment import Progress as SearchProgress
 from nasforge.objective import Objective
 from nasforge.paths import DEFAULT_DB
+from nasforge.proxies.names import PROXIES, PROXY_SUMMARIES
 from nasforge.registry import PluginWarning, Registry, load_plugins
 from nasforge.result import Status
 from nasforge.spaces.base import SPACES
@@ -373,8 +374,7 @@ def _warm_start_flags(warm: argparse._ArgumentGroup) -> None:
         "--warm-proxy",
         default="synflow",
         metavar="NAME",
-        help="proxy that ranks the pool: synflow (default), snip, grad_norm, jacov, fisher, "
-        "params or flops",
+        help=f"proxy that ranks the pool: {', '.join(PROXIES)} (default synflow)",
     )
 
 
@@ -432,8 +432,8 @@ def _tool_parsers(sub: Any) -> None:
         "--proxy",
         action="append",
         default=None,
-        help="proxy to compute (repeatable; the first ranks); default: all of synflow, snip, "
-        "grad_norm, jacov, fisher, params, flops",
+        help="proxy to compute (repeatable; the first ranks); default: all of "
+        + ", ".join(PROXIES),
     )
     px.add_argument("--seed", type=_seed, default=0, help="seed of sample, weights and batch")
     px.add_argument("--top", type=_positive_int, default=20, help="rows to show (default 20)")
@@ -554,13 +554,14 @@ def _output_parsers(sub: Any) -> None:
 
     ls = sub.add_parser(
         "list",
-        help="list spaces, strategies, benchmarks, task kinds, executors or stored experiments",
+        help="list spaces, strategies, benchmarks, task kinds, executors, proxies or stored "
+        "experiments",
     )
     ls.add_argument(
         "what",
         nargs="?",
-        choices=[*_REGISTRIES, "experiments"],
-        help="what to list (default: spaces, strategies, benchmarks, tasks and executors)",
+        choices=[*_REGISTRIES, "proxies", "experiments"],
+        help="what to list (default: spaces, strategies, benchmarks, tasks, executors and proxies)",
     )
     _add_db(ls)
 
@@ -758,17 +759,21 @@ _REGISTRIES: dict[str, Registry[Any]] = {
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    groups = [args.what] if args.what else list(_REGISTRIES)
+    groups = [args.what] if args.what else [*_REGISTRIES, "proxies"]
     for group in groups:
         if group == "experiments":
             _list_experiments(args.db)
             continue
-        registry = _REGISTRIES[group]
+        if group == "proxies":
+            entries = dict(PROXY_SUMMARIES)
+        else:
+            registry = _REGISTRIES[group]
+            entries = {name: registry.summary(name) for name in registry.names()}
         table = Table(title=group)
         table.add_column("name", overflow="fold")
         table.add_column("description", overflow="fold")
-        for name in registry.names():
-            table.add_row(escape(name), escape(registry.summary(name)))
+        for name, summary in entries.items():
+            table.add_row(escape(name), escape(summary))
         out.print(table)
     return EXIT_OK
 
@@ -788,7 +793,7 @@ def _list_experiments(db: str | None) -> None:
 
 def _cmd_proxies(args: argparse.Namespace) -> int:
     from nasforge.evaluators.proxies import rank_sample  # imports torch: only when used
-    from nasforge.proxies import PROXIES, check_proxies
+    from nasforge.proxies import check_proxies
 
     names = tuple(args.proxy or PROXIES)
     check_proxies(names)

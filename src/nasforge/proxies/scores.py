@@ -61,7 +61,7 @@ noted):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -70,15 +70,14 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from nasforge.errors import ConfigError
+from nasforge.proxies.names import PROXIES, check_proxies
 from nasforge.tasks.base import ProxyBatch, Task
 from nasforge.train.cost import count_flops, count_params
 
 __all__ = [
-    "PROXIES",
     "SYNFLOW_OF_ZERO",
     "ProxyBatch",
     "ProxyError",
-    "check_proxies",
     "fisher",
     "flops",
     "grad_norm",
@@ -91,9 +90,6 @@ __all__ = [
     "synflow",
 ]
 
-PROXIES: tuple[str, ...] = ("synflow", "snip", "grad_norm", "jacov", "fisher", "params", "flops")
-"""Names of the proxies, in the order reports list them."""
-
 SYNFLOW_OF_ZERO = math.log(5e-324)
 """``synflow`` of a network whose output does not depend on its weights (``S = 0``): the log
 of the smallest positive float64, about -744.4, below the log of any positive ``S``."""
@@ -104,24 +100,6 @@ _JACOV_K = 1e-5
 
 class ProxyError(ValueError):
     """A proxy cannot be computed for this model (e.g. its output overflows)."""
-
-
-def check_proxies(names: Iterable[str]) -> tuple[str, ...]:
-    """``names`` as a tuple, each checked against :data:`PROXIES`.
-
-    Raises:
-        ConfigError: For an empty list, a repeated name or an unknown one; lists the valid
-            names.
-    """
-    out = tuple(names)
-    if not out:
-        raise ConfigError(f"give at least one proxy; valid: {', '.join(PROXIES)}")
-    for name in out:
-        if name not in PROXIES:
-            raise ConfigError(f"unknown proxy {name!r}; valid: {', '.join(PROXIES)}")
-    if len(set(out)) != len(out):
-        raise ConfigError(f"proxies must be distinct, got {list(out)}")
-    return out
 
 
 # -- the data --------------------------------------------------------------------------------

@@ -79,8 +79,11 @@ class MisbehavingEvaluator(NasBenchGraphEvaluator):
             return
         pids = [os.getpid()] + ([child.pid] if child else [])
         path = Path(self.pid_dir) / f"{first}.pid"
-        path.with_suffix(".tmp").write_text(" ".join(map(str, pids)))
-        path.with_suffix(".tmp").replace(path)  # whole, never half-written
+        # whole, never half-written; each process its own temporary file, since trials of the
+        # same first op run at once in several workers
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(" ".join(map(str, pids)))
+        tmp.replace(path)
 
 
 class UnstartableEvaluator(NasBenchGraphEvaluator):

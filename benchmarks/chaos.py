@@ -8,7 +8,11 @@ Scenarios (each writes a section of the report; ``--json`` also dumps the raw fi
   times, each time resumed by a new driver. After every kill: ``PRAGMA integrity_check``, trial
   numbers without gaps, no architecture twice, and every trial that was COMPLETE before is still
   there, unchanged. Then a last driver runs to the end: exactly ``--trials`` trials, all
-  COMPLETE, none RUNNING.
+  COMPLETE, none RUNNING, and no attempt charged to any trial for the deaths.
+* ``training``: the same kill loop on a real training search started as a user starts it
+  (``nasforge search --task synthetic``, ``--training-trials`` trials of ``--epochs`` epochs,
+  ``--workers`` worker processes). Besides the checks above: no attempt is ever charged, since
+  a trial whose search process died was not at fault.
 * ``worker``: one search; a worker process is SIGKILLed mid-trial ``--worker-kills`` times. Each
   lost trial must be retried under its number and complete; nothing stays RUNNING.
 * ``shared``: ``--processes`` search processes on one experiment of ``--shared-trials`` trials
@@ -152,6 +156,9 @@ def snapshot(db: str) -> dict[str, Any]:
         "running": sum(t.status is Status.RUNNING for t in trials),
         "stale": sum(t.lost for t in trials),
         "retried": sum(t.attempt > 1 for t in trials),
+        # attempts charged by deaths of the search process (none may be: only a worker that
+        # dies while running a trial charges it, and these scenarios kill only the driver)
+        "charged": sum(t.attempt > 1 or (t.lost and t.attempt > 0) for t in trials),
         "failed": {t.number: t.error for t in trials if t.status is Status.FAILED},
         "owners": sorted({t.owner or "" for t in trials}),
     }
@@ -195,17 +202,59 @@ def scenario_driver(
 ) -> dict[str, Any]:
     """Kill the search process ``rounds`` times, then let it finish."""
     db = str(workdir / "driver.db")
+    result = _kill_loop(db, _driver(db, trials, workers, delay), rounds, delay, seed)
+    return result | {"trials": trials, "workers": workers}
+
+
+def scenario_training(
+    workdir: Path, rounds: int, trials: int, workers: int, epochs: int, seed: int
+) -> dict[str, Any]:
+    """The same kill loop on a real training search, run as a user runs it (the CLI)."""
+    db = str(workdir / "training.db")
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from nasforge.cli import main; sys.exit(main())",
+        "search",
+        "--task",
+        "synthetic",
+        "--epochs",
+        str(epochs),
+        "--workers",
+        str(workers),
+        "--budget",
+        f"{trials}trials",
+        "--seed",
+        str(seed),
+        "--db",
+        db,
+        "--name",
+        NAME,
+    ]
+    result = _kill_loop(db, command, rounds, TRAINING_KILL_WINDOW_S, seed)
+    return result | {"trials": trials, "workers": workers, "epochs": epochs}
+
+
+TRAINING_KILL_WINDOW_S = 1.5
+"""Seconds after a training driver's first trial within which it is killed (a few trials)."""
+
+
+def _kill_loop(
+    db: str, command: list[str], rounds: int, window: float, seed: int
+) -> dict[str, Any]:
+    """Start ``command`` and SIGKILL it once it has completed a trial of its own (plus up to
+    ``window`` seconds), ``rounds`` times; then run it to the end. Checks after each kill."""
     rng = random.Random(seed)
     log: list[dict[str, Any]] = []
     previous: dict[int, Any] = {}
     for round_ in range(rounds):
-        child = subprocess.Popen(_driver(db, trials, workers, delay), stderr=subprocess.DEVNULL)
+        child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         start = time.monotonic()
         _wait_for(  # kill only after this driver has stored something of its own
             _progressed(db, len(previous), child),
-            timeout=60,
+            timeout=120,
         )
-        time.sleep(rng.uniform(0.0, delay))
+        time.sleep(rng.uniform(0.0, window))
         workers_pids = _children(child.pid)
         finished = child.poll() is not None
         if not finished:
@@ -224,6 +273,7 @@ def scenario_driver(
                 "new_complete": len(snap["complete"]) - len(previous),
                 "running_left": snap["running"],
                 "lost_or_changed": len(lost),
+                "charged": snap["charged"],
                 "integrity": snap["integrity"],
                 "gapless": snap["gapless"],
                 "distinct": snap["distinct"],
@@ -231,9 +281,7 @@ def scenario_driver(
             }
         )
         previous = snap["complete"]
-    final = subprocess.run(
-        _driver(db, trials, workers, delay), capture_output=True, text=True, timeout=600
-    )
+    final = subprocess.run(command, capture_output=True, text=True, timeout=600)
     snap = snapshot(db)
     lost = [n for n, v in previous.items() if snap["complete"].get(n) != v]
     return {
@@ -242,8 +290,6 @@ def scenario_driver(
         "final_stderr": final.stderr[-2000:],
         "final": {k: v for k, v in snap.items() if k not in ("complete", "owners")}
         | {"complete": len(snap["complete"]), "lost_or_changed": len(lost)},
-        "trials": trials,
-        "workers": workers,
         "db": db,
     }
 
@@ -483,46 +529,19 @@ def report(results: dict[str, Any], wall: float, started: str) -> str:
     ]
     if "driver" in results:
         d = results["driver"]
-        rows = [
-            [
-                r["round"],
-                r["killed_at_s"],
-                r["complete"],
-                r["new_complete"],
-                r["running_left"],
-                r["lost_or_changed"],
-                r["integrity"],
-                r["gapless"] and r["distinct"],
-                r["workers_gone"],
-            ]
-            for r in d["rounds"]
-        ]
-        f = d["final"]
-        lines += [
-            "",
+        lines += _kill_loop_section(
+            d,
             f"## Driver killed with SIGKILL: {len(d['rounds'])} rounds, {d['trials']}-trial "
             f"search, {d['workers']} worker processes, SQLite",
-            "",
-            *markdown_table(
-                [
-                    "round",
-                    "killed at s",
-                    "complete",
-                    "new",
-                    "RUNNING left",
-                    "lost",
-                    "integrity",
-                    "gapless, distinct",
-                    "workers gone",
-                ],
-                rows,
-            ),
-            "",
-            f"Final run to the end (exit {d['final_exit']}): {f['rows']} trials, "
-            f"{f['complete']} COMPLETE, {f['running']} RUNNING, {f['retried']} retried after a "
-            f"kill, lost {f['lost_or_changed'] + sum(r['lost_or_changed'] for r in d['rounds'])}"
-            f", integrity {f['integrity']}, gapless {f['gapless']}, distinct {f['distinct']}.",
-        ]
+        )
+    if "training" in results:
+        d = results["training"]
+        lines += _kill_loop_section(
+            d,
+            f"## Training search killed with SIGKILL: {len(d['rounds'])} rounds, `nasforge "
+            f"search --task synthetic --epochs {d['epochs']} --workers {d['workers']} --budget "
+            f"{d['trials']}trials`, SQLite",
+        )
     if "worker" in results:
         w = results["worker"]
         lines += [
@@ -573,7 +592,53 @@ def report(results: dict[str, Any], wall: float, started: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-SCENARIOS = ("driver", "worker", "shared", "contention", "timeout")
+def _kill_loop_section(d: dict[str, Any], title: str) -> list[str]:
+    rows = [
+        [
+            r["round"],
+            r["killed_at_s"],
+            r["complete"],
+            r["new_complete"],
+            r["running_left"],
+            r["lost_or_changed"],
+            r["charged"],
+            r["integrity"],
+            r["gapless"] and r["distinct"],
+            r["workers_gone"],
+        ]
+        for r in d["rounds"]
+    ]
+    f = d["final"]
+    in_flight = sum(r["running_left"] for r in d["rounds"])
+    lost = f["lost_or_changed"] + sum(r["lost_or_changed"] for r in d["rounds"])
+    return [
+        "",
+        title,
+        "",
+        *markdown_table(
+            [
+                "round",
+                "killed at s",
+                "complete",
+                "new",
+                "RUNNING left",
+                "lost",
+                "attempts charged",
+                "integrity",
+                "gapless, distinct",
+                "workers gone",
+            ],
+            rows,
+        ),
+        "",
+        f"Final run to the end (exit {d['final_exit']}): {f['rows']} trials, "
+        f"{f['complete']} COMPLETE, {f['running']} RUNNING; {in_flight} trials were in flight "
+        f"at a kill and run again, {f['charged']} attempts charged for it, lost {lost}, "
+        f"integrity {f['integrity']}, gapless {f['gapless']}, distinct {f['distinct']}.",
+    ]
+
+
+SCENARIOS = ("driver", "training", "worker", "shared", "contention", "timeout")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -598,6 +663,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--trials", type=int, default=64)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--delay", type=float, default=1.0, help="seconds each evaluation takes")
+    p.add_argument("--training-rounds", type=int, default=20)
+    p.add_argument("--training-trials", type=int, default=80)
+    p.add_argument("--epochs", type=int, default=20, help="epochs of each training trial")
     p.add_argument("--worker-kills", type=int, default=5)
     p.add_argument("--processes", type=int, default=4)
     p.add_argument("--shared-trials", type=int, default=80)
@@ -630,6 +698,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         if name == "driver":
             results[name] = scenario_driver(
                 workdir, args.rounds, args.trials, args.workers, args.delay, args.seed
+            )
+        elif name == "training":
+            results[name] = scenario_training(
+                workdir,
+                args.training_rounds,
+                args.training_trials,
+                args.workers,
+                args.epochs,
+                args.seed,
             )
         elif name == "worker":
             results[name] = scenario_worker(

@@ -55,22 +55,49 @@ def check_store(db: str, trials: int) -> None:
     assert len({t.key for t in stored}) == trials
 
 
+def check_kill_loop(result: dict[str, Any], trials: int, rounds: int) -> None:
+    """After every kill nothing is lost or charged; the last run meets the budget exactly."""
+    assert len(result["rounds"]) == rounds
+    for r in result["rounds"]:
+        assert r["lost_or_changed"] == 0 and r["charged"] == 0, r
+        assert r["integrity"] == "ok" and r["gapless"] and r["distinct"], r
+        assert r["workers_gone"], r  # the dead driver's workers do not linger
+    final = result["final"]
+    assert result["final_exit"] == 0, result["final_stderr"]
+    assert final["rows"] == final["complete"] == trials and final["running"] == 0, final
+    assert final["lost_or_changed"] == 0 and final["charged"] == 0, final
+    assert final["stale"] == 0 and not final["failed"], final
+    check_store(result["db"], trials)
+
+
 @pytest.mark.slow
 def test_driver_killed_20_times_loses_nothing(tmp_path: Path) -> None:
     result = chaos(tmp_path, "driver", "--rounds", "20", "--trials", "64", "--workers", "2")
+    check_kill_loop(result, 64, 20)
     rounds = result["rounds"]
-    assert len(rounds) == 20
-    for r in rounds:
-        assert r["lost_or_changed"] == 0, r
-        assert r["integrity"] == "ok" and r["gapless"] and r["distinct"], r
-        assert r["workers_gone"], r  # the dead driver's workers do not linger
     assert sum(not r["finished_before_kill"] for r in rounds) >= 15, rounds  # mid-search
     assert sum(r["running_left"] > 0 for r in rounds) >= 5, rounds  # ... and mid-trial
-    final = result["final"]
-    assert result["final_exit"] == 0, result["final_stderr"]
-    assert final["rows"] == final["complete"] == 64 and final["running"] == 0, final
-    assert final["lost_or_changed"] == 0 and final["retried"] > 0, final
-    check_store(result["db"], 64)
+
+
+def test_driver_killed_a_few_times_loses_nothing(tmp_path: Path) -> None:
+    result = chaos(tmp_path, "driver", "--rounds", "3", "--trials", "16", "--delay", "0.5")
+    check_kill_loop(result, 16, 3)
+
+
+@pytest.mark.slow
+def test_training_search_killed_20_times_charges_no_attempt(tmp_path: Path) -> None:
+    result = chaos(tmp_path, "training", "--training-rounds", "20", "--training-trials", "80")
+    check_kill_loop(result, 80, 20)
+    rounds = result["rounds"]
+    assert sum(not r["finished_before_kill"] for r in rounds) >= 15, rounds
+    assert sum(r["running_left"] > 0 for r in rounds) >= 10, rounds  # killed mid-training
+
+
+def test_training_search_killed_a_few_times_charges_no_attempt(tmp_path: Path) -> None:
+    result = chaos(
+        tmp_path, "training", "--training-rounds", "3", "--training-trials", "8", "--epochs", "10"
+    )
+    check_kill_loop(result, 8, 3)
 
 
 @pytest.mark.slow

@@ -160,8 +160,76 @@ def test_resume_retries_the_trials_of_a_dead_search(db_path: Path) -> None:
         stored = store.trials(exp.record.id)
     assert [t.number for t in stored] == list(range(8))
     assert all(t.status is Status.COMPLETE for t in stored)
-    assert stored[4].key == key and stored[4].attempt == 2
+    # the trial waited in a search that died: not its fault, so its attempt was given back
+    assert stored[4].key == key and stored[4].attempt == 1
     assert summary.retried == 1
+
+
+def _dead_owner_of_trials_inside() -> str:
+    """The owner id of an exited search that trained its trials in its own process."""
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from nasforge.heartbeat import Owner; print(Owner.new(trials_inside=True).id)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return child.stdout.strip()
+
+
+def test_a_search_that_died_charges_only_the_trials_it_ran_inside(db_path: Path) -> None:
+    """A dead search's trials are retried without limit, except those that ran inside it."""
+    ev = NasBenchGraphEvaluator(dataset="cora")
+    owners = {"waiting": _dead_owner(), "inside": _dead_owner_of_trials_inside()}
+    assert not Owner(owners["waiting"]).trials_inside and Owner(owners["inside"]).trials_inside
+    with SqlStore(db_path) as store:
+        exp = _experiment(store, ev)
+        rng = np.random.default_rng(3)
+        for owner in (owners["waiting"], owners["inside"]):
+            for _trial in range(5):  # five trials held by each search when it died
+                arch = ev.space.sample(rng)
+                store.reserve_trial(
+                    exp.record.id,
+                    arch,
+                    ev.space.canonical_key(arch),
+                    fidelity=None,
+                    owner=owner,
+                    dedup_fidelity=False,
+                )
+        _experiment(store, ev).run(Budget(10, BudgetUnit.TRIALS), max_retries=0)
+        stored = store.trials(exp.record.id)
+    waited, inside = stored[:5], stored[5:]
+    assert all(t.status is Status.COMPLETE and t.attempt == 1 for t in waited)
+    # with no retries allowed, a trial that may have killed the search that ran it stays lost
+    assert all(t.status is Status.FAILED and t.lost and t.attempt == 1 for t in inside)
+    assert all("died" in (t.error or "") for t in inside)
+
+
+class PeekingEvaluator(NasBenchGraphEvaluator):
+    """Notes the owner of the trial it evaluates; a look-up or not, as told."""
+
+    def __init__(self, db: Path, *, lookup: bool) -> None:
+        super().__init__(dataset="cora")
+        self.db, self.lookup, self.owners = db, lookup, set[str]()  # type: ignore[misc]
+
+    def evaluate(self, arch: Architecture, budget: int | None = None) -> Result:
+        with SqlStore(self.db) as store:
+            self.owners |= {t.owner or "" for t in store.trials(1, status=Status.RUNNING)}
+        return super().evaluate(arch, budget)
+
+
+@pytest.mark.parametrize("lookup", [True, False])
+def test_only_a_search_running_evaluations_that_may_kill_it_marks_its_trials(
+    db_path: Path, lookup: bool
+) -> None:
+    ev = PeekingEvaluator(db_path, lookup=lookup)
+    with SqlStore(db_path) as store:
+        _experiment(store, ev).run(Budget(3, BudgetUnit.TRIALS))  # inline: in this process
+    [owner] = ev.owners
+    assert Owner(owner).trials_inside is not lookup
 
 
 def test_a_silent_remote_trial_goes_stale_after_the_grace_period(db_path: Path) -> None:
@@ -184,7 +252,7 @@ def test_a_silent_remote_trial_goes_stale_after_the_grace_period(db_path: Path) 
         time.sleep(0.2)
         _experiment(store, ev).run(Budget(3, BudgetUnit.TRIALS), stale_after=0.1)
         [first, *_] = store.trials(exp.record.id)
-    assert first.status is Status.COMPLETE and first.attempt == 2
+    assert first.status is Status.COMPLETE and first.attempt == 1  # its search was lost
     assert first.owner != "other-machine/abcd1234/77/1/run"
 
 
@@ -228,7 +296,7 @@ def test_an_interrupted_search_leaves_no_trial_running(db_path: Path) -> None:
             signal.signal(signal.SIGINT, previous)
         stored = store.trials(exp.record.id)
         assert [t.status for t in stored[1:3]] == [Status.FAILED, Status.FAILED]
-        assert all(t.lost for t in stored[1:3])
+        assert all(t.lost and t.attempt == 0 for t in stored[1:3])  # stopped: not charged
         _experiment(store, ev).run(Budget(5, BudgetUnit.TRIALS))
         stored = store.trials(exp.record.id)
     assert [t.number for t in stored] == list(range(5))

@@ -199,7 +199,9 @@ class Experiment:
                 Up to ``executor.capacity`` trials are in flight at once.
             fidelity: Budget passed to every evaluation (epochs for training evaluators).
             max_retries: Times a trial lost with its worker (the worker process or machine
-                died, or the search running it was killed) is run again. Failures of the
+                died while running it) is run again. A trial whose search process stopped or
+                died is run again without limit from that cause, unless it ran inside that
+                process (inline training), where it may have killed it. Failures of the
                 candidate itself (an exception, NaN, a timeout) are never retried.
             heartbeat_interval: Seconds between heartbeats of the trials this run holds.
             stale_after: Seconds without a heartbeat after which another process declares a
@@ -211,11 +213,12 @@ class Experiment:
             raise ConfigError(f"max_retries must be an integer >= 0, got {max_retries!r}")
         if not heartbeat_interval > 0:
             raise ConfigError(f"heartbeat_interval must be > 0 seconds, got {heartbeat_interval}")
+        executor_ = executor or InlineExecutor(self.evaluator)
         run = _Run(
             budget=budget,
-            executor=executor or InlineExecutor(self.evaluator),
+            executor=executor_,
             fidelity=fidelity,
-            owner=Owner.new(),
+            owner=Owner.new(trials_inside=not executor_.isolated and not self.evaluator.lookup),
             heartbeat=Heartbeat(self.store, heartbeat_interval),
             grace=stale_after if stale_after is not None else 6 * heartbeat_interval,
             view=_View(max_retries),
@@ -257,6 +260,7 @@ class Experiment:
                     now=time.time(),
                 )
                 if retry is not None:
+                    state.taken_up.add(retry.id)
                     self._start(run, retry)
                     continue
                 state.retry_check = False
@@ -323,6 +327,7 @@ class Experiment:
                     running.trial,
                     "the search stopped before the trial finished",
                     now=now,
+                    charge=False,
                 )
         run.owner.release()
 
@@ -386,7 +391,7 @@ class Experiment:
                 )
             else:
                 log.warning("trial %d was lost before it started (%s)", trial.number, trial.error)
-        if trial.attempt > 1 and not trial.lost:
+        if trial.id in state.taken_up and not trial.lost:
             state.retried += 1
         return trial
 
@@ -418,7 +423,10 @@ class Experiment:
                 if now - beat < grace:
                     continue
                 reason = f"no heartbeat for {now - beat:.0f} s (its process or machine was lost)"
-            if self.store.mark_stale(self.record.id, trial, reason, now=now) is not None:
+            # the trial may be at fault only if it ran inside the process that died
+            charge = Owner(trial.owner or "").trials_inside
+            marked_ = self.store.mark_stale(self.record.id, trial, reason, now=now, charge=charge)
+            if marked_ is not None:
                 marked += 1
                 log.warning("trial %d is stale: %s", trial.number, reason)
         return marked
@@ -601,6 +609,7 @@ class _LoopState:
     stop_reason: str = ""
     new_numbers: list[int] = field(default_factory=list)
     retry_check: bool = False
+    taken_up: set[int] = field(default_factory=set)  # ids of the lost trials this run retried
     retried: int = 0
     late: int = 0
 

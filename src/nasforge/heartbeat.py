@@ -50,17 +50,32 @@ def _host() -> str:
     return socket.gethostname().replace("/", "_") or "localhost"
 
 
+_INSIDE = ":in"
+"""End of the run part of an owner whose trials run inside its own process and may kill it."""
+
+
 @dataclass(frozen=True, slots=True)
 class Owner:
-    """One run of a search: ``host/boot/pid/start/run`` (at most 255 characters)."""
+    """One run of a search: ``host/boot/pid/start/run`` (at most 255 characters).
+
+    The run part ends in ``:in`` when the run evaluates its trials inside its own process and
+    an evaluation may take that process down (training in the search's process): then the
+    death of the run may be the fault of a trial it held.
+    """
 
     id: str
 
     @classmethod
-    def new(cls) -> Owner:
-        """A fresh owner for this process, registered as running until :meth:`release`."""
+    def new(cls, *, trials_inside: bool = False) -> Owner:
+        """A fresh owner for this process, registered as running until :meth:`release`.
+
+        Args:
+            trials_inside: Whether this run evaluates trials in its own process in a way that
+                may kill it (see :attr:`trials_inside`).
+        """
         pid = os.getpid()
-        owner = cls(f"{_host()[:160]}/{_boot_id()}/{pid}/{_start_time(pid)}/{uuid.uuid4().hex}")
+        run = uuid.uuid4().hex + (_INSIDE if trials_inside else "")
+        owner = cls(f"{_host()[:160]}/{_boot_id()}/{pid}/{_start_time(pid)}/{run}")
         with _active_lock:
             _active_runs.add(owner.id)
         return owner
@@ -69,6 +84,14 @@ class Owner:
         """The run has ended: trials it still holds are stale from now on."""
         with _active_lock:
             _active_runs.discard(self.id)
+
+    @property
+    def trials_inside(self) -> bool:
+        """Whether a trial of this run may have caused its death: the run evaluated its
+        trials in its own process, with an evaluator that can crash it (not a table look-up).
+        Otherwise a trial held by a dead run was waiting for, or running in, a worker that
+        died with the run: never the trial's fault."""
+        return self.id.endswith(_INSIDE)
 
     def describe(self) -> str:
         """``pid N on HOST`` for messages."""

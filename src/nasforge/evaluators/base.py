@@ -6,7 +6,7 @@ import functools
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection
-from typing import Any
+from typing import Any, ClassVar
 
 from nasforge.architecture import Architecture
 from nasforge.objective import Objective
@@ -36,8 +36,11 @@ class Evaluator(ABC):
         max_fidelity: The fidelity of a full evaluation (the epochs of a training), or
             ``None`` for an evaluator without fidelities; multi-fidelity strategies take it
             as their top rung unless told.
+        lookup: Whether evaluating only reads a table: it cannot take its process down, so a
+            trial that was being looked up when its search died is never charged an attempt.
     """
 
+    lookup: ClassVar[bool] = False
     space_name: str
     objectives: tuple[Objective, ...]
     metrics: tuple[str, ...]

@@ -31,6 +31,7 @@ class NasBenchGraphEvaluator(Evaluator):
         dataset: One of cora, citeseer, pubmed, cs, physics, photo, computers, arxiv, proteins.
     """
 
+    lookup = True
     metrics = ("val_acc", "latency_ms", "params")
 
     def __init__(self, *, dataset: str) -> None:

@@ -243,10 +243,22 @@ class Store(ABC):
 
     @abstractmethod
     def mark_stale(
-        self, experiment_id: int, trial: TrialRecord, reason: str, *, now: float
+        self,
+        experiment_id: int,
+        trial: TrialRecord,
+        reason: str,
+        *,
+        now: float,
+        charge: bool = True,
     ) -> TrialRecord | None:
         """Mark the RUNNING ``trial`` (as read) FAILED (stale) with ``reason``; ``None`` if it
-        changed since it was read (it finished, or another process got there first)."""
+        changed since it was read (it finished, or another process got there first).
+
+        Args:
+            charge: Whether the lost attempt counts against the trial's retries (the trial may
+                have killed its worker); with False its attempt is given back, as for a trial
+                that never started (its search process was stopped or died under it).
+        """
 
     @abstractmethod
     def claim_retry(

@@ -130,25 +130,35 @@ def _is_url(target: str) -> bool:
     return "://" in target
 
 
-def _is_sqlite(path: Path) -> bool:
-    """Whether ``path`` holds a SQLite database (an empty file counts as one).
+def _sqlite_tables(path: Path) -> set[str] | None:
+    """The tables of the SQLite database at ``path`` (an empty file has none), or ``None``
+    when the file is not a SQLite database.
 
-    Asks SQLite itself, read-only. Opening the file with ``open()`` and closing it would drop
-    every POSIX lock this process holds on the database through other connections (SQLite's
-    documented pitfall), letting another process's checkpoint discard committed trials.
+    Asks SQLite itself, first as an immutable file: nothing is written to a file that may not
+    be ours, nor beside it (a read-write connection would switch it to WAL mode, and a plain
+    read-only one creates the ``-shm`` and ``-wal`` files of a WAL database). Where that read
+    fails (a damaged file, or one changed by a writer during the read) it asks again with a
+    normal read-only connection, which sees the file consistently. Opening the file with
+    ``open()`` and closing it would drop every POSIX lock this process holds on the database
+    through other connections (SQLite's documented pitfall), letting another process's
+    checkpoint discard committed trials.
     """
-    uri = f"{path.resolve().as_uri()}?mode=ro"
-    try:
-        conn = sqlite3.connect(uri, uri=True)
+    base = path.resolve().as_uri()
+    for uri in (f"{base}?mode=ro&immutable=1", f"{base}?mode=ro"):
         try:
-            conn.execute("PRAGMA schema_version").fetchone()
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as exc:
-        if "not a database" in str(exc):
-            return False
-        raise StoreError(f"cannot read store {path}: {exc}") from None
-    return True
+            conn = sqlite3.connect(uri, uri=True)
+            try:
+                query = "SELECT name FROM sqlite_master WHERE type = 'table'"
+                return {str(r[0]) for r in conn.execute(query).fetchall()}
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError as exc:
+            if uri.endswith("immutable=1"):
+                continue  # perhaps read while being written: ask the consistent way
+            if "not a database" in str(exc):
+                return None
+            raise StoreError(f"cannot read store {path}: {exc}") from None
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _check_sqlite_path(path: Path, *, create: bool) -> None:
@@ -158,11 +168,13 @@ def _check_sqlite_path(path: Path, *, create: bool) -> None:
     if path.exists():
         if not os.access(path, os.R_OK):
             raise StoreError(f"cannot read store {path}: permission denied")
-        if not _is_sqlite(path):
+        tables = _sqlite_tables(path)
+        if tables is None:
             raise StoreError(
                 f"{path} is not a SQLite database (corrupted, or another kind of file); "
                 "point --db at a nasforge store or at a new file"
             )
+        _refuse_foreign(path, tables)
         if not os.access(path, os.W_OK) and create:
             raise StoreError(f"store {path} is not writable")
         return
@@ -173,6 +185,48 @@ def _check_sqlite_path(path: Path, *, create: bool) -> None:
         raise StoreError(f"cannot create store {path}: directory {parent} does not exist")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise StoreError(f"cannot create store {path}: directory {parent} is not writable")
+
+
+def _on_read_only_medium(database: str | None) -> bool:
+    """Whether the SQLite file ``database`` (which exists) cannot be written where it lies:
+    a read-only file system, or a file or directory this process may not write. SQLite in WAL
+    mode must create files beside the database even to read it."""
+    if not database or database in _MEMORY:
+        return False
+    path = Path(database)
+    parent = path.parent if str(path.parent) else Path(".")
+    return not (os.access(path, os.W_OK) and os.access(parent, os.W_OK | os.X_OK))
+
+
+def _immutable_url(path: Path) -> sa.URL:
+    """A read-only URL of ``path`` that SQLite opens without writing anything beside it.
+
+    Raises:
+        StoreError: When a write-ahead log holds trials not yet merged into the file: they
+            could not be read without writing, and would be missed.
+    """
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        raise StoreError(
+            f"store {path} is on a read-only medium and its last writes are still in {wal} "
+            "(a search was killed or is running); copy both files to a writable place"
+        )
+    return sa.URL.create(
+        "sqlite",
+        database=f"{path.resolve().as_uri()}?mode=ro&immutable=1",
+        query={"uri": "true"},
+    )
+
+
+def _refuse_foreign(target: str | Path, tables: set[str]) -> None:
+    """Refuse a database whose tables are not (all) nasforge's."""
+    if "nasforge_meta" in tables or not tables - {t.name for t in metadata.sorted_tables}:
+        return
+    shown = ", ".join(sorted(tables)[:5])
+    raise StoreError(
+        f"{target} belongs to another application (tables: {shown}); "
+        "give nasforge a database of its own"
+    )
 
 
 class SqlStore(Store):
@@ -220,8 +274,13 @@ class SqlStore(Store):
                 url = sa.URL.create("sqlite", database=target)
         except sa.exc.ArgumentError as exc:
             raise StoreError(f"{target!r} is not a valid database URL or path: {exc}") from None
+        self.read_only = not create and self.is_sqlite and _on_read_only_medium(url.database)
+        if self.read_only:
+            url = _immutable_url(Path(url.database or ""))
         self.url = url
-        self.engine = self._make_engine(url, durable=durable, busy_timeout=busy_timeout)
+        self.engine = self._make_engine(
+            url, durable=durable, busy_timeout=busy_timeout, read_only=self.read_only
+        )
         self._writer = self.engine.execution_options(nasforge_write=True)
         # built once: the next free number is computed inside the INSERT, under the write lock
         next_number = (
@@ -240,7 +299,9 @@ class SqlStore(Store):
 
     # -- set-up ----------------------------------------------------------------------------
     @staticmethod
-    def _make_engine(url: sa.URL, *, durable: bool, busy_timeout: float) -> Engine:
+    def _make_engine(
+        url: sa.URL, *, durable: bool, busy_timeout: float, read_only: bool = False
+    ) -> Engine:
         if url.get_backend_name() != "sqlite":
             try:
                 return sa.create_engine(
@@ -259,9 +320,9 @@ class SqlStore(Store):
             dbapi_conn.isolation_level = None  # nasforge issues BEGIN itself (below)
             cur = dbapi_conn.cursor()
             cur.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            if url.database not in _MEMORY:
+            if url.database not in _MEMORY and not read_only:
                 cur.execute("PRAGMA journal_mode = WAL")
-            cur.execute(f"PRAGMA synchronous = {synchronous}")
+                cur.execute(f"PRAGMA synchronous = {synchronous}")
             cur.execute("PRAGMA foreign_keys = ON")
             cur.close()
 
@@ -273,6 +334,10 @@ class SqlStore(Store):
         return engine
 
     def _prepare_schema(self, *, create: bool) -> None:
+        if self.read_only:
+            self._check_read_only_schema()
+            return
+
         def prepare() -> None:
             with self._writer.begin() as conn:
                 if conn.dialect.name == "postgresql":  # processes starting at once: one creates
@@ -282,12 +347,7 @@ class SqlStore(Store):
                     if self._check_version(conn) < SCHEMA_VERSION:
                         self._upgrade(conn)
                     return
-                if names - {t.name for t in metadata.sorted_tables}:
-                    shown = ", ".join(sorted(names)[:5])
-                    raise StoreError(
-                        f"{self.target} belongs to another application (tables: {shown}); "
-                        "give nasforge a database of its own"
-                    )
+                _refuse_foreign(self.target, names)
                 if not create:
                     raise StoreError(f"{self.target} holds no nasforge store")
                 metadata.create_all(conn)
@@ -296,6 +356,23 @@ class SqlStore(Store):
                 )
 
         self._run(prepare, write=True)
+
+    def _check_read_only_schema(self) -> None:
+        """A store on a read-only medium is read as it is: it cannot be created or upgraded."""
+
+        def check() -> None:
+            with self.engine.connect() as conn:
+                names = set(sa.inspect(conn).get_table_names())
+                if "nasforge_meta" not in names:
+                    _refuse_foreign(self.target, names)
+                    raise StoreError(f"{self.target} holds no nasforge store")
+                if self._check_version(conn) < SCHEMA_VERSION:
+                    raise StoreError(
+                        f"store {self.target} was written by an earlier nasforge and is on a "
+                        "read-only medium, so it cannot be upgraded; copy it to a writable place"
+                    )
+
+        self._run(check)
 
     def _upgrade(self, conn: Connection) -> None:
         """Bring a schema-1 store to the current schema, in the caller's transaction."""
@@ -618,7 +695,13 @@ class SqlStore(Store):
         return self._run(update, write=True)
 
     def mark_stale(
-        self, experiment_id: int, trial: TrialRecord, reason: str, *, now: float
+        self,
+        experiment_id: int,
+        trial: TrialRecord,
+        reason: str,
+        *,
+        now: float,
+        charge: bool = True,
     ) -> TrialRecord | None:
         reason = reason if reason.startswith(STALE_PREFIX) else STALE_PREFIX + reason
         if trial.experiment_id != experiment_id:
@@ -628,6 +711,7 @@ class SqlStore(Store):
             "lost": True,
             "error": reason,
             "finished_at": now,
+            "attempt": trial.attempt if charge else trial.attempt - 1,
             **self._mine(trial),
         }
 
@@ -637,7 +721,14 @@ class SqlStore(Store):
 
         if self._run(update, write=True) != 1:
             return None
-        return replace(trial, status=Status.FAILED, lost=True, error=reason, finished_at=now)
+        return replace(
+            trial,
+            status=Status.FAILED,
+            lost=True,
+            error=reason,
+            finished_at=now,
+            attempt=params["attempt"],
+        )
 
     def claim_retry(
         self, experiment_id: int, *, owner: str, max_retries: int, now: float

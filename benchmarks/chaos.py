@@ -235,7 +235,7 @@ def scenario_training(
     return result | {"trials": trials, "workers": workers, "epochs": epochs}
 
 
-TRAINING_KILL_WINDOW_S = 1.5
+TRAINING_KILL_WINDOW_S = 0.5
 """Seconds after a training driver's first trial within which it is killed (a few trials)."""
 
 
@@ -664,7 +664,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--delay", type=float, default=1.0, help="seconds each evaluation takes")
     p.add_argument("--training-rounds", type=int, default=20)
-    p.add_argument("--training-trials", type=int, default=80)
+    p.add_argument("--training-trials", type=int, default=120)
     p.add_argument("--epochs", type=int, default=20, help="epochs of each training trial")
     p.add_argument("--worker-kills", type=int, default=5)
     p.add_argument("--processes", type=int, default=4)

@@ -86,10 +86,10 @@ def test_driver_killed_a_few_times_loses_nothing(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_training_search_killed_20_times_charges_no_attempt(tmp_path: Path) -> None:
-    result = chaos(tmp_path, "training", "--training-rounds", "20", "--training-trials", "80")
-    check_kill_loop(result, 80, 20)
+    result = chaos(tmp_path, "training", "--training-rounds", "20", "--training-trials", "120")
+    check_kill_loop(result, 120, 20)
     rounds = result["rounds"]
-    assert sum(not r["finished_before_kill"] for r in rounds) >= 15, rounds
+    assert sum(not r["finished_before_kill"] for r in rounds) >= 10, rounds
     assert sum(r["running_left"] > 0 for r in rounds) >= 10, rounds  # killed mid-training
 
 

@@ -24,8 +24,8 @@ from nasforge.experiment import Progress
 from nasforge.objective import Objective, best_trial, trial_score
 from nasforge.plan import SearchPlan, SearchResult, default_name, plan_search
 from nasforge.result import Status
-from nasforge.spaces.base import SPACES
-from nasforge.store.base import ExperimentRecord, TrialRecord
+from nasforge.spaces.base import SPACES, space_members, split_members
+from nasforge.store.base import DamagedRow, ExperimentRecord, TrialRecord
 from nasforge.strategies.base import STRATEGIES, make_strategy, strategy_options
 from nasforge.tasks.base import TASKS
 
@@ -35,7 +35,9 @@ __all__ = [
     "SearchConfig",
     "SearchPlan",
     "SearchResult",
+    "StoreCheck",
     "best",
+    "check_store",
     "constraints_of",
     "default_name",
     "experiment",
@@ -139,7 +141,7 @@ def trials(name: str, *, db: str | os.PathLike[str] | None = None) -> list[Trial
     """All stored trials of experiment ``name``, by number."""
     record, store = _experiment(name, db)
     try:
-        return list(store.trials(record.id))
+        return space_members(record, store.trials(record.id))
     finally:
         store.close()
 
@@ -166,7 +168,8 @@ def top(name: str, n: int, *, db: str | os.PathLike[str] | None = None) -> list[
     record, store = _experiment(name, db)
     try:
         objective = objective_of(record)
-        ranked = [t for t in store.trials(record.id) if trial_score(t, objective) > -math.inf]
+        stored = space_members(record, store.trials(record.id))
+        ranked = [t for t in stored if trial_score(t, objective) > -math.inf]
     finally:
         store.close()
     ranked.sort(key=lambda t: (-trial_score(t, objective), t.number))
@@ -177,7 +180,7 @@ def best(name: str, *, db: str | os.PathLike[str] | None = None) -> TrialRecord 
     """The best COMPLETE trial of experiment ``name`` on its stored objective."""
     record, store = _experiment(name, db)
     try:
-        return best_trial(store.trials(record.id), objective_of(record))
+        return best_trial(space_members(record, store.trials(record.id)), objective_of(record))
     finally:
         store.close()
 
@@ -221,7 +224,7 @@ def pareto(
 
     record, store = _experiment(name, db)
     try:
-        stored = store.trials(record.id)
+        stored = space_members(record, store.trials(record.id))
     finally:
         store.close()
     goals = parse_objectives(objectives) if objectives else record.objectives
@@ -249,6 +252,55 @@ def list_experiments(db: str | os.PathLike[str] | None = None) -> list[Experimen
     store = open_store(db, create=False)
     try:
         return store.list_experiments()
+    finally:
+        store.close()
+
+
+@dataclass(frozen=True)
+class StoreCheck:
+    """What :func:`check_store` found: the file's own check (SQLite's ``integrity_check``;
+    ``"ok"`` on a server database), how many experiments and trials can be read, and every
+    damaged row (which readers skip)."""
+
+    target: str
+    integrity: str
+    experiments: int
+    trials: int
+    damaged: tuple[DamagedRow, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.integrity == "ok" and not self.damaged
+
+
+def check_store(db: str | os.PathLike[str] | None = None) -> StoreCheck:
+    """Check a store without writing to it: the database file itself, then every row.
+
+    Raises:
+        StoreError: If the store cannot be opened at all (not a nasforge store, unreadable).
+    """
+    import warnings
+
+    from nasforge.errors import DamagedRowWarning
+    from nasforge.store.sql import open_store  # SQLAlchemy: when a store is read
+
+    store = open_store(db, create=False)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DamagedRowWarning)  # listed in the answer instead
+            integrity = store.integrity_check()
+            records = store.list_experiments()
+            count = sum(store.count_trials(r.id) for r in records)
+            damaged = store.damaged()
+            for record in records:  # rows the store reads, but not architectures of the space
+                damaged.extend(split_members(record, store.trials(record.id))[1])
+            return StoreCheck(
+                target=store.target,
+                integrity=integrity,
+                experiments=len(records),
+                trials=count,
+                damaged=tuple(damaged),
+            )
     finally:
         store.close()
 

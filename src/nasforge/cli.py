@@ -29,7 +29,7 @@ from nasforge import api
 from nasforge.budget import Budget, BudgetUnit
 from nasforge.config import SearchConfig
 from nasforge.constraint import Constraint
-from nasforge.errors import ConfigError, NasforgeError
+from nasforge.errors import ConfigError, DamagedRowWarning, NasforgeError
 from nasforge.evaluators.base import BENCHMARKS
 from nasforge.execution.base import EXECUTORS
 from nasforge.experiment import Progress as SearchProgress
@@ -420,6 +420,13 @@ def _read_parsers(sub: Any) -> None:
     b.add_argument("--json", action="store_true", help="print JSON")
     _add_db(b)
 
+    dr = sub.add_parser(
+        "doctor",
+        help="check a store without writing to it: the file, then every row "
+        "(exit 1 if anything is damaged)",
+    )
+    _add_db(dr)
+
 
 def _tool_parsers(sub: Any) -> None:
     px = sub.add_parser("proxies", help="rank a sample of architectures by zero-cost proxies")
@@ -749,6 +756,25 @@ def _cmd_best(args: argparse.Namespace) -> int:
     return EXIT_OK if best is not None else EXIT_ERROR
 
 
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    check = api.check_store(args.db)
+    out.print(
+        f"store {escape(check.target)}: file check {escape(check.integrity)}; "
+        f"{check.experiments} experiments, {check.trials} trials"
+    )
+    for damage in check.damaged:
+        out.print(f"damaged: {escape(str(damage))}")
+    if check.ok:
+        out.print("no damage found")
+        return EXIT_OK
+    if check.damaged:
+        out.print(
+            f"{len(check.damaged)} damaged rows: every reader skips them and nothing rewrites "
+            "them; the rest of the store works"
+        )
+    return EXIT_ERROR
+
+
 _REGISTRIES: dict[str, Registry[Any]] = {
     "spaces": SPACES,
     "strategies": STRATEGIES,
@@ -977,6 +1003,7 @@ _COMMANDS = {
     "search": _cmd_search,
     "trials": _cmd_trials,
     "best": _cmd_best,
+    "doctor": _cmd_doctor,
     "list": _cmd_list,
     "proxies": _cmd_proxies,
     "latency": _cmd_latency,
@@ -1046,6 +1073,24 @@ def _load_plugins() -> None:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
+_default_showwarning = warnings.showwarning
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """A damaged stored row is reported on one line as it is met; other warnings as usual."""
+    if issubclass(category, DamagedRowWarning):
+        err.print(f"[bold yellow]warning:[/] {escape(str(message))}")
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
 class _Terminated(BaseException):
     """SIGTERM arrived: unwind as an interrupt does (not an Exception: nothing swallows it)."""
 
@@ -1067,7 +1112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
         _fill_defaults(args)
-        return _COMMANDS[args.command](args)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", DamagedRowWarning)
+            warnings.showwarning = _show_warning
+            return _COMMANDS[args.command](args)
     except ConfigError as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}")
         return EXIT_USAGE

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "DamagedRowWarning",
     "InvalidArchitectureError",
     "LatencyTableError",
     "NasforgeError",
@@ -48,3 +49,7 @@ class StoreError(NasforgeError):
 class WorkersUnavailable(NasforgeError):
     """An executor cannot run trials at all (its workers cannot start); the trials it was
     given are not at fault and run again when the search is resumed."""
+
+
+class DamagedRowWarning(UserWarning):
+    """A stored row cannot be read and is skipped (see :class:`nasforge.store.DamagedRow`)."""

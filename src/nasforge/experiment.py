@@ -7,6 +7,7 @@ import contextlib
 import logging
 import math
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field, replace
@@ -16,14 +17,14 @@ from nasforge.architecture import Architecture
 from nasforge.budget import Budget, BudgetUnit
 from nasforge.config import DEFAULT_MAX_RETRIES, StoredSearch
 from nasforge.constraint import Constraint
-from nasforge.errors import ConfigError, NasforgeError, WorkersUnavailable
+from nasforge.errors import ConfigError, DamagedRowWarning, NasforgeError, WorkersUnavailable
 from nasforge.evaluators.base import Evaluator
 from nasforge.execution.base import Executor, InlineExecutor, refuse_while_a_worker_starts
 from nasforge.heartbeat import Heartbeat, Owner, owner_is_dead
 from nasforge.objective import Objective, replaces_best
 from nasforge.result import Result, Status
 from nasforge.spaces.base import SearchSpace
-from nasforge.store.base import ExperimentRecord, Limit, Store, TrialRecord
+from nasforge.store.base import DamagedRow, ExperimentRecord, Limit, Store, TrialRecord
 from nasforge.strategies.base import Strategy
 
 if TYPE_CHECKING:
@@ -396,7 +397,22 @@ class Experiment:
         return trial
 
     def _learn(self, trial: TrialRecord, view: _View, state: _LoopState) -> None:
-        """Take in a stored trial: count it, and tell the strategy once it is settled."""
+        """Take in a stored trial: count it, and tell the strategy once it is settled.
+
+        A trial whose stored architecture is not one of the space's (the row was edited or
+        damaged) is skipped, with a warning, as the store skips rows it cannot read.
+        """
+        if trial.id in view.damaged:
+            return
+        if trial.id not in view.told:
+            try:
+                self.space.validate(trial.arch)
+            except NasforgeError as exc:
+                view.damaged.add(trial.id)
+                detail = f"is not an architecture of space {self.space.name!r} ({exc})"
+                damage = DamagedRow(self.record.name, trial.number, "arch", detail)
+                warnings.warn(DamagedRowWarning(f"{damage}; it is skipped"), stacklevel=2)
+                return
         view.see(trial)
         if not trial.final or view.retryable(trial) or trial.id in view.told:
             return
@@ -566,6 +582,7 @@ class _View:
         self.done: dict[str, Result] = {}  # settled results by dedup id: key, or key@fidelity
         self.pending: set[str] = set()  # dedup ids running (here or elsewhere) or to retry
         self.told: set[int] = set()  # ids of trials the strategy has heard of
+        self.damaged: set[int] = set()  # ids of trials whose architecture is not the space's
         self.mine: set[int] = set()  # ids of trials this run held
         self.settled: set[int] = set()  # numbers of settled trials
         self.watermark = -1  # every trial numbered up to this one is settled and seen

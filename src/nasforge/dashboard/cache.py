@@ -17,6 +17,7 @@ from nasforge.errors import ConfigError
 from nasforge.objective import Objective
 from nasforge.pareto import pareto_front
 from nasforge.result import Status
+from nasforge.spaces.base import space_members
 from nasforge.store.base import ExperimentRecord, TrialRecord
 from nasforge.store.sql import SqlStore
 
@@ -32,7 +33,8 @@ def settled(trial: TrialRecord) -> bool:
 class _Known:
     """What is known of one experiment."""
 
-    rows: list[TrialRecord] = field(default_factory=list)  # by number, from 0, no gaps
+    rows: dict[int, TrialRecord] = field(default_factory=dict)  # by number, ascending
+    last: int = -1  # the highest number read (a damaged row, skipped, leaves a gap)
     open: set[int] = field(default_factory=set)  # numbers of rows that may still change
     front: list[TrialRecord] = field(default_factory=list)  # front of the merged rows
     unmerged: list[TrialRecord] = field(default_factory=list)  # settled, not in the front yet
@@ -87,20 +89,21 @@ class TrialCache:
         key = (record.id, record.created_at)
         with self._lock:
             known = self._known.setdefault(key, _Known())
-            last = len(known.rows) - 1
+            last = known.last
             reread = sorted(known.open)
-        newer = self._store.trials(record.id, after=last)
+        newer = space_members(record, self._store.trials(record.id, after=last))
         changed = self._store.trials(record.id, numbers=reread) if reread else []
         with self._lock:
             for trial in changed:
-                if trial.number < len(known.rows) and known.rows[trial.number] != trial:
+                if known.rows.get(trial.number, trial) != trial:
                     known.rows[trial.number] = trial
                     self._note(known, trial)
-            for trial in newer:  # another request may have appended them already
-                if trial.number == len(known.rows):
-                    known.rows.append(trial)
+            for trial in newer:  # another request may have added them already
+                if trial.number > known.last:
+                    known.rows[trial.number] = trial
+                    known.last = trial.number
                     self._note(known, trial)
-            return list(known.rows)
+            return list(known.rows.values())
 
     @staticmethod
     def _note(known: _Known, trial: TrialRecord) -> None:

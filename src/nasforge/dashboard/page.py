@@ -170,7 +170,9 @@ function appendRows(rows) {
   const body = $("trials").tBodies[0];
   for (const t of rows) {
     if (t.number <= state.last) {  // a row read again: it has finished, or is retried
-      state.rows[t.number] = t;
+      // numbers may have gaps (a damaged row is skipped): find the row by its number
+      const at = state.rows.findIndex((r) => r.number === t.number);
+      if (at >= 0) state.rows[at] = t;
       const shown = body.querySelector('tr[data-number="' + t.number + '"]');
       if (shown) shown.replaceWith(trialRow(t));
     } else {

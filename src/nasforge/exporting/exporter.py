@@ -40,6 +40,7 @@ from nasforge.exporting.torch import (
 )
 from nasforge.objective import best_trial
 from nasforge.result import Status
+from nasforge.spaces.base import space_members
 from nasforge.store.base import ExperimentRecord, TrialRecord
 from nasforge.store.sql import open_store
 
@@ -109,7 +110,7 @@ def _read(
     store = open_store(db, create=False)
     try:
         record = store.get_experiment(name)
-        return record, store.trials(record.id), store.target
+        return record, space_members(record, store.trials(record.id)), store.target
     finally:
         store.close()
 

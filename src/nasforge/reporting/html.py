@@ -23,7 +23,7 @@ from nasforge.pareto import objective_values, pareto_front
 from nasforge.reporting.diagram import diagram_svg
 from nasforge.reporting.plots import Chart, Mark, Series, column_format, fmt_number
 from nasforge.result import Status
-from nasforge.spaces.base import SPACES
+from nasforge.spaces.base import SPACES, space_members
 from nasforge.store.base import ExperimentRecord, TrialRecord
 from nasforge.store.sql import open_store
 
@@ -601,7 +601,7 @@ def report(
     store = open_store(db, create=False)
     try:
         record = store.get_experiment(name)
-        trials = store.trials(record.id)
+        trials = space_members(record, store.trials(record.id))
         target = store.target
     finally:
         store.close()

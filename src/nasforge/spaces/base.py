@@ -17,6 +17,8 @@ from nasforge.registry import Registry
 if TYPE_CHECKING:
     from torch import nn
 
+    from nasforge.store.base import DamagedRow, ExperimentRecord, TrialRecord
+
 __all__ = [
     "MODALITIES",
     "SPACES",
@@ -27,6 +29,8 @@ __all__ = [
     "SearchSpace",
     "TaskShape",
     "register_space",
+    "space_members",
+    "split_members",
 ]
 
 MODALITIES = ("graph", "image", "tabular")
@@ -446,3 +450,43 @@ def _type_hints(cls: type) -> dict[str, type]:
     import typing
 
     return {k: v for k, v in typing.get_type_hints(cls).items() if isinstance(v, type)}
+
+
+def space_members(record: ExperimentRecord, trials: Iterable[TrialRecord]) -> list[TrialRecord]:
+    """The ``trials`` whose stored architecture belongs to the experiment's space.
+
+    Any other (its row edited or damaged: the store reads the JSON, only the space knows its
+    rules) is skipped with a :class:`~nasforge.errors.DamagedRowWarning`, as the store skips
+    rows it cannot read. Trials of a space not registered here are all kept.
+    """
+    import warnings
+
+    from nasforge.errors import DamagedRowWarning
+
+    kept, damaged = split_members(record, trials)
+    for damage in damaged:
+        warnings.warn(DamagedRowWarning(f"{damage}; it is skipped"), stacklevel=2)
+    return kept
+
+
+def split_members(
+    record: ExperimentRecord, trials: Iterable[TrialRecord]
+) -> tuple[list[TrialRecord], list[DamagedRow]]:
+    """``trials`` split into those of the experiment's space and the damage the others are
+    (see :func:`space_members`)."""
+    from nasforge.store.base import DamagedRow
+
+    name = record.search.space
+    if name not in SPACES:
+        return list(trials), []
+    space = SPACES.create(name)
+    kept, damaged = [], []
+    for trial in trials:
+        try:
+            space.validate(trial.arch)
+        except ConfigError as exc:
+            detail = f"is not an architecture of space {name!r} ({exc})"
+            damaged.append(DamagedRow(record.name, trial.number, "arch", detail))
+            continue
+        kept.append(trial)
+    return kept, damaged

@@ -9,12 +9,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from nasforge.store.base import ExperimentRecord, Store, TrialRecord
+from nasforge.store.base import DamagedRow, ExperimentRecord, Store, TrialRecord
 
 if TYPE_CHECKING:
     from nasforge.store.sql import SCHEMA_VERSION, SqlStore, open_store
 
-__all__ = ["SCHEMA_VERSION", "ExperimentRecord", "SqlStore", "Store", "TrialRecord", "open_store"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "DamagedRow",
+    "ExperimentRecord",
+    "SqlStore",
+    "Store",
+    "TrialRecord",
+    "open_store",
+]
 
 _SQL = ("SCHEMA_VERSION", "SqlStore", "open_store")
 

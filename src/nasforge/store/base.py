@@ -16,6 +16,7 @@ from nasforge.result import Result, Status
 
 __all__ = [
     "STALE_PREFIX",
+    "DamagedRow",
     "ExperimentRecord",
     "Limit",
     "Reservation",
@@ -124,6 +125,29 @@ class TrialRecord:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class DamagedRow:
+    """A stored row that cannot be read: edited by hand, written by a broken tool, or damaged
+    on disk. Readers skip it (with a :class:`~nasforge.errors.DamagedRowWarning`) and nothing
+    rewrites it; ``nasforge doctor`` lists it.
+
+    ``number`` is the trial's number, or ``None`` for an experiment's own row.
+    """
+
+    experiment: str
+    number: int | None
+    column: str
+    detail: str
+
+    def __str__(self) -> str:
+        what = (
+            f"experiment {self.experiment!r}"
+            if self.number is None
+            else f"trial {self.number} of experiment {self.experiment!r}"
+        )
+        return f"{what} is damaged: column {self.column} {self.detail}"
+
+
 class Limit(StrEnum):
     """What :meth:`Store.reserve_trial` counts against a budget."""
 
@@ -162,6 +186,9 @@ class Store(ABC):
         * The store never executes stored data: everything is JSON, nothing is unpickled.
         * A store refuses to open a file or database that is not a nasforge store, or one
           written by a newer schema, instead of writing to it.
+        * A row that cannot be read (:class:`DamagedRow`) is skipped by every reader with a
+          :class:`~nasforge.errors.DamagedRowWarning` and never rewritten; it keeps its trial
+          number and counts against a budget. :meth:`damaged` lists such rows.
 
     Raises (every method):
         StoreError: When the backend cannot be read or written (damaged file, lost server).
@@ -279,6 +306,10 @@ class Store(ABC):
         """Trials of an experiment by number, optionally only those with ``status``, only
         those numbered above ``after`` (what a poller has not seen yet) and only those in
         ``numbers`` (trials a poller saw running, to read again)."""
+
+    @abstractmethod
+    def damaged(self) -> list[DamagedRow]:
+        """Every row of the store that readers skip as damaged, experiments first."""
 
     @abstractmethod
     def count_trials(self, experiment_id: int) -> int:

@@ -8,6 +8,7 @@ import os
 import random
 import sqlite3
 import time
+import warnings
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -19,11 +20,12 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from nasforge.architecture import Architecture
-from nasforge.errors import ConfigError, NasforgeError, StoreError
+from nasforge.errors import ConfigError, DamagedRowWarning, NasforgeError, StoreError
 from nasforge.paths import DEFAULT_DB
 from nasforge.result import Result, Status
 from nasforge.store.base import (
     STALE_PREFIX,
+    DamagedRow,
     ExperimentRecord,
     Limit,
     Reservation,
@@ -90,15 +92,27 @@ trials = sa.Table(
 _ADDED_IN_2 = ("attempt", "lost", "owner", "heartbeat_at")
 _JSON = ("status", "metrics", "test_metrics", "costs", "curve")  # converted for the record
 
+_SCORES = ("metrics", "test_metrics", "costs")
+
+
+def _raw(column: sa.Column[Any]) -> sa.ColumnElement[Any]:
+    """``column`` as stored, unconverted, so that one damaged value is reported instead of
+    failing the whole query: JSON as its text, the rest without SQLAlchemy's processing."""
+    if isinstance(column.type, sa.JSON):
+        return sa.cast(column, sa.Text).label(column.name)
+    return sa.type_coerce(column, sa.types.NullType()).label(column.name)
+
+
+_READ_TRIALS = sa.select(*(_raw(c) for c in trials.c))
+_READ_EXPERIMENTS = sa.select(*(_raw(c) for c in experiments.c))
+
 # Statements built once (their compiled form is cached); values come as parameters.
 _OF_EXPERIMENT = trials.c.experiment_id == sa.bindparam("eid")
-_SAME_KEY = sa.select(trials).where(_OF_EXPERIMENT, trials.c.key == sa.bindparam("k"))
+_SAME_KEY = _READ_TRIALS.where(_OF_EXPERIMENT, trials.c.key == sa.bindparam("k"))
 _SAME = {
-    "any": _SAME_KEY.order_by(trials.c.number).limit(1),
-    "none": _SAME_KEY.where(trials.c.fidelity.is_(None)).order_by(trials.c.number).limit(1),
-    "eq": _SAME_KEY.where(trials.c.fidelity == sa.bindparam("fid"))
-    .order_by(trials.c.number)
-    .limit(1),
+    "any": _SAME_KEY.order_by(trials.c.number),
+    "none": _SAME_KEY.where(trials.c.fidelity.is_(None)).order_by(trials.c.number),
+    "eq": _SAME_KEY.where(trials.c.fidelity == sa.bindparam("fid")).order_by(trials.c.number),
 }
 _COUNT = {
     Limit.TRIALS: sa.select(sa.func.count()).where(_OF_EXPERIMENT),
@@ -120,6 +134,68 @@ def _finite(values: Mapping[str, float]) -> dict[str, float | None]:
 
 def _floats(values: Mapping[str, Any] | None) -> dict[str, float]:
     return {k: (math.nan if v is None else float(v)) for k, v in (values or {}).items()}
+
+
+class _Damaged(Exception):
+    """A stored value that cannot be read: its column and what is wrong with it."""
+
+    def __init__(self, column: str, detail: str) -> None:
+        super().__init__(column, detail)
+        self.column = column
+        self.detail = detail
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _json(row: Any, column: str) -> Any:
+    text = getattr(row, column)
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise _Damaged(column, f"is not JSON ({detail}): {_shown(text)}") from None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _scores_of(value: Any, column: str) -> dict[str, float]:
+    """A stored ``{name: number or null}`` object as floats (null reads as NaN)."""
+    if not isinstance(value, dict):
+        raise _Damaged(column, f"holds {_shown(value)}; a JSON object of numbers is expected")
+    for name, v in value.items():
+        if v is not None and not _number(v):
+            raise _Damaged(column, f"holds {name!r}: {_shown(v)}; a number or null is expected")
+    return _floats(value)
+
+
+def _int_of(row: Any, column: str, *, optional: bool = False) -> int | None:
+    value = getattr(row, column)
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _Damaged(column, f"holds {_shown(value)}; a whole number >= 0 is expected")
+    return value
+
+
+def _time_of(row: Any, column: str) -> float | None:
+    value = getattr(row, column)
+    if value is None:
+        return None
+    if not _number(value) or not math.isfinite(value) or value < 0:
+        raise _Damaged(column, f"holds {_shown(value)}; a finite number >= 0 is expected")
+    return float(value)
+
+
+def _text_of(row: Any, column: str) -> str | None:
+    value = getattr(row, column)
+    if value is not None and not isinstance(value, str):
+        raise _Damaged(column, f"holds {_shown(value)}; text is expected")
+    return value
 
 
 def _dumps(value: Any) -> str:
@@ -282,6 +358,8 @@ class SqlStore(Store):
             url, durable=durable, busy_timeout=busy_timeout, read_only=self.read_only
         )
         self._writer = self.engine.execution_options(nasforge_write=True)
+        self._reported: set[tuple[str, int | None]] = set()  # damaged rows already warned of
+        self._names: dict[int, str] = {}  # experiment names by id, for messages
         # built once: the next free number is computed inside the INSERT, under the write lock
         next_number = (
             sa.select(sa.func.coalesce(sa.func.max(trials.c.number) + 1, 0))
@@ -449,17 +527,42 @@ class SqlStore(Store):
     # -- experiments ----------------------------------------------------------------------
     @staticmethod
     def _experiment(row: Any) -> ExperimentRecord:
+        """The record of a stored experiment row.
+
+        Raises:
+            _Damaged: If a value cannot be read.
+        """
+        config = _json(row, "config")
+        if not isinstance(config, dict):
+            raise _Damaged("config", f"holds {_shown(config)}; a JSON object is expected")
+        created_at = _time_of(row, "created_at")
         return ExperimentRecord(
-            id=row.id, name=row.name, config=row.config, created_at=row.created_at
+            id=row.id, name=row.name, config=config, created_at=created_at or 0.0
         )
 
-    def _find_experiment(self, name: str) -> ExperimentRecord | None:
-        def find() -> ExperimentRecord | None:
-            with self.engine.connect() as conn:
-                row = conn.execute(sa.select(experiments).where(experiments.c.name == name)).first()
-            return None if row is None else self._experiment(row)
+    def _warn(self, damage: DamagedRow) -> None:
+        """Say once per store that a damaged row is skipped."""
+        key = (damage.experiment, damage.number)
+        if key not in self._reported:
+            self._reported.add(key)
+            warnings.warn(
+                DamagedRowWarning(f"{damage}; it is skipped (`nasforge doctor` lists all)"),
+                stacklevel=4,
+            )
 
-        return self._run(find)
+    def _find_experiment(self, name: str) -> ExperimentRecord | None:
+        def find() -> Any:
+            with self.engine.connect() as conn:
+                return conn.execute(_READ_EXPERIMENTS.where(experiments.c.name == name)).first()
+
+        row = self._run(find)
+        if row is None:
+            return None
+        try:
+            return self._experiment(row)
+        except _Damaged as bad:
+            damage = DamagedRow(name, None, bad.column, bad.detail)
+            raise StoreError(f"{damage}; `nasforge doctor` lists what is damaged") from None
 
     def get_or_create_experiment(
         self, name: str, config: Mapping[str, Any]
@@ -470,18 +573,19 @@ class SqlStore(Store):
         if existing is not None:
             return existing, False
         try:
-            json.loads(_dumps(config))
+            plain = json.loads(_dumps(config))
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"experiment config must be plain JSON data: {exc}") from None
 
         def create() -> ExperimentRecord:
+            now = time.time()
             with self._writer.begin() as conn:
                 row = conn.execute(
                     experiments.insert()
-                    .values(name=name, config=dict(config), created_at=time.time())
-                    .returning(*experiments.c)
+                    .values(name=name, config=plain, created_at=now)
+                    .returning(experiments.c.id)
                 ).one()
-            return self._experiment(row)
+            return ExperimentRecord(id=row.id, name=name, config=plain, created_at=now)
 
         try:
             return self._run(create, write=True), True
@@ -500,13 +604,21 @@ class SqlStore(Store):
             raise ConfigError(f"no experiment named {name!r} in {self.target}; stored: {listed}")
         return found
 
-    def list_experiments(self) -> list[ExperimentRecord]:
-        def fetch() -> list[ExperimentRecord]:
+    def _experiment_rows(self) -> list[Any]:
+        def fetch() -> list[Any]:
             with self.engine.connect() as conn:
-                rows = conn.execute(sa.select(experiments).order_by(experiments.c.id)).all()
-            return [self._experiment(r) for r in rows]
+                return list(conn.execute(_READ_EXPERIMENTS.order_by(experiments.c.id)).all())
 
         return self._run(fetch)
+
+    def list_experiments(self) -> list[ExperimentRecord]:
+        found = []
+        for row in self._experiment_rows():
+            try:
+                found.append(self._experiment(row))
+            except _Damaged as bad:
+                self._warn(DamagedRow(str(row.name), None, bad.column, bad.detail))
+        return found
 
     # -- trials --------------------------------------------------------------------------------
     @staticmethod
@@ -616,9 +728,10 @@ class SqlStore(Store):
         def reserve() -> Reservation:
             with self._writer.begin() as conn:
                 self._lock_experiment(conn, experiment_id)
-                row = conn.execute(same, ids).first()
-                if row is not None:
-                    return Reservation(existing=self._trial(row))
+                for row in conn.execute(same, ids):
+                    sound = self._sound(row)
+                    if sound is not None:  # a damaged row is passed over, never rewritten
+                        return Reservation(existing=sound)
                 if limit is not None:
                     used = int(conn.execute(_COUNT[limit[0]], {"eid": experiment_id}).scalar_one())
                     if used >= limit[1]:
@@ -733,25 +846,19 @@ class SqlStore(Store):
     def claim_retry(
         self, experiment_id: int, *, owner: str, max_retries: int, now: float
     ) -> TrialRecord | None:
-        pick = (
-            sa.select(trials)
-            .where(
-                trials.c.experiment_id == experiment_id,
-                trials.c.status == Status.FAILED.value,
-                trials.c.lost.is_(True),
-                trials.c.attempt <= max_retries,
-            )
-            .order_by(trials.c.number)
-            .limit(1)
-        )
+        pick = _READ_TRIALS.where(
+            trials.c.experiment_id == experiment_id,
+            trials.c.status == Status.FAILED.value,
+            trials.c.lost.is_(True),
+            trials.c.attempt <= max_retries,
+        ).order_by(trials.c.number)
 
         def claim() -> TrialRecord | None:
             with self._writer.begin() as conn:
                 self._lock_experiment(conn, experiment_id)
-                row = conn.execute(pick).first()
-                if row is None:
+                old = next(filter(None, map(self._sound, conn.execute(pick))), None)
+                if old is None:
                     return None
-                old = self._trial(row)
                 values = {
                     "status": Status.RUNNING.value,
                     "lost": False,
@@ -781,31 +888,74 @@ class SqlStore(Store):
 
     @staticmethod
     def _trial(row: Any) -> TrialRecord:
+        """The record of a stored trial row.
+
+        Raises:
+            _Damaged: If a value cannot be read (the first one found).
+        """
         try:
-            arch = Architecture.from_dict(row.arch)
+            arch = Architecture.from_dict(_json(row, "arch"))
         except NasforgeError as exc:
-            raise StoreError(f"trial {row.number} holds a damaged architecture: {exc}") from None
+            raise _Damaged("arch", f"is not an architecture ({exc})") from None
+        except (TypeError, ValueError, AttributeError, KeyError) as exc:
+            raise _Damaged("arch", f"is not an architecture ({type(exc).__name__})") from None
+        try:
+            status = Status(row.status)
+        except ValueError:
+            accepted = ", ".join(s.value for s in Status)
+            raise _Damaged("status", f"holds {_shown(row.status)}; one of {accepted}") from None
+        metrics, test_metrics, costs = (_scores_of(_json(row, c), c) for c in _SCORES)
+        curve = _json(row, "curve")
+        if not isinstance(curve, list):
+            raise _Damaged("curve", f"holds {_shown(curve)}; a JSON list is expected")
+        lost = row.lost
+        if lost not in (0, 1):  # True and False are 1 and 0
+            raise _Damaged("lost", f"holds {_shown(lost)}; 0 or 1 is expected")
+        attempt = _int_of(row, "attempt")
+        assert attempt is not None
         return TrialRecord(
             id=row.id,
             experiment_id=row.experiment_id,
             number=row.number,
             arch=arch,
-            key=row.key,
-            status=Status(row.status),
-            metrics=_floats(row.metrics),
-            test_metrics=_floats(row.test_metrics),
-            costs=_floats(row.costs),
-            curve=tuple(_floats(p) for p in row.curve or ()),
-            fidelity=row.fidelity,
-            error=row.error,
-            started_at=row.started_at,
-            finished_at=row.finished_at,
-            wall_time=row.wall_time,
-            attempt=row.attempt,
-            lost=bool(row.lost),
-            owner=row.owner,
-            heartbeat_at=row.heartbeat_at,
+            key=str(row.key),
+            status=status,
+            metrics=metrics,
+            test_metrics=test_metrics,
+            costs=costs,
+            curve=tuple(_scores_of(point, "curve") for point in curve),
+            fidelity=_int_of(row, "fidelity", optional=True),
+            error=_text_of(row, "error"),
+            started_at=_time_of(row, "started_at"),
+            finished_at=_time_of(row, "finished_at"),
+            wall_time=_time_of(row, "wall_time"),
+            attempt=attempt,
+            lost=bool(lost),
+            owner=_text_of(row, "owner"),
+            heartbeat_at=_time_of(row, "heartbeat_at"),
         )
+
+    def _experiment_name(self, experiment_id: int) -> str:
+        if experiment_id not in self._names:
+            self._names.update({int(r.id): str(r.name) for r in self._experiment_rows()})
+        return self._names.get(experiment_id, f"#{experiment_id}")
+
+    def _damage(self, row: Any) -> DamagedRow | None:
+        try:
+            self._trial(row)
+        except _Damaged as bad:
+            name = self._experiment_name(int(row.experiment_id))
+            return DamagedRow(name, int(row.number), bad.column, bad.detail)
+        return None
+
+    def _sound(self, row: Any) -> TrialRecord | None:
+        """The record of ``row``, or ``None`` (with a warning, once) if it is damaged."""
+        try:
+            return self._trial(row)
+        except _Damaged as bad:
+            name = self._experiment_name(int(row.experiment_id))
+            self._warn(DamagedRow(name, int(row.number), bad.column, bad.detail))
+            return None
 
     def trials(
         self,
@@ -815,7 +965,7 @@ class SqlStore(Store):
         after: int | None = None,
         numbers: Collection[int] | None = None,
     ) -> list[TrialRecord]:
-        query = sa.select(trials).where(trials.c.experiment_id == experiment_id)
+        query = _READ_TRIALS.where(trials.c.experiment_id == experiment_id)
         if status is not None:
             query = query.where(trials.c.status == status.value)
         if after is not None:
@@ -824,12 +974,27 @@ class SqlStore(Store):
             query = query.where(trials.c.number.in_(sorted({int(n) for n in numbers})))
         query = query.order_by(trials.c.number)
 
-        def fetch() -> list[TrialRecord]:
+        def fetch() -> list[Any]:
             with self.engine.connect() as conn:
-                rows = conn.execute(query).all()
-            return [self._trial(r) for r in rows]
+                return list(conn.execute(query).all())
 
-        return self._run(fetch)
+        return [t for t in map(self._sound, self._run(fetch)) if t is not None]
+
+    def damaged(self) -> list[DamagedRow]:
+        found: list[DamagedRow] = []
+        for row in self._experiment_rows():
+            try:
+                self._experiment(row)
+            except _Damaged as bad:
+                found.append(DamagedRow(str(row.name), None, bad.column, bad.detail))
+        query = _READ_TRIALS.order_by(trials.c.experiment_id, trials.c.number)
+
+        def fetch() -> list[Any]:
+            with self.engine.connect() as conn:
+                return list(conn.execute(query).all())
+
+        found.extend(d for d in map(self._damage, self._run(fetch)) if d is not None)
+        return found
 
     def count_trials(self, experiment_id: int) -> int:
         query = sa.select(sa.func.count()).where(trials.c.experiment_id == experiment_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sqlite3
 import subprocess
 import sys
@@ -129,7 +130,7 @@ def test_trials_best_and_list(searched: Path) -> None:
         ),
         (
             ["--benchmark", "nas-bench-graph:cora", "--seed", "-1"],
-            "seed must be a non-negative integer",
+            "a seed is an integer from 0 to 4294967295",
         ),
         (
             ["--benchmark", "nas-bench-graph:cora", "-o", "population_size=1"],
@@ -230,7 +231,7 @@ def test_text_in_square_brackets_is_printed_as_written(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     text = " ".join(proc.stdout.split())
-    assert "as experiment run[bold]" in text and f"--db {db}" in text
+    assert "as experiment run[bold]" in text and f"--db {shlex.quote(str(db))}" in text
 
     without_optuna = (
         "import sys; sys.modules['optuna'] = None; from nasforge.cli import main; "

@@ -32,7 +32,7 @@ def test_the_only_experiment_is_taken_and_named(
     guessed = capsys.readouterr()
     assert main(["trials", "--db", str(one), "--json", "--name", "solo"]) == 0
     assert guessed.out == capsys.readouterr().out and guessed.out.count("\n") == 6
-    assert f"experiment solo (the only one in {one})" in " ".join(guessed.err.split())
+    assert f"note: experiment solo (the only one in {one})" in " ".join(guessed.err.split())
     assert main(["best", "--db", str(one)]) == 0
     assert "best architecture (trial" in capsys.readouterr().out
     pareto = ["pareto", "--db", str(one), "--objective", "val_acc", "--objective", "params:min"]

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import signal
 import sys
 import threading
 import warnings
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -27,7 +29,7 @@ from rich.table import Table
 
 from nasforge import api
 from nasforge.budget import Budget, BudgetUnit
-from nasforge.config import SearchConfig
+from nasforge.config import MAX_SEED, SearchConfig, check_seed
 from nasforge.constraint import Constraint
 from nasforge.errors import ConfigError, DamagedRowWarning, NasforgeError
 from nasforge.evaluators.base import BENCHMARKS
@@ -54,13 +56,19 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 T = TypeVar("T")
 
 
+def _line(text: str) -> str:
+    """``text`` as one line of console text: control characters and line breaks of user input
+    are shown escaped (``\\n``, ``\\x1e``), and nothing is read as console markup."""
+    return escape("".join(c if c.isprintable() else repr(c)[1:-1] for c in text))
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with a one-line error and exit code 2."""
 
     def error(self, message: str) -> NoReturn:
         err.print(
-            f"[bold red]error:[/] {escape(self.prog)}: {escape(message)} "
-            f"(see '{escape(self.prog)} --help')"
+            f"[bold red]error:[/] {_line(self.prog)}: {_line(message)} "
+            f"(see '{_line(self.prog)} --help')"
         )
         raise SystemExit(EXIT_USAGE)
 
@@ -95,12 +103,11 @@ _constraint = _argument(Constraint.parse)
 
 def _seed(text: str) -> int:
     try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"seed must be a non-negative integer, got {text!r}")
-    return value
+        return check_seed(int(text))
+    except (ValueError, ConfigError):
+        raise argparse.ArgumentTypeError(
+            f"a seed is an integer from 0 to {MAX_SEED} (2**32 - 1), got {text!r}"
+        ) from None
 
 
 def _reference(text: str) -> tuple[str, float]:
@@ -621,7 +628,26 @@ def _cmd_search(args: argparse.Namespace) -> int:
     settings = api.plan(_search_config(args))
     result = _run_with_progress(settings, args)
     _print_search(settings, result)
+    failed = _all_failed(settings.name, result.db)
+    if failed:
+        err.print(f"[bold red]error:[/] {_line(failed)}")
+        return EXIT_ERROR
     return EXIT_OK
+
+
+def _all_failed(name: str, db: str) -> str | None:
+    """Why no trial of the experiment succeeded, when all of them failed (else ``None``)."""
+    stored = api.trials(name, db=db)
+    if not stored or any(t.status is not Status.FAILED for t in stored):
+        return None
+    reasons = Counter(
+        ((t.error or "no reason given").strip().splitlines() or [""])[0][:300] for t in stored
+    )
+    reason, count = reasons.most_common(1)[0]
+    return (
+        f"all {len(stored)} trials of {name!r} failed; the commonest reason "
+        f"({count} of {len(stored)}): {reason}"
+    )
 
 
 def _run_with_progress(settings: api.SearchPlan, args: argparse.Namespace) -> api.SearchResult:
@@ -682,12 +708,14 @@ def _print_search(settings: api.SearchPlan, result: api.SearchResult) -> None:
             f"Pareto front of {escape(' vs '.join(map(str, settings.objectives)))}: "
             f"{len(front.front)} architectures"
         )
-        out.print(f"next: nasforge pareto --name {escape(name)} --db {escape(str(result.db))}")
+        hint = f"nasforge pareto --name {shlex.quote(name)} --db {shlex.quote(str(result.db))}"
+        out.print(f"next: {escape(hint)}")
     else:
         _print_best(result.best)
     db, quoted = escape(str(result.db)), escape(name)
     out.print(f"results stored in [bold]{db}[/] as experiment [bold]{quoted}[/]")
-    out.print(f"next: nasforge trials --name {quoted} --db {db}")
+    hint = f"nasforge trials --name {shlex.quote(name)} --db {shlex.quote(str(result.db))}"
+    out.print(f"next: {escape(hint)}")
 
 
 def _print_best(best: TrialRecord | None) -> None:
@@ -698,6 +726,22 @@ def _print_best(best: TrialRecord | None) -> None:
     out.print(f"  canonical key: {escape(best.key)}")
     metrics = {**best.metrics, **best.test_metrics, **best.costs}
     out.print(escape("  " + ", ".join(f"{k}={_fmt(v)}" for k, v in metrics.items())))
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by ``None`` (JSON has neither)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _dumps(value: Any) -> str:
+    """Strict JSON: a missing or non-finite number is ``null``, never a bare ``NaN``."""
+    return json.dumps(_finite(value), allow_nan=False)
 
 
 def _trial_json(t: TrialRecord) -> dict[str, Any]:
@@ -725,7 +769,7 @@ def _cmd_trials(args: argparse.Namespace) -> int:
         rows = [t for t in rows if t.status.value == args.status]
     if args.json:
         for t in rows:
-            out.print_json(json.dumps(_trial_json(t)), indent=None)
+            out.print_json(_dumps(_trial_json(t)), indent=None)
         return EXIT_OK
     table = Table(title=f"{escape(args.name)}: {len(rows)} trials")
     for col in ("#", "status", "architecture", "val", "test", "latency ms", "params"):
@@ -750,7 +794,7 @@ def _cmd_trials(args: argparse.Namespace) -> int:
 def _cmd_best(args: argparse.Namespace) -> int:
     best = api.best(args.name, db=args.db)
     if args.json:
-        out.print_json(json.dumps(_trial_json(best) if best else None))
+        out.print_json(_dumps(_trial_json(best) if best else None))
         return EXIT_OK
     _print_best(best)
     return EXIT_OK if best is not None else EXIT_ERROR
@@ -837,7 +881,7 @@ def _cmd_proxies(args: argparse.Namespace) -> int:
                 "seconds": row.seconds,
                 "reason": row.reason,
             }
-            out.print_json(json.dumps(record), indent=None)
+            out.print_json(_dumps(record), indent=None)
         return EXIT_OK
     table = Table(title=f"{len(rows)} architectures of {escape(args.task)} ranked by {names[0]}")
     table.add_column("rank", justify="right", overflow="fold")
@@ -865,7 +909,7 @@ def _cmd_pareto(args: argparse.Namespace) -> int:
             "hypervolume": result.hypervolume,
             "front": [_trial_json(t) for t in result.front],
         }
-        out.print_json(json.dumps(payload))
+        out.print_json(_dumps(payload))
         return EXIT_OK
     table = Table(title=f"Pareto front of {escape(args.name)} ({len(result.front)} trials)")
     table.add_column("#", justify="right", overflow="fold")
@@ -1040,7 +1084,7 @@ def _only_experiment(db: str | None) -> str:
     names = [e.name for e in api.list_experiments(db)]
     where = db or f"$NASFORGE_DB or {DEFAULT_DB}"
     if len(names) == 1:
-        err.print(f"experiment {escape(names[0])} (the only one in {escape(where)})")
+        err.print(f"note: experiment {_line(names[0])} (the only one in {_line(where)})")
         return names[0]
     if not names:
         raise ConfigError(f"the store {where} holds no experiment; run 'nasforge search' first")
@@ -1086,7 +1130,7 @@ def _show_warning(
 ) -> None:
     """A damaged stored row is reported on one line as it is met; other warnings as usual."""
     if issubclass(category, DamagedRowWarning):
-        err.print(f"[bold yellow]warning:[/] {escape(str(message))}")
+        err.print(f"[bold yellow]warning:[/] {_line(str(message))}")
     else:
         _default_showwarning(message, category, filename, lineno, file, line)
 
@@ -1107,7 +1151,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     the worker processes are stopped, before the exit.
     """
     _load_plugins()
-    args = build_parser().parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    for arg in given:
+        if "\x00" in arg:  # no path, name or value can hold one; the OS refuses them
+            err.print(
+                f"[bold red]error:[/] the argument '{_line(arg)}' holds a NUL character "
+                "(\\x00), which no path, name or value may hold"
+            )
+            return EXIT_USAGE
+    args = build_parser().parse_args(given)
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
@@ -1117,10 +1169,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             warnings.showwarning = _show_warning
             return _COMMANDS[args.command](args)
     except ConfigError as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}")
+        err.print(f"[bold red]error:[/] {_line(str(exc))}")
         return EXIT_USAGE
     except NasforgeError as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}")
+        err.print(f"[bold red]error:[/] {_line(str(exc))}")
         return EXIT_ERROR
     except (KeyboardInterrupt, _Terminated) as exc:
         what = "terminated" if isinstance(exc, _Terminated) else "interrupted"

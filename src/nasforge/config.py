@@ -21,6 +21,7 @@ from nasforge.objective import Objective
 
 __all__ = [
     "DEFAULT_MAX_RETRIES",
+    "MAX_SEED",
     "SOURCE_KEY",
     "ExecutionSettings",
     "GoalSettings",
@@ -29,11 +30,53 @@ __all__ = [
     "StoredSearch",
     "StrategySettings",
     "TrainingSettings",
+    "check_experiment_name",
+    "check_seed",
     "parse_objectives",
 ]
 
 DEFAULT_MAX_RETRIES = 2
 """Times a trial lost with its worker is run again by default."""
+
+MAX_SEED = 2**32 - 1
+"""The largest seed: every library a search seeds (numpy, torch, scikit-learn) takes it."""
+
+
+def check_seed(value: object, name: str = "seed") -> int:
+    """``value`` if it is a seed: an integer from 0 to :data:`MAX_SEED`.
+
+    Raises:
+        ConfigError: Otherwise, saying what is accepted.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
+        raise ConfigError(
+            f"{name} must be an integer from 0 to {MAX_SEED} (2**32 - 1), got {value!r}"
+        )
+    return value
+
+
+def check_experiment_name(name: object) -> str:
+    """``name`` if it can name an experiment: 1 to 255 characters, not blank, no line breaks
+    or other control characters, no space at either end.
+
+    Raises:
+        ConfigError: Otherwise, saying what is accepted.
+    """
+    rule = (
+        "an experiment name is 1 to 255 characters without line breaks or other control "
+        "characters, and without spaces at either end"
+    )
+    if not isinstance(name, str):
+        raise ConfigError(f"{rule}; got a {type(name).__name__}")
+    if (
+        not name.strip()
+        or len(name) > 255
+        or name != name.strip()
+        or any(not c.isprintable() for c in name)
+    ):
+        raise ConfigError(f"{rule}; got {name!r}")
+    return name
+
 
 SOURCE_KEY = "source"
 """Key of the stored experiment config that records the data source; not compared on resume."""

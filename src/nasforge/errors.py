@@ -10,6 +10,7 @@ __all__ = [
     "ConfigError",
     "DamagedRowWarning",
     "InvalidArchitectureError",
+    "InvalidResultError",
     "LatencyTableError",
     "NasforgeError",
     "StoreError",
@@ -35,6 +36,11 @@ class UnknownNameError(ConfigError, KeyError):
 
 class InvalidArchitectureError(ConfigError):
     """An architecture is not a member of its search space."""
+
+
+class InvalidResultError(ConfigError):
+    """An evaluator's result holds a value it cannot (a metric that is not a number): that
+    trial fails, the search goes on."""
 
 
 class LatencyTableError(NasforgeError):

@@ -15,7 +15,7 @@ import numpy as np
 
 from nasforge.artifacts import ArtifactStore
 from nasforge.budget import Budget
-from nasforge.config import SearchConfig
+from nasforge.config import SearchConfig, check_experiment_name
 from nasforge.constraint import Constraint
 from nasforge.errors import ConfigError
 from nasforge.evaluators.base import BENCHMARKS, Evaluator, benchmark_options
@@ -183,9 +183,10 @@ def plan_search(config: SearchConfig) -> SearchPlan:
     seed = config.strategy.seed
     check_feasible(space, evaluator, constraints, seed=seed or 0)
     named = source.benchmark or str(source.task)
+    given = None if config.name is None else check_experiment_name(config.name)
     return SearchPlan(
         config=config,
-        name=config.name or default_name(named, config.strategy.name, seed),
+        name=given or default_name(named, config.strategy.name, seed),
         space=space,
         evaluator=evaluator,
         strategy=strategy,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from nasforge.errors import ConfigError
+from nasforge.errors import ConfigError, InvalidResultError
 
 __all__ = ["Result", "Status"]
 
@@ -23,13 +24,37 @@ class Status(StrEnum):
     INFEASIBLE = "INFEASIBLE"  # violates a hard constraint; never best, never on a front
 
 
+def _number(value: Any) -> float | None:
+    """``value`` as a float if it is a real number (a numpy or a one-element torch scalar
+    too); ``None`` for anything else, text and booleans included."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    item = getattr(value, "item", None)  # numpy arrays and torch tensors of one element
+    if callable(item) and getattr(value, "ndim", None) == 0:
+        try:
+            inner = item()
+        except Exception:
+            return None
+        if isinstance(inner, numbers.Real) and not isinstance(inner, bool):
+            return float(inner)
+    return None
+
+
 def _floats(name: str, values: Mapping[str, Any]) -> dict[str, float]:
+    if not isinstance(values, Mapping):
+        raise InvalidResultError(
+            f"{name} must be a mapping of names to numbers, got {type(values).__name__}"
+        )
     out: dict[str, float] = {}
     for key, value in values.items():
-        try:
-            out[str(key)] = float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{name}[{key!r}] must be a number, got {value!r}") from None
+        number = _number(value)
+        if number is None:
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            raise InvalidResultError(
+                f"{name}[{key!r}] must be a number (int, float, a numpy or one-element torch "
+                f"scalar), got {type(value).__name__} {shown}"
+            )
+        out[str(key)] = number
     return out
 
 

@@ -298,7 +298,9 @@ def test_path_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("NASFORGE_NB201_PATH", str(path))
     assert NasBench201Evaluator().evaluate(nb201(0)).metrics == {"val_acc": pytest.approx(0.80)}
     monkeypatch.delenv("NASFORGE_NB201_PATH")
-    with pytest.raises(ConfigError, match=r"pass path=\.\.\. or set NASFORGE_NB201_PATH"):
+    with pytest.raises(
+        ConfigError, match=r"pass --table FILE \(API: table=\.\.\.\) or set NASFORGE_NB201_PATH"
+    ):
         NasBench201Evaluator()
 
 

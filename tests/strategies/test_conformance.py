@@ -186,7 +186,7 @@ def test_rejects_bad_options(strategy_name: str) -> None:
     ev = NasBenchGraphEvaluator(dataset="cora")
     with pytest.raises(ConfigError, match="has no option 'bogus'; its options"):
         make_strategy(strategy_name, ev.space, objective=OBJECTIVE, seed=0, options={"bogus": 1})
-    with pytest.raises(ConfigError, match="seed must be a non-negative integer"):
+    with pytest.raises(ConfigError, match="seed must be an integer from 0 to 4294967295"):
         make_strategy(strategy_name, ev.space, objective=OBJECTIVE, seed=-1)
 
 

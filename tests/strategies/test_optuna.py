@@ -335,7 +335,7 @@ def test_options_are_the_effective_settings() -> None:
         ({"n_startup_trials": 0}, r"n_startup_trials must be an integer >= 1, got 0"),
         ({"sampler": "nsga2", "population_size": 1}, r"population_size must be .* >= 2, got 1"),
         ({"multivariate": "yes"}, r"multivariate must be True or False, got 'yes'"),
-        ({"seed": -1}, r"seed must be a non-negative integer"),
+        ({"seed": -1}, r"seed must be an integer from 0 to 4294967295"),
     ],
 )
 def test_bad_options_say_the_rule_and_the_value(options: dict[str, Any], message: str) -> None:

@@ -277,7 +277,8 @@ def resolve_path(path: str | os.PathLike[str] | None) -> Path:
         path = os.environ.get(ENV_VAR) or None
     if path is None:
         raise ConfigError(
-            f"NAS-Bench-201 needs its benchmark file: pass path=... or set {ENV_VAR}; {_WHERE}"
+            "NAS-Bench-201 needs its benchmark file: pass --table FILE (API: table=...) or "
+            f"set {ENV_VAR}; {_WHERE}"
         )
     return Path(path).expanduser()
 

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from nasforge.architecture import Architecture
+from nasforge.config import check_seed
 from nasforge.errors import ConfigError, InvalidArchitectureError
 from nasforge.evaluators.base import Evaluator
 from nasforge.objective import Direction, Objective
@@ -83,8 +84,7 @@ class ProxyEvaluator(Evaluator):
                 f"the objective proxy {objective!r} must be among the proxies computed, "
                 f"{list(self.proxies)}; add it to proxies"
             )
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ConfigError(f"seed must be an integer >= 0, got {seed!r}")
+        check_seed(seed)
         self.task = task
         self.space = space
         self.space_name = space.name

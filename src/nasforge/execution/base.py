@@ -10,7 +10,7 @@ from multiprocessing import current_process
 from typing import ClassVar
 
 from nasforge.architecture import Architecture
-from nasforge.errors import ConfigError
+from nasforge.errors import ConfigError, InvalidResultError
 from nasforge.evaluators.base import Evaluator
 from nasforge.registry import Registry
 from nasforge.result import Result
@@ -31,7 +31,14 @@ def evaluate_safely(evaluator: Evaluator, arch: Architecture, budget: int | None
     """Run one evaluation; an exception of the candidate becomes a FAILED result."""
     start = time.perf_counter()
     try:
-        return evaluator.evaluate(arch, budget)
+        result = evaluator.evaluate(arch, budget)
+        if not isinstance(result, Result):
+            raise InvalidResultError(
+                f"evaluate() returned {type(result).__name__}; it must return a Result"
+            )
+        return result
+    except InvalidResultError as exc:  # the evaluator's answer for this candidate
+        return Result.failed(f"invalid result: {exc}", wall_time=time.perf_counter() - start)
     except ConfigError:
         raise  # misuse (e.g. an architecture of another space) stops the search
     except Exception as exc:

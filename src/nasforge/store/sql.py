@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from nasforge.architecture import Architecture
+from nasforge.config import check_experiment_name
 from nasforge.errors import ConfigError, DamagedRowWarning, NasforgeError, StoreError
 from nasforge.paths import DEFAULT_DB
 from nasforge.result import Result, Status
@@ -518,6 +519,22 @@ class SqlStore(Store):
         detail = detail.strip().splitlines()[0] if detail.strip() else type(exc).__name__
         if self.is_sqlite and ("malformed" in detail or "not a database" in detail):
             return StoreError(f"store {self.target} is damaged ({detail}); it cannot be used")
+        kept = "every trial stored so far is kept; run the same command to resume once"
+        if "database or disk is full" in detail or "No space left" in detail:
+            return StoreError(
+                f"the disk holding store {self.target} is full ({detail}); {kept} there is "
+                "free space again"
+            )
+        if "disk I/O error" in detail:
+            return StoreError(
+                f"store {self.target}: the disk reported an I/O error ({detail}); {kept} the "
+                "disk works again"
+            )
+        if "readonly database" in detail or "Read-only file system" in detail:
+            return StoreError(
+                f"store {self.target} cannot be written: its file or medium is read-only "
+                f"({detail}); {kept} it is writable"
+            )
         if self.is_sqlite and "unable to open database file" in detail:
             return StoreError(
                 f"cannot open or create store {self.target}: the location is not writable"
@@ -567,11 +584,10 @@ class SqlStore(Store):
     def get_or_create_experiment(
         self, name: str, config: Mapping[str, Any]
     ) -> tuple[ExperimentRecord, bool]:
-        if not name or len(name) > 255:
-            raise ConfigError(f"experiment name must be 1 to 255 characters, got {name!r}")
         existing = self._find_experiment(name)
         if existing is not None:
             return existing, False
+        check_experiment_name(name)
         try:
             plain = json.loads(_dumps(config))
         except (TypeError, ValueError) as exc:

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from nasforge.architecture import Architecture
+from nasforge.config import check_seed
 from nasforge.errors import ConfigError
 from nasforge.objective import Objective
 from nasforge.registry import Registry
@@ -62,8 +63,8 @@ class Strategy(ABC):
         objective: Objective | Sequence[Objective],
         seed: int | None = None,
     ) -> None:
-        if seed is not None and (not isinstance(seed, int) or seed < 0):
-            raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+        if seed is not None:
+            check_seed(seed)
         self.space = space
         self.objectives = check_objectives(objective, type(self))
         self.objective = self.objectives[0]

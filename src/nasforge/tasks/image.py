@@ -25,6 +25,7 @@ import numpy as np
 
 from nasforge.errors import ConfigError
 from nasforge.tasks.base import TaskKind, TaskSetup
+from nasforge.tasks.files import numeric, read_npz, read_tensors
 from nasforge.tasks.supervised import SupervisedTask, check_split_seed, split_arrays
 
 if TYPE_CHECKING:
@@ -184,18 +185,9 @@ def load_image_file(
         raise ConfigError(f"image file {file} does not exist")
     arrays: dict[str, Any]
     if file.suffix == ".npz":
-        try:
-            with np.load(file, allow_pickle=False) as npz:
-                arrays = {k: npz[k] for k in npz.files}
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"cannot read {file} as .npz: {exc}") from None
+        arrays = read_npz(file)
     elif file.suffix == ".pt":
-        import torch
-
-        try:
-            loaded = torch.load(file, map_location="cpu", weights_only=True)
-        except Exception as exc:  # any unpickling failure is a bad file for the user
-            raise ConfigError(f"cannot read {file} as a tensor dict: {exc}") from None
+        loaded = read_tensors(file)
         if not isinstance(loaded, dict):
             raise ConfigError(f"{file} must hold a dict with tensors 'x' and 'y'")
         arrays = loaded
@@ -203,7 +195,10 @@ def load_image_file(
         raise ConfigError(f"image file {file} must end in .npz or .pt")
     missing = [k for k in ("x", "y") if k not in arrays]
     if missing:
-        raise ConfigError(f"{file} lacks array(s) {missing}; found {sorted(arrays)}")
+        raise ConfigError(f"{file} lacks array(s) {missing}; found {sorted(map(str, arrays))}")
+    arrays["x"] = numeric(file, "x", arrays["x"])
+    if not isinstance(arrays["y"], np.ndarray):
+        arrays["y"] = numeric(file, "y", arrays["y"])
     return image_task(arrays["x"], arrays["y"], name=f"image:file:{file}", split=split, seed=seed)
 
 

@@ -32,6 +32,7 @@ import numpy as np
 from nasforge.errors import ConfigError
 from nasforge.paths import data_root as default_data_root
 from nasforge.tasks.base import ProxyBatch, Task, TaskKind, TaskSetup
+from nasforge.tasks.files import numeric, read_npz, read_tensors
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -376,19 +377,9 @@ def load_graph_file(
         raise ConfigError(f"graph file {file} does not exist")
     fields: dict[str, Any]
     if file.suffix == ".npz":
-        try:
-            with np.load(file, allow_pickle=False) as arrays:
-                fields = {k: torch.from_numpy(arrays[k]) for k in arrays.files}
-        except (ValueError, OSError) as exc:
-            raise ConfigError(f"{file} is not a readable .npz archive: {exc}") from None
+        fields = dict(read_npz(file))
     elif file.suffix == ".pt":
-        try:
-            loaded = torch.load(file, weights_only=True, map_location="cpu")
-        except Exception as exc:
-            raise ConfigError(
-                f"{file} cannot be read safely: {str(exc).splitlines()[0]}; save a dict of "
-                "tensors {'x', 'y', 'edge_index', ...} or an .npz archive"
-            ) from None
+        loaded = read_tensors(file)
         if isinstance(loaded, Data):
             fields = {k: v for k, v in loaded.to_dict().items()}
         elif isinstance(loaded, dict):
@@ -400,18 +391,38 @@ def load_graph_file(
     missing = [k for k in ("x", "y", "edge_index") if k not in fields]
     if missing:
         raise ConfigError(f"{file} lacks {missing}; it needs x, y and edge_index")
-    x = fields["x"]
+    x, y, edge_index = (
+        torch.from_numpy(numeric(file, k, fields[k])) for k in ("x", "y", "edge_index")
+    )
+    if x.dim() != 2:
+        raise ConfigError(
+            f"{file}: x must be a (nodes, features) matrix, got shape {tuple(x.shape)}"
+        )
+    if torch.is_floating_point(edge_index):
+        whole = torch.isfinite(edge_index) & (edge_index == edge_index.round())
+        if not bool(whole.all()):
+            odd = edge_index[~whole].flatten()[0].item()
+            raise ConfigError(
+                f"{file}: edge_index must hold whole node numbers, found {odd}; save it as integers"
+            )
     data = Data(
         x=x.float() if not torch.is_floating_point(x) else x,
-        y=fields["y"].long() if not torch.is_floating_point(fields["y"]) else fields["y"],
-        edge_index=fields["edge_index"].long(),
+        y=y.long() if not torch.is_floating_point(y) and y.dtype != torch.bool else y,
+        edge_index=edge_index.long(),
     )
-    masks = [fields.get(k) for k in ("train_mask", "val_mask", "test_mask")]
+    names = ("train_mask", "val_mask", "test_mask")
+    masks = [fields.get(k) for k in names]
     if all(m is None for m in masks):
         masks = list(random_split(data.num_nodes or 0, train=train, val=val, seed=split_seed))
-    for key, mask in zip(("train_mask", "val_mask", "test_mask"), masks, strict=True):
-        if mask is not None:
-            data[key] = mask.bool() if mask.dtype != torch.bool else mask
+    for key, mask in zip(names, masks, strict=True):
+        if mask is None:
+            continue
+        mask = torch.from_numpy(numeric(file, key, mask))
+        if mask.dtype != torch.bool:
+            if mask.is_complex() or not bool(((mask == 0) | (mask == 1)).all()):
+                raise ConfigError(f"{file}: {key} must hold booleans (or 0 and 1)")
+            mask = mask.bool()
+        data[key] = mask
     return data
 
 

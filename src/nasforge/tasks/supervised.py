@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nasforge.config import check_seed
 from nasforge.errors import ConfigError
 from nasforge.tasks.base import ProxyBatch, Task
 
@@ -197,10 +198,7 @@ def check_split_seed(options: Mapping[str, Any]) -> int:
     Raises:
         ConfigError: Unless it is an integer >= 0.
     """
-    split_seed = options.get("split_seed", 0)
-    if isinstance(split_seed, bool) or not isinstance(split_seed, int) or split_seed < 0:
-        raise ConfigError(f"split_seed must be an integer >= 0, got {split_seed!r}")
-    return split_seed
+    return check_seed(options.get("split_seed", 0), "split_seed")
 
 
 def _fractions(split: Sequence[float]) -> tuple[float, float, float]:
@@ -224,9 +222,10 @@ def _check_arrays(name: str, x: np.ndarray, y: np.ndarray, modality: str, kind: 
     if not np.isfinite(x).all():
         rows = int((~np.isfinite(x.reshape(len(x), -1))).any(axis=1).sum())
         raise ConfigError(f"{where}inputs hold NaN or infinite values in {rows} examples")
-    if y.shape[0] != x.shape[0]:
+    if y.ndim == 0 or y.shape[0] != x.shape[0]:
+        targets = y.shape[0] if y.ndim else "a single value as"
         raise ConfigError(
-            f"{where}inputs and targets differ in length: {x.shape[0]} inputs, {y.shape[0]} targets"
+            f"{where}inputs and targets differ in length: {x.shape[0]} inputs, {targets} targets"
         )
     if kind == "regression":
         if y.ndim not in (1, 2) or not np.issubdtype(y.dtype, np.number):

@@ -26,6 +26,7 @@ import numpy as np
 
 from nasforge.errors import ConfigError
 from nasforge.tasks.base import TaskKind, TaskSetup
+from nasforge.tasks.files import numeric, read_npz
 from nasforge.tasks.supervised import KINDS, SupervisedTask, check_split_seed, split_arrays
 
 if TYPE_CHECKING:
@@ -241,18 +242,17 @@ def load_tabular_file(
     file = Path(path).expanduser()
     if not file.is_file() or file.suffix != ".npz":
         raise ConfigError(f"tabular file {file} must be an existing .npz (arrays x and y)")
-    try:
-        with np.load(file, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read {file} as .npz: {exc}") from None
+    arrays = read_npz(file)
     missing = [k for k in ("x", "y") if k not in arrays]
     if missing:
         raise ConfigError(f"{file} lacks array(s) {missing}; found {sorted(arrays)}")
     y = arrays["y"]
+    if y.ndim == 0:
+        raise ConfigError(f"{file}: 'y' must hold one target per row, got a single value")
     if kind is None:
         kind = _guess_kind([str(v) for v in y.ravel()]) if y.ndim == 1 else "regression"
-    return tabular_task(arrays["x"], y, kind=kind, name=f"npz:{file}", split=split, seed=seed)
+    x = numeric(file, "x", arrays["x"])
+    return tabular_task(x, y, kind=kind, name=f"npz:{file}", split=split, seed=seed)
 
 
 class TabularKind(TaskKind):

@@ -492,6 +492,8 @@ def _tool_parsers(sub: Any) -> None:
         help="token every request must carry (16+ characters; with --allow-remote one is "
         "generated and printed once when not given)",
     )
+    d.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this certificate (chain)")
+    d.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
     _add_db(d)
 
     lt = sub.add_parser(
@@ -934,14 +936,23 @@ def _cmd_pareto(args: argparse.Namespace) -> int:
 def _cmd_dashboard(args: argparse.Namespace) -> int:
     from nasforge.dashboard import serve
 
-    server = serve(args.db, args.host, args.port, allow_remote=args.allow_remote, token=args.token)
+    server = serve(
+        args.db,
+        args.host,
+        args.port,
+        allow_remote=args.allow_remote,
+        token=args.token,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+    )
     try:
         out.print(
             f"dashboard of [bold]{escape(server.store_target)}[/] at {escape(server.url)} "
             "(Ctrl-C stops)"
         )
         if server.host in ("0.0.0.0", "::"):
-            out.print(f"other machines: http://<this machine's name or address>:{server.port}/")
+            scheme = server.url.partition(":")[0]
+            out.print(f"other machines: {scheme}://<this machine's name or address>:{server.port}/")
         if server.token is not None and args.token is None:
             out.print(f"token (shown once): {server.token}")
             out.print(f"open {escape(server.url)}?token={server.token}")

@@ -23,6 +23,7 @@ import os
 import re
 import secrets
 import socket
+import ssl
 import sys
 import threading
 from collections.abc import Callable
@@ -101,13 +102,42 @@ def _host_of(header: str) -> tuple[str, int] | None:
     return name.strip("[]"), int(port) if port else 80
 
 
+def tls_context(cert: str | os.PathLike[str], key: str | os.PathLike[str]) -> ssl.SSLContext:
+    """A server TLS context (TLS 1.2 or newer) from a PEM certificate chain and its key.
+
+    Raises:
+        ConfigError: If a file is missing or unreadable, not PEM, or the key does not match.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(os.fspath(cert), os.fspath(key))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"TLS file {exc.filename} does not exist") from None
+    except (OSError, ssl.SSLError) as exc:
+        detail = getattr(exc, "reason", None) or exc.strerror or type(exc).__name__
+        raise ConfigError(
+            f"cannot use --tls-cert {os.fspath(cert)} with --tls-key {os.fspath(key)} ({detail}): "
+            "give a PEM certificate (chain) and its matching PEM private key"
+        ) from None
+    return context
+
+
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     dashboard: DashboardServer
+    tls: ssl.SSLContext | None = None
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, address = super().get_request()
+        if self.tls is not None:  # the handshake happens in the request's own thread
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, address
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
-            log.debug("dashboard: client %s went away", client_address)  # closed tab, timeout
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError | ssl.SSLError):
+            # closed tab, timeout, or a client that does not speak TLS to a TLS port
+            log.debug("dashboard: client %s went away", client_address)
             return
         super().handle_error(request, client_address)
 
@@ -125,6 +155,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)
+
+    def setup(self) -> None:
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.settimeout(self.timeout)
+            self.request.do_handshake()
+        super().setup()
+
+    def _secure(self) -> bool:
+        """Whether the client reached the page over HTTPS: served with TLS here, or through a
+        proxy that terminates TLS and says so (``X-Forwarded-Proto: https``)."""
+        forwarded = self.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+        return self.server.tls is not None or forwarded == "https"
 
     # -- methods ---------------------------------------------------------------------------
     def do_GET(self) -> None:
@@ -163,7 +205,7 @@ class _Handler(BaseHTTPRequestHandler):
         if app.token is not None:
             given = query.pop("token", None)
             if given is not None and app.token_matches(given):
-                cookie = app.cookie_header()
+                cookie = app.cookie_header(secure=self._secure())
                 if parts.path == "/":  # drop the token from the address bar and history
                     self._send_text(
                         HTTPStatus.SEE_OTHER,
@@ -327,7 +369,7 @@ class DashboardServer:
         if self.host in _WILDCARDS:
             shown = "127.0.0.1" if httpd.address_family == socket.AF_INET else "::1"
         netloc = f"[{shown}]" if ":" in shown else shown
-        self.url = f"http://{netloc}:{self.port}/"
+        self.url = f"{'https' if httpd.tls else 'http'}://{netloc}:{self.port}/"
         self._hosts = {self.host.lower(), *_LOOPBACK_NAMES}
         self._wildcard = self.host in _WILDCARDS
         if self._wildcard:
@@ -365,13 +407,16 @@ class DashboardServer:
         """Whether ``given`` is the token (compared in constant time)."""
         return self.token is not None and hmac.compare_digest(given.encode(), self.token.encode())
 
-    def cookie_header(self) -> str:
+    def cookie_header(self, *, secure: bool = False) -> str:
         """The Set-Cookie value that carries the token for later requests.
 
-        ``SameSite=Lax``, not ``Strict``: the printed address still works when opened from a
-        link on another site, and a read-only GET API offers nothing to forge.
+        ``HttpOnly`` (no script reads it); ``Secure`` when the page is reached over HTTPS (a
+        browser then never sends it over plain HTTP); ``SameSite=Lax``, not ``Strict``: the
+        printed address still works when opened from a link on another site, and a read-only
+        GET API offers nothing to forge.
         """
-        return f"{self.cookie_name}={self.token}; Path=/; HttpOnly; SameSite=Lax"
+        flags = "; Secure" if secure else ""
+        return f"{self.cookie_name}={self.token}; Path=/; HttpOnly{flags}; SameSite=Lax"
 
     # -- views (each reads the store afresh) ---------------------------------------------------
     def release_connections(self) -> None:
@@ -458,6 +503,8 @@ def serve(
     *,
     allow_remote: bool = False,
     token: str | None = None,
+    tls_cert: str | os.PathLike[str] | None = None,
+    tls_key: str | os.PathLike[str] | None = None,
 ) -> DashboardServer:
     """Serve the dashboard of store ``db`` in a background thread and return the server.
 
@@ -474,16 +521,22 @@ def serve(
         allow_remote: Allow a non-loopback ``host``; every request then needs the token.
         token: The token to require (16+ URL-safe characters); generated when
             ``allow_remote`` is set and none is given. Giving one on loopback requires it too.
+        tls_cert: A PEM certificate (chain) to serve HTTPS with, with ``tls_key`` (its PEM
+            private key); the token's cookie is then marked ``Secure``.
 
     Returns:
         The running server: ``url``, ``token``, ``wait()``, ``shutdown()``.
 
     Raises:
-        ConfigError: For a non-loopback host without ``allow_remote``, a bad port or token.
+        ConfigError: For a non-loopback host without ``allow_remote``, a bad port or token,
+            or TLS files that cannot be used (or only one of the two).
         StoreError: If there is no store at ``db`` or it cannot be read.
         DashboardError: If the address cannot be bound (e.g. the port is in use).
     """
     _check_options(host, port, allow_remote, token)
+    if (tls_cert is None) != (tls_key is None):
+        raise ConfigError("HTTPS needs both a certificate and its key: --tls-cert and --tls-key")
+    tls = tls_context(tls_cert, tls_key) if tls_cert is not None and tls_key is not None else None
     if allow_remote and token is None:
         token = secrets.token_urlsafe(24)
     store = open_store(db, create=False)
@@ -497,6 +550,7 @@ def serve(
             f"cannot listen on {host}:{port}: {reason}; choose another --port (0 picks a free "
             "one) or --host"
         ) from None
+    httpd.tls = tls
     server = DashboardServer(store, httpd, token)
     server.start()
     return server

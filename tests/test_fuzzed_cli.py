@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from nasforge.cli import main
 
-EXAMPLES = int(os.environ.get("NASFORGE_FUZZ_EXAMPLES", "400"))
+EXAMPLES = int(os.environ.get("NASFORGE_FUZZ_EXAMPLES", "1000"))
 FUZZ = settings(
     max_examples=EXAMPLES,
     derandomize=os.environ.get("NASFORGE_FUZZ_RANDOM") is None,

@@ -815,8 +815,8 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
         return EXIT_OK
     if check.damaged:
         out.print(
-            f"{len(check.damaged)} damaged rows: every reader skips them and nothing rewrites "
-            "them; the rest of the store works"
+            f"{len(check.damaged)} damaged {'row' if len(check.damaged) == 1 else 'rows'}: "
+            "every reader skips them and nothing rewrites them; the rest of the store works"
         )
     return EXIT_ERROR
 

@@ -98,7 +98,7 @@ def test_every_reader_skips_a_damaged_trial_and_says_which(
     assert (
         "file check ok" in out and f"trial 4 of experiment 'run' is damaged: column {column}" in out
     )
-    assert "1 damaged rows" in out
+    assert "1 damaged row: every reader skips them" in out
 
 
 def test_doctor_passes_a_sound_store_and_never_writes(

@@ -630,7 +630,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     settings = api.plan(_search_config(args))
     result = _run_with_progress(settings, args)
     _print_search(settings, result)
-    failed = _all_failed(settings.name, result.db)
+    failed = None if result.best is not None else _all_failed(settings.name, result.db)
     if failed:
         err.print(f"[bold red]error:[/] {_line(failed)}")
         return EXIT_ERROR

@@ -23,8 +23,8 @@ from nasforge.execution.base import Executor, InlineExecutor, refuse_while_a_wor
 from nasforge.heartbeat import Heartbeat, Owner, owner_is_dead
 from nasforge.objective import Objective, replaces_best
 from nasforge.result import Result, Status
-from nasforge.spaces.base import SearchSpace
-from nasforge.store.base import DamagedRow, ExperimentRecord, Limit, Store, TrialRecord
+from nasforge.spaces.base import SearchSpace, foreign_arch
+from nasforge.store.base import ExperimentRecord, Limit, Store, TrialRecord
 from nasforge.strategies.base import Strategy
 
 if TYPE_CHECKING:
@@ -405,12 +405,9 @@ class Experiment:
         if trial.id in view.damaged:
             return
         if trial.id not in view.told:
-            try:
-                self.space.validate(trial.arch)
-            except NasforgeError as exc:
+            damage = foreign_arch(self.space, self.record.name, trial)
+            if damage is not None:
                 view.damaged.add(trial.id)
-                detail = f"is not an architecture of space {self.space.name!r} ({exc})"
-                damage = DamagedRow(self.record.name, trial.number, "arch", detail)
                 warnings.warn(DamagedRowWarning(f"{damage}; it is skipped"), stacklevel=2)
                 return
         view.see(trial)

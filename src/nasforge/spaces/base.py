@@ -28,6 +28,7 @@ __all__ = [
     "LatencyEntry",
     "SearchSpace",
     "TaskShape",
+    "foreign_arch",
     "register_space",
     "space_members",
     "split_members",
@@ -474,19 +475,26 @@ def split_members(
 ) -> tuple[list[TrialRecord], list[DamagedRow]]:
     """``trials`` split into those of the experiment's space and the damage the others are
     (see :func:`space_members`)."""
-    from nasforge.store.base import DamagedRow
-
-    name = record.search.space
-    if name not in SPACES:
+    if record.search.space not in SPACES:
         return list(trials), []
-    space = SPACES.create(name)
+    space = SPACES.create(record.search.space)
     kept, damaged = [], []
     for trial in trials:
-        try:
-            space.validate(trial.arch)
-        except ConfigError as exc:
-            detail = f"is not an architecture of space {name!r} ({exc})"
-            damaged.append(DamagedRow(record.name, trial.number, "arch", detail))
-            continue
-        kept.append(trial)
+        damage = foreign_arch(space, record.name, trial)
+        if damage is None:
+            kept.append(trial)
+        else:
+            damaged.append(damage)
     return kept, damaged
+
+
+def foreign_arch(space: SearchSpace, experiment: str, trial: TrialRecord) -> DamagedRow | None:
+    """The damage of ``trial`` if its stored architecture is not one of ``space``'s."""
+    from nasforge.store.base import DamagedRow
+
+    try:
+        space.validate(trial.arch)
+    except ConfigError as exc:
+        detail = f"is not an architecture of space {space.name!r} ({exc})"
+        return DamagedRow(experiment, trial.number, "arch", detail)
+    return None

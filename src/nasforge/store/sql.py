@@ -956,22 +956,21 @@ class SqlStore(Store):
             self._names.update({int(r.id): str(r.name) for r in self._experiment_rows()})
         return self._names.get(experiment_id, f"#{experiment_id}")
 
-    def _damage(self, row: Any) -> DamagedRow | None:
-        try:
-            self._trial(row)
-        except _Damaged as bad:
-            name = self._experiment_name(int(row.experiment_id))
-            return DamagedRow(name, int(row.number), bad.column, bad.detail)
-        return None
-
-    def _sound(self, row: Any) -> TrialRecord | None:
-        """The record of ``row``, or ``None`` (with a warning, once) if it is damaged."""
+    def _read(self, row: Any) -> TrialRecord | DamagedRow:
+        """The record of ``row``, or what is damaged in it."""
         try:
             return self._trial(row)
         except _Damaged as bad:
             name = self._experiment_name(int(row.experiment_id))
-            self._warn(DamagedRow(name, int(row.number), bad.column, bad.detail))
+            return DamagedRow(name, int(row.number), bad.column, bad.detail)
+
+    def _sound(self, row: Any) -> TrialRecord | None:
+        """The record of ``row``, or ``None`` (with a warning, once) if it is damaged."""
+        read = self._read(row)
+        if isinstance(read, DamagedRow):
+            self._warn(read)
             return None
+        return read
 
     def trials(
         self,
@@ -1009,7 +1008,7 @@ class SqlStore(Store):
             with self.engine.connect() as conn:
                 return list(conn.execute(query).all())
 
-        found.extend(d for d in map(self._damage, self._run(fetch)) if d is not None)
+        found.extend(d for d in map(self._read, self._run(fetch)) if isinstance(d, DamagedRow))
         return found
 
     def count_trials(self, experiment_id: int) -> int:

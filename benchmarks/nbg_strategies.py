@@ -44,7 +44,7 @@ from nasforge.result import Status
 from nasforge.spaces.base import SPACES
 from nasforge.spaces.gnn import GnnSpace
 from nasforge.store.sql import SqlStore
-from nasforge.strategies.base import STRATEGIES
+from nasforge.strategies.base import black_box_strategies
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "nbg_strategies.md"
 TIE = 1e-9
@@ -257,7 +257,7 @@ def run_optuna(
 # -- the experiment --------------------------------------------------------------------------
 def methods(selected: Sequence[str] | None) -> list[str]:
     """Every registered nasforge strategy, then the Optuna samplers (optionally filtered)."""
-    every = [f"nasforge:{name}" for name in STRATEGIES.names()] + list(OPTUNA_SAMPLERS)
+    every = [f"nasforge:{name}" for name in black_box_strategies()] + list(OPTUNA_SAMPLERS)
     if selected:
         unknown = sorted(set(selected) - set(every))
         if unknown:

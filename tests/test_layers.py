@@ -33,6 +33,7 @@ LOWER = (
     "heartbeat",
     "latency",
     "objective",
+    "oneshot",
     "pareto",
     "paths",
     "proxies",

@@ -24,6 +24,7 @@ from nasforge.strategies.base import register_strategy
 from nasforge.strategies.evolution import RegularizedEvolution
 from nasforge.strategies.local import LocalSearch
 from nasforge.strategies.multifidelity import Asha, Hyperband, SuccessiveHalving
+from nasforge.strategies.oneshot import Darts, Gdas, Spos
 from nasforge.strategies.optuna import OptunaGP, OptunaNSGA2, OptunaRandom, OptunaTPE
 from nasforge.strategies.random import RandomSearch
 from nasforge.strategies.reinforce import Reinforce
@@ -115,6 +116,24 @@ register_strategy(
     summary="asynchronous successive halving over epochs, Li et al. 2020 (multi-fidelity)",
 )
 
+register_strategy(
+    "darts",
+    Darts,
+    summary="DARTS: differentiable search on the space's supernet, Liu et al. 2019 "
+    "(one-shot; first order, -o order=2 for second)",
+)
+register_strategy(
+    "gdas",
+    Gdas,
+    summary="GDAS: Gumbel-softmax single-path sampling on the supernet, Dong & Yang 2019 "
+    "(one-shot)",
+)
+register_strategy(
+    "spos",
+    Spos,
+    summary="SPOS: uniform single-path supernet training, then evolution on shared weights, "
+    "Guo et al. 2020 (one-shot)",
+)
 
 for _dataset in DATASETS:
     register_benchmark(

@@ -28,6 +28,7 @@ __all__ = [
     "ArtifactError",
     "ArtifactPathError",
     "ArtifactStore",
+    "keeps_files",
 ]
 
 ARTIFACTS_ENV = "NASFORGE_ARTIFACTS"
@@ -58,6 +59,14 @@ def _sqlite_file(target: str) -> str | None:
     if not database or database == ":memory:" or database.startswith("file:"):
         return None  # no file to stand beside
     return database
+
+
+def keeps_files(target: str) -> bool:
+    """Whether a store at ``target`` has an artifact folder: a SQLite file, or a server
+    database (whose folder is ``$NASFORGE_ARTIFACTS``); not an in-memory database."""
+    if "://" not in target:
+        return target not in ("", ":memory:")
+    return not target.startswith("sqlite") or _sqlite_file(target) is not None
 
 
 def _inside(path: str, root: str) -> bool:
@@ -244,6 +253,61 @@ class ArtifactStore:
                 f"the weights file {path} is damaged or not a safetensors file ({exc}); "
                 "delete it (export then retrains the trial)"
             ) from None
+
+    # -- other tensor files (the supernet checkpoint) -----------------------------------------
+    def save_tensors(
+        self, name: str, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str]
+    ) -> Path:
+        """Write ``tensors`` (CPU copies) and string ``metadata`` to the safetensors file
+        ``name`` in the folder, atomically (as :meth:`save_weights`).
+
+        Raises:
+            ArtifactPathError: If the file's location leads out of the folder.
+            ArtifactError: If the file cannot be serialised or written.
+        """
+        from safetensors.torch import save
+
+        state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in tensors.items()}
+        try:
+            data = save(state, metadata=dict(metadata))
+        except (ValueError, RuntimeError) as exc:
+            raise ArtifactError(f"cannot serialise {name}: {exc}") from None
+        return self._write_atomic(name, data)
+
+    def load_tensors(self, name: str) -> tuple[dict[str, torch.Tensor], dict[str, str]] | None:
+        """The tensors and metadata of the safetensors file ``name``, or ``None`` if there
+        is no such file (read with ``safetensors``: nothing is unpickled).
+
+        Raises:
+            ArtifactPathError: If the file's location leads out of the folder.
+            ArtifactError: If the file is damaged or not a safetensors file.
+        """
+        import json
+
+        from safetensors import SafetensorError
+        from safetensors.torch import load
+
+        path = self.path(name)
+        try:
+            fd = os.open(os.path.realpath(path), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise ArtifactError(f"cannot read {path}: {exc}") from None
+        try:
+            with os.fdopen(fd, "rb") as file:
+                data = file.read()
+        except OSError as exc:
+            raise ArtifactError(f"cannot read {path}: {exc}") from None
+        try:
+            size = int.from_bytes(data[:8], "little")
+            header = json.loads(data[8 : 8 + size])
+            metadata = header.get("__metadata__") or {}
+            if not isinstance(metadata, dict):
+                raise ValueError("its metadata is not an object")
+            return load(data), {str(k): str(v) for k, v in metadata.items()}
+        except (SafetensorError, ValueError, RuntimeError, TypeError, AttributeError) as exc:
+            raise ArtifactError(f"{path} is damaged or not a safetensors file ({exc})") from None
 
     # -- writing ----------------------------------------------------------------------------
     def _write_atomic(self, relative: str, data: bytes) -> Path:

@@ -11,7 +11,7 @@ import sys
 import threading
 import warnings
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -28,6 +28,7 @@ from rich.progress import (
 from rich.table import Table
 
 from nasforge import api
+from nasforge.architecture import Architecture
 from nasforge.budget import Budget, BudgetUnit
 from nasforge.config import MAX_SEED, SearchConfig, check_seed
 from nasforge.constraint import Constraint
@@ -36,6 +37,7 @@ from nasforge.evaluators.base import BENCHMARKS
 from nasforge.execution.base import EXECUTORS
 from nasforge.experiment import Progress as SearchProgress
 from nasforge.objective import Objective
+from nasforge.oneshot import PhaseProgress
 from nasforge.paths import DEFAULT_DB
 from nasforge.proxies.names import PROXIES, PROXY_SUMMARIES
 from nasforge.registry import PluginWarning, Registry, load_plugins
@@ -677,7 +679,15 @@ def _run_with_progress(settings: api.SearchPlan, args: argparse.Namespace) -> ap
             }[budget.unit]
             bar.update(task, completed=min(done, total), best=_fmt(p.best_value))
 
-        return settings.run(db=args.db, callback=on_progress)
+        def on_phase(p: PhaseProgress) -> None:
+            bar.update(
+                task,
+                description=escape(f"{settings.name}: supernet {p.kind} {p.step}/{p.total}"),
+            )
+            if p.step == p.total:
+                bar.update(task, description=escape(settings.name))
+
+        return settings.run(db=args.db, callback=on_progress, on_phase=on_phase)
 
 
 def _print_search(settings: api.SearchPlan, result: api.SearchResult) -> None:
@@ -689,6 +699,9 @@ def _print_search(settings: api.SearchPlan, result: api.SearchResult) -> None:
         f"{summary.duplicates} duplicate proposals answered from the store; "
         f"stopped: {summary.stop_reason}"
     )
+    phase = getattr(settings.strategy, "summary", None)
+    if phase:
+        _print_phase(phase)
     if summary.retried or summary.late_dropped:
         out.print(
             f"{summary.retried} trials lost with their worker were retried; "
@@ -718,6 +731,17 @@ def _print_search(settings: api.SearchPlan, result: api.SearchResult) -> None:
     out.print(f"results stored in [bold]{db}[/] as experiment [bold]{quoted}[/]")
     hint = f"nasforge trials --name {shlex.quote(name)} --db {shlex.quote(str(result.db))}"
     out.print(f"next: {escape(hint)}")
+
+
+def _print_phase(phase: Mapping[str, Any]) -> None:
+    """The supernet phase of a one-shot search: its length and what it derived."""
+    out.print(
+        f"supernet phase ({escape(str(phase['method']))}): {phase['epochs']} epochs in "
+        f"{phase['seconds']:.1f} s ({escape(str(phase['stopped']))})"
+    )
+    for arch, free in zip(phase["derived"], phase["free"], strict=True):
+        shown = Architecture.from_dict(arch)
+        out.print(f"  derived: {escape(str(shown))}; parameter-free ops (skip/none): {free:.0%}")
 
 
 def _print_best(best: TrialRecord | None) -> None:

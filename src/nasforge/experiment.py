@@ -29,6 +29,7 @@ from nasforge.strategies.base import Strategy
 
 if TYPE_CHECKING:
     from nasforge.artifacts import ArtifactStore
+    from nasforge.oneshot import PhaseProgress
 
 __all__ = [
     "DEFAULT_MAX_RETRIES",
@@ -144,6 +145,8 @@ class Experiment:
                 f"the evaluator scores space {evaluator.space_name!r} but the search space is "
                 f"{space.name!r}"
             )
+        if getattr(strategy, "one_shot", False):
+            strategy.attach(evaluator)  # type: ignore[attr-defined]
         self.name = name
         self.space = space
         self.evaluator = evaluator
@@ -185,8 +188,13 @@ class Experiment:
         heartbeat_interval: float = HEARTBEAT_INTERVAL_S,
         stale_after: float | None = None,
         artifacts: ArtifactStore | None = None,
+        on_phase: Callable[[PhaseProgress], None] | None = None,
     ) -> RunSummary:
         """Search until ``budget`` is spent (counting stored trials), then return a summary.
+
+        A one-shot strategy's supernet phase runs first (or resumes from its checkpoint, or
+        is read back when it finished before); a time budget gives it at most its
+        ``phase_share``.
 
         Several processes (on one machine or many, sharing a PostgreSQL store) may run the same
         experiment at once: each reserves a trial in the store before evaluating it, so no
@@ -209,6 +217,9 @@ class Experiment:
                 RUNNING trial stale (default: six heartbeats). A trial whose process died on
                 this machine is stale at once.
             artifacts: Where the weights a result carries are saved (``trial-N.safetensors``).
+                A one-shot phase keeps its checkpoint there too (or, when ``None``, in the
+                experiment's artifact folder beside a file or server store).
+            on_phase: Called after each stored epoch (or generation) of a supernet phase.
         """
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ConfigError(f"max_retries must be an integer >= 0, got {max_retries!r}")
@@ -233,6 +244,8 @@ class Experiment:
             for trial in stored:  # replay history into the fresh strategy
                 self._learn(trial, run.view, run.state)
             run.state.retry_check = any(run.view.retryable(t) for t in stored)
+            if getattr(self.strategy, "one_shot", False):
+                self._supernet_phase(run, on_phase)
             run.last_poll = time.monotonic()
             while True:
                 self._fill(run)
@@ -248,6 +261,21 @@ class Experiment:
             if executor is None:
                 run.executor.close()
         return run.summary(self.record, resumed=len(stored))
+
+    def _supernet_phase(self, run: _Run, report: Callable[[PhaseProgress], None] | None) -> None:
+        from nasforge.artifacts import ArtifactStore, keeps_files
+        from nasforge.oneshot import PhaseContext
+        from nasforge.oneshot.phase import run_phase  # imports torch: only for one-shot
+
+        checkpoints = run.artifacts
+        target = getattr(self.store, "target", None)
+        if checkpoints is None and target is not None and keeps_files(target):
+            checkpoints = ArtifactStore.for_experiment(target, self.record.id)
+        deadline = None
+        if run.budget.unit is BudgetUnit.SECONDS:
+            deadline = run.start + run.budget.amount * self.strategy.phase_share  # type: ignore[attr-defined]
+        context = PhaseContext(self.store, self.record.id, checkpoints, deadline, report)
+        self.strategy.take_phase(run_phase(self.strategy, context))  # type: ignore[attr-defined, arg-type]
 
     def _fill(self, run: _Run) -> None:
         """Submit trials (retries first) until the executor is full or nothing is left."""

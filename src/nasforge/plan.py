@@ -28,6 +28,7 @@ from nasforge.execution.factory import (
 )
 from nasforge.experiment import Experiment, Progress, RunSummary, check_metrics
 from nasforge.objective import Objective
+from nasforge.oneshot import PhaseProgress
 from nasforge.spaces.base import SPACES, SearchSpace
 from nasforge.store.base import TrialRecord
 from nasforge.strategies.base import STRATEGIES, Strategy, make_strategy
@@ -103,8 +104,10 @@ class SearchPlan:
         *,
         db: str | os.PathLike[str] | None = None,
         callback: Callable[[Progress], None] | None = None,
+        on_phase: Callable[[PhaseProgress], None] | None = None,
     ) -> SearchResult:
-        """Run (or resume) the search in the store ``db``."""
+        """Run (or resume) the search in the store ``db``; ``on_phase`` hears each epoch of
+        a one-shot strategy's supernet phase."""
         from nasforge.store.sql import open_store, store_target  # SQLAlchemy: when it runs
 
         target = store_target(db)
@@ -145,6 +148,7 @@ class SearchPlan:
                 executor=executor,
                 max_retries=execution.max_retries,
                 artifacts=artifacts,
+                on_phase=on_phase,
             )
         finally:
             executor.close()
@@ -391,6 +395,13 @@ def _strategy(
         seed=settings.seed,
         options={**defaults, **settings.options},
     )
+    if getattr(strategy, "one_shot", False):
+        strategy.attach(evaluator)  # type: ignore[attr-defined]
+        if settings.warm_start:
+            raise ConfigError(
+                f"strategy {settings.name!r} derives its architectures from a supernet; "
+                "--warm-start seeds black-box strategies only"
+            )
     if settings.warm_start:
         from nasforge.strategies.warm_start import WarmStart
 

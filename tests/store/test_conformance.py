@@ -126,3 +126,22 @@ def test_reopening_keeps_everything(target: str) -> None:
     with SqlStore(target, create=False) as s:
         assert s.get_experiment("keep").config == CONFIG
         assert s.trials(rec.id)[0].metrics == {"val_acc": 0.7}
+
+
+def test_phase_records_are_replaced_by_step_and_read_in_order(store: SqlStore) -> None:
+    rec, _ = store.get_or_create_experiment("exp", CONFIG)
+    other, _ = store.get_or_create_experiment("other", CONFIG)
+    for step in (3, 1, 2):
+        store.put_phase(rec.id, "epoch", step, {"loss": float(step), "w": [0.5, 0.5]})
+    store.put_phase(rec.id, "epoch", 2, {"loss": 20.0})  # a resumed phase runs epoch 2 again
+    store.put_phase(rec.id, "result", 0, {"derived": [ARCH.to_dict()]})
+    store.put_phase(other.id, "epoch", 1, {"loss": 9.0})
+    epochs = store.phase(rec.id, "epoch")
+    assert [(r.step, r.data["loss"]) for r in epochs] == [(1, 1.0), (2, 20.0), (3, 3.0)]
+    assert epochs[0].data["w"] == [0.5, 0.5] and epochs[0].kind == "epoch"
+    (result,) = store.phase(rec.id, "result")
+    assert Architecture.from_dict(result.data["derived"][0]) == ARCH
+    assert [r.data for r in store.phase(other.id, "epoch")] == [{"loss": 9.0}]
+    assert store.phase(rec.id, "generation") == []
+    with pytest.raises(ConfigError, match="plain JSON"):
+        store.put_phase(rec.id, "epoch", 4, {"bad": object()})

@@ -212,4 +212,4 @@ def test_a_schema_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
     conn = sqlite3.connect(db)
     version = conn.execute("SELECT value FROM nasforge_meta WHERE key='schema_version'").fetchone()
     conn.close()
-    assert int(version[0]) == SCHEMA_VERSION == 2
+    assert int(version[0]) == SCHEMA_VERSION == 3

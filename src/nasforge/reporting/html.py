@@ -21,10 +21,11 @@ from nasforge.errors import ConfigError, NasforgeError
 from nasforge.objective import Direction, Objective, is_better, rank_trials
 from nasforge.pareto import objective_values, pareto_front
 from nasforge.reporting.diagram import diagram_svg
+from nasforge.reporting.phase import phase_section
 from nasforge.reporting.plots import Chart, Mark, Series, column_format, fmt_number
 from nasforge.result import Status
 from nasforge.spaces.base import SPACES, space_members
-from nasforge.store.base import ExperimentRecord, TrialRecord
+from nasforge.store.base import ExperimentRecord, PhaseRecord, TrialRecord
 from nasforge.store.sql import open_store
 
 __all__ = ["rank_trials", "render_report", "report", "store_label"]
@@ -482,6 +483,7 @@ def render_report(
     top: int = 10,
     store: str | None = None,
     generated_at: float | None = None,
+    phase: Mapping[str, Sequence[PhaseRecord]] | None = None,
 ) -> str:
     """The report of an experiment as one self-contained HTML document.
 
@@ -491,6 +493,7 @@ def render_report(
         top: How many of the best architectures to tabulate and draw.
         store: Where the trials were read from, shown in the header (no password).
         generated_at: Time stamp shown in the footer (default: now).
+        phase: The records of a one-shot search's supernet phase, by kind (a section on it).
 
     Raises:
         ConfigError: If ``top`` is not an integer >= 1.
@@ -506,6 +509,8 @@ def render_report(
         _progress(trials, primary),
         _scatter_section(trials, primary),
     ]
+    if phase:
+        sections.append(phase_section(phase))
     if len(objectives) > 1:
         sections.append(_pareto_section(trials, objectives))
     fidelity_rule = (
@@ -602,8 +607,10 @@ def report(
     try:
         record = store.get_experiment(name)
         trials = space_members(record, store.trials(record.id))
+        phase = {k: store.phase(record.id, k) for k in ("epoch", "generation", "result")}
         target = store.target
     finally:
         store.close()
-    _write(path, render_report(record, trials, top=top, store=store_label(target)))
+    text = render_report(record, trials, top=top, store=store_label(target), phase=phase)
+    _write(path, text)
     return path

@@ -17,6 +17,7 @@ from nasforge.registry import Registry
 if TYPE_CHECKING:
     from torch import nn
 
+    from nasforge.spaces.supernet import Supernet
     from nasforge.store.base import DamagedRow, ExperimentRecord, TrialRecord
 
 __all__ = [
@@ -343,6 +344,25 @@ class SearchSpace(ABC):
         raise ConfigError(
             f"space {self.name!r} cannot build models to train: it has no model side "
             "(a space of a table look-up); search it with --benchmark"
+        )
+
+    # -- one-shot search --------------------------------------------------------------------
+    has_supernet: bool = False
+    """Whether :meth:`supernet` builds one (weight-sharing strategies need it)."""
+
+    def supernet(self, task: Any, settings: Any = None) -> Supernet:
+        """The weight-sharing supernet of this space for ``task``: every architecture's
+        weights in one :class:`~nasforge.spaces.supernet.Supernet`, which computes exactly
+        ``build(arch)``'s model once fixed to ``arch``.
+
+        Raises:
+            ConfigError: If the space has none (the message names the spaces that do), or
+                the task or settings do not fit it.
+        """
+        with_one = sorted({n for n in SPACES.names() if SPACES.create(n).has_supernet})
+        raise ConfigError(
+            f"space {self.name!r} has no supernet, so weight-sharing (one-shot) strategies "
+            f"cannot search it; spaces with one: {', '.join(with_one) or 'none'}"
         )
 
     def check_task(self, task: Any) -> None:

@@ -37,6 +37,8 @@ from nasforge.spaces.base import ArchGraph, GraphEdge, GraphNode, LatencyEntry, 
 if TYPE_CHECKING:
     from torch import nn
 
+    from nasforge.spaces.gnn_supernet import GnnSupernet
+
 __all__ = ["GNN_OPS", "PROTEINS_OPS", "GnnHyper", "GnnSpace"]
 
 GNN_OPS: tuple[str, ...] = ("gat", "gcn", "gin", "cheb", "sage", "arma", "graph", "fc", "skip")
@@ -265,6 +267,16 @@ class GnnSpace(SearchSpace):
         links, ops = self.genes(self.canonicalize(arch))
         hyper = self._hyper(settings)
         return GnnModel(links, ops, task.num_features, task.num_classes, hyper)
+
+    has_supernet = True
+
+    def supernet(self, task: Any, settings: Any = None) -> GnnSupernet:
+        """Every op and every input of every node at once
+        (:class:`~nasforge.spaces.gnn_supernet.GnnSupernet`), for a node-classification task."""
+        from nasforge.spaces.gnn_supernet import GnnSupernet
+
+        self.check_task(task)
+        return GnnSupernet(self, task, self._hyper(settings))
 
     def _hyper(self, settings: Any) -> GnnHyper:
         if settings is None:

@@ -74,6 +74,8 @@ from nasforge.spaces.nb201_cell import NB201_EDGES, NB201_OPS, prune_dead_edges
 if TYPE_CHECKING:
     from torch import nn
 
+    from nasforge.spaces.nb201_supernet import Nb201Supernet
+
 __all__ = [
     "NB201_EDGES",
     "NB201_OPS",
@@ -381,6 +383,16 @@ class Nb201Space(SearchSpace):
             raise ConfigError(f"the task's num_outputs must be a positive integer, got {classes}")
         hyper = self._hyper(settings)
         return Nb201Model(self.genes(self.canonicalize(arch)), shape[0], classes, hyper)
+
+    has_supernet = True
+
+    def supernet(self, task: Any, settings: Any = None) -> Nb201Supernet:
+        """A mixed operation on each of the six edges, shared by every cell
+        (:class:`~nasforge.spaces.nb201_supernet.Nb201Supernet`), for an image task."""
+        from nasforge.spaces.nb201_supernet import Nb201Supernet
+
+        self.check_task(task)
+        return Nb201Supernet(self, task, self._hyper(settings))
 
     def _hyper(self, settings: Any) -> Nb201Hyper:
         if settings is None:

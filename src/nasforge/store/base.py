@@ -19,6 +19,7 @@ __all__ = [
     "DamagedRow",
     "ExperimentRecord",
     "Limit",
+    "PhaseRecord",
     "Reservation",
     "Store",
     "TrialRecord",
@@ -169,6 +170,17 @@ class Reservation:
     spent: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class PhaseRecord:
+    """One stored record of a search's supernet phase (a one-shot strategy's epoch, its
+    derived architectures, its checkpoint's epoch): plain JSON ``data``."""
+
+    kind: str
+    step: int
+    data: dict[str, Any]
+    at: float
+
+
 class Store(ABC):
     """Durable storage of experiments and their trials.
 
@@ -306,6 +318,17 @@ class Store(ABC):
         """Trials of an experiment by number, optionally only those with ``status``, only
         those numbered above ``after`` (what a poller has not seen yet) and only those in
         ``numbers`` (trials a poller saw running, to read again)."""
+
+    @abstractmethod
+    def put_phase(self, experiment_id: int, kind: str, step: int, data: Mapping[str, Any]) -> None:
+        """Store record ``step`` of ``kind`` of an experiment's supernet phase, replacing one
+        stored before under the same step (a phase resumed from a checkpoint runs its later
+        epochs again)."""
+
+    @abstractmethod
+    def phase(self, experiment_id: int, kind: str) -> list[PhaseRecord]:
+        """The records of ``kind`` of an experiment's supernet phase, by step; damaged ones
+        are skipped with a warning."""
 
     @abstractmethod
     def damaged(self) -> list[DamagedRow]:

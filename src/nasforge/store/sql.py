@@ -29,6 +29,7 @@ from nasforge.store.base import (
     DamagedRow,
     ExperimentRecord,
     Limit,
+    PhaseRecord,
     Reservation,
     Store,
     TrialRecord,
@@ -36,8 +37,9 @@ from nasforge.store.base import (
 
 __all__ = ["DEFAULT_DB", "SCHEMA_VERSION", "SqlStore", "open_store", "store_target"]
 
-SCHEMA_VERSION = 2
-"""1: finished trials only. 2: RUNNING trials with owner, heartbeat, attempt and lost flag."""
+SCHEMA_VERSION = 3
+"""1: finished trials only. 2: RUNNING trials with owner, heartbeat, attempt and lost flag.
+3: the records of a search's supernet phase (``nasforge_phase``)."""
 _WRITE_RETRIES = 8
 _SCHEMA_LOCK = 0x6E6173666F7267  # PostgreSQL advisory lock key held while creating the schema
 _MEMORY = (None, "", ":memory:")
@@ -89,6 +91,22 @@ trials = sa.Table(
     sa.UniqueConstraint("experiment_id", "number", name="uq_trial_number"),
     sa.Index("ix_trials_experiment_key", "experiment_id", "key"),
     sa.Index("ix_trials_experiment_status", "experiment_id", "status"),
+)
+phase_table = sa.Table(
+    "nasforge_phase",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "experiment_id",
+        sa.Integer,
+        sa.ForeignKey("nasforge_experiments.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("step", sa.Integer, nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.UniqueConstraint("experiment_id", "kind", "step", name="uq_phase_step"),
 )
 _ADDED_IN_2 = ("attempt", "lost", "owner", "heartbeat_at")
 _JSON = ("status", "metrics", "test_metrics", "costs", "curve")  # converted for the record
@@ -454,7 +472,7 @@ class SqlStore(Store):
         self._run(check)
 
     def _upgrade(self, conn: Connection) -> None:
-        """Bring a schema-1 store to the current schema, in the caller's transaction."""
+        """Bring a schema-1 or -2 store to the current schema, in the caller's transaction."""
         have = {c["name"] for c in sa.inspect(conn).get_columns(trials.name)}
         for name in _ADDED_IN_2:
             if name in have:
@@ -474,6 +492,7 @@ class SqlStore(Store):
             f"CREATE INDEX IF NOT EXISTS ix_trials_experiment_status ON {trials.name} "
             "(experiment_id, status)"
         )
+        metadata.create_all(conn, tables=[phase_table])  # added in 3
         conn.execute(
             meta_table.update()
             .where(meta_table.c.key == "schema_version")
@@ -1019,6 +1038,60 @@ class SqlStore(Store):
                 return int(conn.execute(query).scalar_one())
 
         return self._run(fetch)
+
+    # -- the supernet phase ------------------------------------------------------------------
+    def put_phase(self, experiment_id: int, kind: str, step: int, data: Mapping[str, Any]) -> None:
+        """Store (or replace) record ``step`` of kind ``kind`` of an experiment's phase."""
+        try:
+            plain = json.loads(_dumps(data))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"a phase record must be plain JSON data: {exc}") from None
+        where = sa.and_(
+            phase_table.c.experiment_id == experiment_id,
+            phase_table.c.kind == kind,
+            phase_table.c.step == step,
+        )
+
+        def write() -> None:
+            with self._writer.begin() as conn:
+                conn.execute(phase_table.delete().where(where))
+                conn.execute(
+                    phase_table.insert().values(
+                        experiment_id=experiment_id,
+                        kind=kind,
+                        step=step,
+                        data=plain,
+                        at=time.time(),
+                    )
+                )
+
+        self._run(write, write=True)
+
+    def phase(self, experiment_id: int, kind: str) -> list[PhaseRecord]:
+        query = (
+            sa.select(phase_table.c.step, _raw(phase_table.c.data), phase_table.c.at)
+            .where(phase_table.c.experiment_id == experiment_id, phase_table.c.kind == kind)
+            .order_by(phase_table.c.step)
+        )
+
+        def fetch() -> list[Any]:
+            with self.engine.connect() as conn:
+                return list(conn.execute(query).all())
+
+        out: list[PhaseRecord] = []
+        for row in self._run(fetch):
+            try:
+                data = _json(row, "data")
+                if not isinstance(data, dict):
+                    raise _Damaged("data", f"holds {_shown(data)}; a JSON object is expected")
+            except _Damaged as bad:
+                name = self._experiment_name(experiment_id)
+                self._warn(
+                    DamagedRow(name, None, f"phase {kind} {row.step}: {bad.column}", bad.detail)
+                )
+                continue
+            out.append(PhaseRecord(kind, int(row.step), data, float(row.at)))
+        return out
 
     def integrity_check(self) -> str:
         """SQLite's ``PRAGMA integrity_check`` answer (``"ok"`` when sound)."""

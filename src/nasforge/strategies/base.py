@@ -18,7 +18,14 @@ from nasforge.registry import Registry
 from nasforge.result import Result, Status
 from nasforge.spaces.base import SearchSpace
 
-__all__ = ["STRATEGIES", "Strategy", "make_strategy", "register_strategy", "strategy_options"]
+__all__ = [
+    "STRATEGIES",
+    "Strategy",
+    "black_box_strategies",
+    "make_strategy",
+    "register_strategy",
+    "strategy_options",
+]
 
 _MAX_SAMPLE_TRIES = 200
 
@@ -246,6 +253,13 @@ def register_strategy(name: str, factory: Callable[..., Strategy], *, summary: s
         ConfigError: If the name is taken.
     """
     STRATEGIES.register(name, factory, summary=summary)
+
+
+def black_box_strategies() -> list[str]:
+    """The registered strategies driven by ``ask`` and ``tell`` alone: every one but the
+    one-shot strategies, which train a supernet on a task first (and so need a training
+    evaluator, not a table look-up)."""
+    return [n for n in STRATEGIES.names() if not getattr(STRATEGIES.get(n), "one_shot", False)]
 
 
 _RESERVED = {"space", "objective", "seed"}

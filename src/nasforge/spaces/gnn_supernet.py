@@ -1,0 +1,258 @@
+"""The supernet of the ``gnn`` space: NAS-Bench-Graph's macro DAG with every op and every
+input at once.
+
+Decisions, per computing node ``i``: ``input_i`` (which of nodes ``0..i`` feeds it) and
+``op_i`` (one of the space's ops). Every node holds each op's layer twice when the model has
+no pre-processing layers: one for the raw features (``F -> D``, no normalisation) and one for
+a hidden representation (``BatchNorm -> ReLU -> dropout -> D -> D``), as
+:class:`~nasforge.spaces.gnn_model.GnnModel` does; and the output layer has one ``D``-wide
+slot of input columns per node, of which an architecture uses its leaves' slots.
+
+With one option routed per decision the forward pass is ``GnnModel``'s, step for step. With
+mixtures (DARTS), a node's value is a mixture of "the input, passed through skips" (weight
+``r``) and a hidden representation ``h``: a skip keeps the mixture, a layer turns it into
+``r * op_raw(x) + (1 - r) * op_hidden(h)``; node ``v`` reaches the output with the
+probability that no later node takes it as input, times ``1 - r_v`` (the model leaves a value
+that only forwards the input out).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from nasforge.architecture import Architecture
+from nasforge.spaces.gnn_model import make_op
+from nasforge.spaces.supernet import Decision, Supernet
+
+__all__ = ["GnnSupernet"]
+
+_EPS = 1e-6
+
+
+class GnnSupernet(Supernet):
+    """The weight-sharing supernet of a :class:`~nasforge.spaces.gnn.GnnSpace`.
+
+    Args:
+        space: The ``gnn`` space.
+        task: A node-classification task (``num_features``, ``num_classes``).
+        settings: The space's :class:`~nasforge.spaces.gnn.GnnHyper`.
+    """
+
+    def __init__(self, space: Any, task: Any, settings: Any) -> None:
+        super().__init__(space, task, settings)
+        hyper = settings
+        n, dim, heads = space.n_nodes, hyper.hidden, hyper.gat_heads
+        self.ops: tuple[str, ...] = space.ops
+        self.skip = self.ops.index("skip")
+        self.dropout, self.raw_input = hyper.dropout, hyper.pre == 0
+        in_dim = task.num_features
+        decisions = []
+        for i in range(n):
+            decisions.append(Decision(f"input_{i}", tuple(range(i + 1))))
+            decisions.append(Decision(f"op_{i}", self.ops, frozenset({self.skip})))
+        self.decisions = tuple(decisions)
+        self.pre = nn.ModuleList(
+            nn.Linear(in_dim if i == 0 else dim, dim) for i in range(hyper.pre)
+        )
+        layers = [op for op in self.ops if op != "skip"]
+        # raw[i][op]: op on the raw features; hidden[i][op]: op on a hidden representation.
+        # Node 0 always reads the input, so it has no hidden layers unless the input is hidden.
+        self.raw = nn.ModuleList(
+            nn.ModuleDict(
+                {op: make_op(op, in_dim, dim, gat_heads=heads) for op in layers}
+                if self.raw_input
+                else {}
+            )
+            for _ in range(n)
+        )
+        self.hidden = nn.ModuleList(
+            nn.ModuleDict(
+                {op: make_op(op, dim, dim, gat_heads=heads) for op in layers}
+                if i > 0 or not self.raw_input
+                else {}
+            )
+            for i in range(n)
+        )
+        self.norms = nn.ModuleList(nn.BatchNorm1d(dim) for _ in range(n))
+        self.dim = dim
+        self.out = nn.Linear(n * dim, dim if hyper.post else task.num_classes)
+        self.post = nn.ModuleList(
+            nn.Linear(dim, task.num_classes if i == hyper.post - 1 else dim)
+            for i in range(hyper.post)
+        )
+
+    # -- decisions <-> architectures ----------------------------------------------------------
+    def indices(self, arch: Architecture) -> list[int]:
+        links, ops = self.space.genes(self.space.canonicalize(arch))
+        out: list[int] = []
+        for link, op in zip(links, ops, strict=True):
+            out += [link, self.ops.index(op)]
+        return out
+
+    def arch_of(self, indices: Sequence[int]) -> Architecture | None:
+        links = [int(indices[2 * i]) for i in range(self.space.n_nodes)]
+        ops = [self.ops[int(indices[2 * i + 1])] for i in range(self.space.n_nodes)]
+        if all(op == "skip" for op in ops):
+            return None
+        arch: Architecture = self.space.make(links, ops)
+        return arch
+
+    # -- forward ---------------------------------------------------------------------------
+    def _input(self, x: Tensor) -> Tensor:
+        x = F.dropout(x, p=self.dropout, training=self.training)
+        for i, layer in enumerate(self.pre):
+            x = layer(x)
+            if i < len(self.pre) - 1:
+                x = F.elu(x)
+        return x
+
+    def _prepared(self, i: int, h: Tensor) -> Tensor:
+        return F.dropout(F.relu(self.norms[i](h)), p=self.dropout, training=self.training)
+
+    def _head(self, slots: Tensor) -> Tensor:
+        out: Tensor = slots
+        for i, layer in enumerate(self.post):
+            out = layer(out)
+            if i < len(self.post) - 1:
+                out = F.elu(out)
+        return out
+
+    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        if not self.routes:
+            raise RuntimeError("route the supernet (route, route_indices or fix) before use")
+        if all(r.single for r in self.routes):
+            return self._forward_path(x, edge_index)
+        return self._forward_mixture(x, edge_index)
+
+    def _forward_path(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        """One input and one op per node: GnnModel's computation, each chosen value scaled
+        by its (straight-through) weight."""
+        x = self._input(x)
+        values = [x]
+        is_input, is_raw = [True], [self.raw_input]
+        n = self.space.n_nodes
+        links: list[int] = []
+        for i in range(n):
+            link_route, op_route = self.routes[2 * i], self.routes[2 * i + 1]
+            link, k = link_route.active[0], op_route.active[0]
+            links.append(link)
+            h = _scaled(values[link], link_route.weights[link])
+            if k == self.skip:
+                values.append(_scaled(h, op_route.weights[k]))
+                is_input.append(is_input[link])
+                is_raw.append(is_raw[link])
+                continue
+            op = self.ops[k]
+            if is_raw[link]:
+                y = _op(self.raw, i, op)(h, edge_index)
+            else:
+                y = _op(self.hidden, i, op)(self._prepared(i, h), edge_index)
+            values.append(_scaled(y, op_route.weights[k]))
+            is_input.append(False)
+            is_raw.append(False)
+        used = set(links)
+        leaves = [v for v in range(1, n + 1) if v not in used and not is_input[v]]
+        if not leaves:
+            raise RuntimeError("the routed architecture has no output node")
+        columns = torch.cat(
+            [torch.arange((v - 1) * self.dim, v * self.dim) for v in leaves]
+        )  # the out layer's input columns of the leaves, in leaf order
+        hidden = F.relu(torch.cat([values[v] for v in leaves], dim=1))  # (N, leaves * D)
+        out = F.linear(hidden, self.out.weight[:, columns], self.out.bias)
+        return self._head(out)
+
+    def _forward_mixture(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        x = self._input(x)
+        n = self.space.n_nodes
+        one = x.new_ones(())
+        forwards: list[Tensor] = [one]  # forwards[v]: weight of "v's value is the input"
+        hiddens: list[Tensor | None] = [None]  # hiddens[v]: the hidden part, normalised
+        for i in range(n):
+            link_route, op_route = self.routes[2 * i], self.routes[2 * i + 1]
+            r_in = sum(
+                (link_route.weights[u] * forwards[u] for u in link_route.active), x.new_zeros(())
+            )
+            mass: Tensor | None = None
+            for u in link_route.active:
+                h = hiddens[u]
+                if h is not None:
+                    part = link_route.weights[u] * (1 - forwards[u]) * h
+                    mass = part if mass is None else mass + part
+            h_in = None if mass is None else mass / (1 - r_in).clamp_min(_EPS)
+            q = op_route.weights
+            total: Tensor | None = None
+            for k in op_route.active:
+                if k == self.skip:
+                    y = None if h_in is None else (1 - r_in) * h_in
+                else:
+                    y = self._op_mixture(i, self.ops[k], x, h_in, r_in, edge_index)
+                if y is not None:
+                    total = q[k] * y if total is None else total + q[k] * y
+            r_out = q[self.skip] * r_in if self.skip in op_route.active else x.new_zeros(())
+            forwards.append(r_out)
+            hiddens.append(None if total is None else total / (1 - r_out).clamp_min(_EPS))
+        slots = []
+        for v in range(1, n + 1):
+            leaf = one
+            for j in range(v, n):  # node j (0-based) is node j + 1; it may take v as input
+                route = self.routes[2 * j]
+                if v in route.active:
+                    leaf = leaf * (1 - route.weights[v])
+            h = hiddens[v]
+            slot = x.new_zeros(x.shape[0], self.dim) if h is None else leaf * (1 - forwards[v]) * h
+            slots.append(slot)
+        return self._head(self.out(F.relu(torch.cat(slots, dim=1))))
+
+    def _op_mixture(
+        self, i: int, op: str, x: Tensor, h_in: Tensor | None, r_in: Tensor, edge_index: Tensor
+    ) -> Tensor:
+        """Op ``op`` of node ``i`` on its mixed input (the input with weight ``r_in``)."""
+        if not self.raw_input:  # the input is a hidden representation too: mix first
+            mixed = r_in * x if h_in is None else r_in * x + (1 - r_in) * h_in
+            y: Tensor = _op(self.hidden, i, op)(self._prepared(i, mixed), edge_index)
+            return y
+        y = r_in * _op(self.raw, i, op)(x, edge_index)
+        if h_in is not None:
+            y = y + (1 - r_in) * _op(self.hidden, i, op)(self._prepared(i, h_in), edge_index)
+        return y
+
+    # -- weights for space.build ---------------------------------------------------------------
+    def subnet_state(self, arch: Architecture) -> dict[str, Tensor]:
+        model = self.space.build(arch, self.task, self.settings)
+        links, ops = self.space.genes(self.space.canonicalize(arch))
+        rename: dict[str, str] = {}
+        is_raw = [self.raw_input]
+        for i, (link, op) in enumerate(zip(links, ops, strict=True)):
+            if op == "skip":
+                is_raw.append(is_raw[link])
+                continue
+            kind = "raw" if is_raw[link] else "hidden"
+            for key in model.layers[i].state_dict():
+                rename[f"layers.{i}.{key}"] = f"{kind}.{i}.{op}.{key}"
+            is_raw.append(False)
+        state = self.copy_matching(
+            {k: v for k, v in model.state_dict().items() if k != "out.weight"}, rename
+        )
+        columns = torch.cat([torch.arange((v - 1) * self.dim, v * self.dim) for v in model.leaves])
+        state["out.weight"] = self.out.weight.detach()[:, columns].clone()
+        return state
+
+
+def _scaled(value: Tensor, weight: Tensor) -> Tensor:
+    """``value * weight``, leaving ``value`` untouched when the weight is a constant 1 (the
+    product is exact then, but this keeps fixed supernets free of needless work)."""
+    if not weight.requires_grad and float(weight) == 1.0:
+        return value
+    return value * weight
+
+
+def _op(layers: nn.ModuleList, node: int, op: str) -> nn.Module:
+    """Layer ``op`` of node ``node`` in a list of per-node module dicts."""
+    per_node = layers[node]
+    assert isinstance(per_node, nn.ModuleDict)
+    return per_node[op]

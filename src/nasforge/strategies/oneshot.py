@@ -1,0 +1,308 @@
+"""Weight-sharing (one-shot) strategies: DARTS, GDAS and SPOS.
+
+Each trains the space's supernet (:meth:`~nasforge.spaces.base.SearchSpace.supernet`) on the
+task's training split, with architecture decisions learned or scored on its validation
+split, in a *supernet phase* that the experiment runs before its loop
+(:mod:`nasforge.oneshot.phase`); then it proposes the derived architecture(s), which the
+task's evaluator trains from scratch as ordinary trials. The phase's epochs, architecture
+weights and validation curve are stored with the experiment, and a checkpoint of the supernet
+and optimisers is written every few epochs beside the store, so that a search killed in the
+phase resumes from its last checkpoint.
+
+torch is imported when a phase runs, not with this module (the registry imports every
+strategy at start-up; table look-ups must not pay for torch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from nasforge.architecture import Architecture
+from nasforge.errors import ConfigError
+from nasforge.objective import Objective
+from nasforge.spaces.base import SearchSpace
+from nasforge.strategies.base import Strategy, check_positive_int
+from nasforge.strategies.reinforce import _check_real
+
+__all__ = ["Darts", "Gdas", "OneShotStrategy", "Spos"]
+
+
+class OneShotStrategy(Strategy):
+    """Base of the weight-sharing strategies (see the module docstring).
+
+    Options (``-o KEY=VALUE``):
+        epochs: Supernet epochs (default: the task's training epochs, so that the phase costs
+            about one training of the supernet).
+        top_k: Architectures derived and trained from scratch (the k most probable under
+            the learned weights, or the k best subnets found).
+        checkpoint_every: Epochs between checkpoints of the supernet phase.
+        phase_share: Share of a wall-time budget the phase may use; the rest is left to the
+            final trainings.
+    """
+
+    one_shot: ClassVar[bool] = True
+    method: ClassVar[str]
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        objective: Objective | Sequence[Objective],
+        seed: int | None = None,
+        epochs: int | None = None,
+        top_k: int = 1,
+        checkpoint_every: int = 5,
+        phase_share: float = 0.5,
+    ) -> None:
+        super().__init__(space, objective=objective, seed=seed)
+        self.epochs = None if epochs is None else check_positive_int("epochs", epochs)
+        self.top_k = check_positive_int("top_k", top_k)
+        self.checkpoint_every = check_positive_int("checkpoint_every", checkpoint_every)
+        self.phase_share = _check_real(
+            "phase_share", phase_share, "a number in (0, 1]", lambda v: 0 < v <= 1
+        )
+        if not space.has_supernet:
+            space.supernet(None)  # raises, naming the spaces that have one
+        self.evaluator: Any = None
+        self.derived: list[Architecture] | None = None
+        self.summary: dict[str, Any] = {}
+
+    # -- set-up ------------------------------------------------------------------------------
+    def attach(self, evaluator: Any) -> None:
+        """Check that ``evaluator`` trains on a task this strategy can search, and keep it.
+
+        Raises:
+            ConfigError: For a table look-up (nothing to train a supernet on), a task that is
+                not classification, or an objective other than the task's validation metric.
+        """
+        task = getattr(evaluator, "task", None)
+        if task is None or not hasattr(evaluator, "train"):
+            raise ConfigError(
+                f"strategy {self.name!r} trains a supernet on the task's data, so it needs a "
+                "training task (--task), not a table look-up (--benchmark); table look-ups "
+                "take the black-box strategies (nasforge list strategies)"
+            )
+        if task.kind != "classification":
+            raise ConfigError(
+                f"strategy {self.name!r} searches classification tasks; {task.name!r} is "
+                f"{task.kind}"
+            )
+        wanted = task.objective
+        if self.objective != wanted:
+            raise ConfigError(
+                f"strategy {self.name!r} optimises the task's validation metric "
+                f"({wanted}); got objective {self.objective}"
+            )
+        self.evaluator = evaluator
+
+    # -- the phase ---------------------------------------------------------------------------
+    def take_phase(self, summary: dict[str, Any]) -> None:
+        """Take the result of the supernet phase (:func:`nasforge.oneshot.phase.run_phase`,
+        which the experiment runs before asking): the derived architectures to propose."""
+        self.summary = summary
+        self.derived = [Architecture.from_dict(a) for a in summary["derived"]]
+
+    def _propose(self) -> Architecture | None:
+        if self.derived is None:
+            raise ConfigError(
+                f"strategy {self.name!r} proposes after its supernet phase; run it through an "
+                "Experiment (nasforge search), which runs the phase first"
+            )
+        while self.derived:
+            arch = self.derived.pop(0)
+            if not self.is_seen(arch):
+                return arch
+        return None
+
+    def options(self) -> dict[str, Any]:
+        return {
+            "epochs": self.epochs,
+            "top_k": self.top_k,
+            "checkpoint_every": self.checkpoint_every,
+            "phase_share": self.phase_share,
+            **self.method_options(),
+        }
+
+    def method_options(self) -> dict[str, Any]:
+        """The method's own options (stored with the experiment)."""
+        return {}
+
+
+class Darts(OneShotStrategy):
+    """DARTS (Liu, Simonyan & Yang, "DARTS: Differentiable Architecture Search", ICLR 2019).
+
+    A softmax over every decision's options mixes them; the weights are trained on the
+    training split and the architecture parameters on the validation split, alternately
+    (first order by default; ``order=2`` is the paper's finite-difference second-order
+    approximation of the unrolled gradient). The derived architecture takes each decision's
+    highest weight.
+
+    Options: ``arch_lr`` and ``arch_weight_decay`` (Adam, betas 0.5/0.999, as the paper),
+    ``order`` (1 or 2).
+    """
+
+    name = "darts"
+    method = "darts"
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        objective: Objective | Sequence[Objective],
+        seed: int | None = None,
+        epochs: int | None = None,
+        top_k: int = 1,
+        checkpoint_every: int = 5,
+        phase_share: float = 0.5,
+        order: int = 1,
+        arch_lr: float = 3e-4,
+        arch_weight_decay: float = 1e-3,
+    ) -> None:
+        super().__init__(
+            space,
+            objective=objective,
+            seed=seed,
+            epochs=epochs,
+            top_k=top_k,
+            checkpoint_every=checkpoint_every,
+            phase_share=phase_share,
+        )
+        if isinstance(order, bool) or order not in (1, 2):
+            raise ConfigError(
+                f"order must be 1 (first-order DARTS) or 2 (the finite-difference "
+                f"second-order approximation), got {order!r}"
+            )
+        self.order = order
+        self.arch_lr = _check_real("arch_lr", arch_lr, "a positive number", lambda v: v > 0)
+        self.arch_weight_decay = _check_real(
+            "arch_weight_decay", arch_weight_decay, "a number >= 0", lambda v: v >= 0
+        )
+
+    def method_options(self) -> dict[str, Any]:
+        return {
+            "order": self.order,
+            "arch_lr": self.arch_lr,
+            "arch_weight_decay": self.arch_weight_decay,
+        }
+
+
+class Gdas(OneShotStrategy):
+    """GDAS (Dong & Yang, "Searching for A Robust Neural Architecture in Four GPU Hours",
+    CVPR 2019).
+
+    Every step samples one option per decision with the Gumbel-softmax at temperature
+    ``tau`` (decaying linearly from ``tau_max`` to ``tau_min`` over the epochs) and computes
+    only that path; its one-hot weights pass the gradient to the architecture parameters
+    straight through. Weights and architecture parameters are updated alternately on the
+    training and validation splits; the derived architecture takes each decision's highest
+    parameter.
+
+    Options: ``tau_max``, ``tau_min``, ``arch_lr``, ``arch_weight_decay``.
+    """
+
+    name = "gdas"
+    method = "gdas"
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        objective: Objective | Sequence[Objective],
+        seed: int | None = None,
+        epochs: int | None = None,
+        top_k: int = 1,
+        checkpoint_every: int = 5,
+        phase_share: float = 0.5,
+        tau_max: float = 10.0,
+        tau_min: float = 0.1,
+        arch_lr: float = 3e-4,
+        arch_weight_decay: float = 1e-3,
+    ) -> None:
+        super().__init__(
+            space,
+            objective=objective,
+            seed=seed,
+            epochs=epochs,
+            top_k=top_k,
+            checkpoint_every=checkpoint_every,
+            phase_share=phase_share,
+        )
+        self.tau_max = _check_real("tau_max", tau_max, "a positive number", lambda v: v > 0)
+        self.tau_min = _check_real(
+            "tau_min",
+            tau_min,
+            f"a positive number <= tau_max ({tau_max})",
+            lambda v: 0 < v <= self.tau_max,
+        )
+        self.arch_lr = _check_real("arch_lr", arch_lr, "a positive number", lambda v: v > 0)
+        self.arch_weight_decay = _check_real(
+            "arch_weight_decay", arch_weight_decay, "a number >= 0", lambda v: v >= 0
+        )
+
+    def method_options(self) -> dict[str, Any]:
+        return {
+            "tau_max": self.tau_max,
+            "tau_min": self.tau_min,
+            "arch_lr": self.arch_lr,
+            "arch_weight_decay": self.arch_weight_decay,
+        }
+
+
+class Spos(OneShotStrategy):
+    """SPOS (Guo et al., "Single Path One-Shot Neural Architecture Search with Uniform
+    Sampling", ECCV 2020).
+
+    The supernet is trained one uniformly sampled valid path per step; then an evolutionary
+    search (``population`` subnets, ``generations`` rounds; the best ``parents`` breed by
+    mutation and crossover) scores subnets by their validation metric on the shared weights,
+    after recalibrating each subnet's BatchNorm statistics on ``calibration_batches``
+    training batches. The ``top_k`` best subnets are proposed.
+    """
+
+    name = "spos"
+    method = "spos"
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        objective: Objective | Sequence[Objective],
+        seed: int | None = None,
+        epochs: int | None = None,
+        top_k: int = 1,
+        checkpoint_every: int = 5,
+        phase_share: float = 0.5,
+        population: int = 20,
+        generations: int = 10,
+        parents: int = 5,
+        mutation_prob: float = 0.1,
+        calibration_batches: int = 4,
+    ) -> None:
+        super().__init__(
+            space,
+            objective=objective,
+            seed=seed,
+            epochs=epochs,
+            top_k=top_k,
+            checkpoint_every=checkpoint_every,
+            phase_share=phase_share,
+        )
+        self.population = check_positive_int("population", population, 2)
+        self.generations = check_positive_int("generations", generations, 0)
+        self.parents = check_positive_int("parents", parents, 1)
+        if self.parents > self.population:
+            raise ConfigError(f"parents must be at most population ({population}), got {parents}")
+        self.mutation_prob = _check_real(
+            "mutation_prob", mutation_prob, "a number in (0, 1]", lambda v: 0 < v <= 1
+        )
+        self.calibration_batches = check_positive_int("calibration_batches", calibration_batches)
+
+    def method_options(self) -> dict[str, Any]:
+        return {
+            "population": self.population,
+            "generations": self.generations,
+            "parents": self.parents,
+            "mutation_prob": self.mutation_prob,
+            "calibration_batches": self.calibration_batches,
+        }

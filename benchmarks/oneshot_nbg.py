@@ -77,9 +77,9 @@ class Table:
         return val, test, 100 * (self.best - val), 100 * below / len(self.vals)
 
 
-def one_training(root: str) -> float:
-    """Seconds of one NAS-Bench-Graph training of the reference architecture, through the
-    same search command (one trial of random search on a one-architecture budget)."""
+def one_training(root: str, epochs: int | None) -> float:
+    """Seconds of one NAS-Bench-Graph training of the reference architecture by the
+    evaluator a search trains with (the cost unit)."""
     from nasforge.benchmarks.nbg_protocol import PROTOCOLS
     from nasforge.evaluators.training import TrainingEvaluator
     from nasforge.spaces.gnn import GnnSpace
@@ -89,7 +89,10 @@ def one_training(root: str) -> float:
     task = NodeClassificationTask("planetoid:Cora", load_planetoid("Cora", root))
     space = GnnSpace()
     evaluator = TrainingEvaluator(
-        task=task, space=space, hyper=proto.hyper(), train=proto.train_config(seed=0)
+        task=task,
+        space=space,
+        hyper=proto.hyper(),
+        train=proto.train_config(seed=0, **({"epochs": epochs} if epochs else {})),
     )
     start = time.perf_counter()
     evaluator.evaluate(space.make(*REFERENCE))
@@ -97,7 +100,13 @@ def one_training(root: str) -> float:
 
 
 def search(
-    method: str, seed: int, root: str, workdir: Path, budget: str, options: dict[str, Any]
+    method: str,
+    seed: int,
+    root: str,
+    workdir: Path,
+    budget: str,
+    options: dict[str, Any],
+    epochs: int | None,
 ) -> tuple[Any, float, dict[str, Any] | None]:
     db = workdir / f"{method}-{seed}.db"
     start = time.perf_counter()
@@ -110,6 +119,8 @@ def search(
         db=db,
         name=f"{method}-{seed}",
         options=options,
+        executor="inline",
+        **({"epochs": epochs} if epochs else {}),
     )
     seconds = time.perf_counter() - start
     phase = None
@@ -142,6 +153,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=[],
         help="METHOD:KEY=VALUE, a one-shot method's option (repeatable)",
     )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="training epochs instead of the protocol's 400 (smoke runs only)",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     options: dict[str, dict[str, Any]] = {m: {} for m in args.methods}
@@ -152,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     t0 = time.perf_counter()
     table = Table()
-    unit = one_training(args.data_root)
+    unit = one_training(args.data_root, args.epochs)
     print(f"one NAS-Bench-Graph training: {unit:.1f} s", flush=True)
     runs: list[Run] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -160,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         for method in args.methods:
             for seed in range(args.seeds):
                 result, seconds, phase = search(
-                    method, seed, args.data_root, workdir, "1", options.get(method, {})
+                    method, seed, args.data_root, workdir, "1", options.get(method, {}), args.epochs
                 )
                 runs.append(_run(method, seed, result, seconds, phase, table))
                 print(runs[-1], flush=True)
@@ -169,8 +186,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         wall = statistics.median(r.seconds for r in by_method[best_method])
         for baseline in args.baselines:
             for seed in range(args.seeds):
+                budget = f"{max(wall, 1):.0f}s"
                 result, seconds, _ = search(
-                    baseline, seed, args.data_root, workdir, f"{wall:.0f}s", {}
+                    baseline, seed, args.data_root, workdir, budget, {}, args.epochs
                 )
                 runs.append(_run(baseline, seed, result, seconds, None, table))
                 print(runs[-1], flush=True)
@@ -209,7 +227,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"{100 * table.best:.2f}",
         f"- baselines (random, evolution) ran for {wall:.0f} s each, the median wall time of "
         f"{best_method} (lowest mean regret)",
-        f"- method options: {options}",
+        f"- method options: {options}; training epochs: "
+        f"{args.epochs or 'the protocol (400)'}; one search at a time, in one process",
         "",
         "Mean (min to max) over seeds. Regret: table validation accuracy below the table's best, "
         "in points. Percentile: share of the table's architectures with a lower validation "

@@ -24,7 +24,7 @@ from nasforge.strategies.base import register_strategy
 from nasforge.strategies.evolution import RegularizedEvolution
 from nasforge.strategies.local import LocalSearch
 from nasforge.strategies.multifidelity import Asha, Hyperband, SuccessiveHalving
-from nasforge.strategies.oneshot import Darts, Gdas, Spos
+from nasforge.strategies.oneshot import Darts, Enas, Gdas, Spos
 from nasforge.strategies.optuna import OptunaGP, OptunaNSGA2, OptunaRandom, OptunaTPE
 from nasforge.strategies.random import RandomSearch
 from nasforge.strategies.reinforce import Reinforce
@@ -120,13 +120,20 @@ register_strategy(
     "darts",
     Darts,
     summary="DARTS: differentiable search on the space's supernet, Liu et al. 2019 "
-    "(one-shot; first order, -o order=2 for second)",
+    "(one-shot; first order, -o order=2 for second; -o selection=perturbation: DARTS-PT, "
+    "Wang et al. 2021)",
 )
 register_strategy(
     "gdas",
     Gdas,
     summary="GDAS: Gumbel-softmax single-path sampling on the supernet, Dong & Yang 2019 "
     "(one-shot)",
+)
+register_strategy(
+    "enas",
+    Enas,
+    summary="ENAS: an LSTM controller (REINFORCE) sampling paths of a shared supernet, "
+    "Pham et al. 2018 / GraphNAS (one-shot)",
 )
 register_strategy(
     "spos",

@@ -177,3 +177,33 @@ def test_cli_startup_smoke(tmp_path: Path) -> None:
     _run("cli_startup.py", "--runs", "2", "--out", str(out))
     text = out.read_text()
     assert "| nasforge --help |" in text and "(usage error)" in text and "goal < 0.3 s" in text
+
+
+@pytest.mark.slow
+def test_oneshot_nbg_smoke(tmp_path: Path, planetoid_root: Path) -> None:
+    out = tmp_path / "oneshot.md"
+    _run(
+        "oneshot_nbg.py",
+        "--data-root",
+        str(planetoid_root),
+        "--seeds",
+        "1",
+        "--methods",
+        "gdas",
+        "spos",
+        "--baselines",
+        "random",
+        "--epochs",
+        "3",
+        "-o",
+        "spos:population=4",
+        "-o",
+        "spos:parents=2",
+        "-o",
+        "spos:generations=1",
+        "--out",
+        str(out),
+    )
+    text = out.read_text()
+    assert "| gdas | 1 |" in text and "| spos | 1 |" in text and "| random | 1 |" in text
+    assert "table: 26206 architecture classes" in text

@@ -412,7 +412,11 @@ def test_a_worker_killed_while_starting_is_replaced_and_its_trial_charged(
         while slot.worker is None and time.monotonic() < deadline:  # started by the monitor
             time.sleep(0.002)
         worker = slot.worker
-        assert worker is not None and not worker.ready
+        assert worker is not None
+        # stopped at once, so that it cannot become ready and run the trial before the kill
+        # lands (on a busy machine the submit below can take longer than a table look-up)
+        os.kill(worker.process.pid or 0, signal.SIGSTOP)
+        assert not worker.ready
         future = executor.submit(_fine(0))
         os.kill(worker.process.pid or 0, signal.SIGKILL)
         lost = future.result(timeout=RESULT_TIMEOUT_S)

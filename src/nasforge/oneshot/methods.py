@@ -12,9 +12,11 @@ checkpoint continues exactly.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -22,6 +24,7 @@ from nasforge.architecture import Architecture
 from nasforge.oneshot import PhaseContext, PhaseProgress
 from nasforge.oneshot.data import Batch, PhaseData, recalibrated_accuracy
 from nasforge.spaces.supernet import Route, Supernet, best_assignments
+from nasforge.strategies.reinforce import _Policy
 from nasforge.train.trainer import TrainConfig
 
 if TYPE_CHECKING:
@@ -52,12 +55,19 @@ class Rule:
     def train_step(self, batch: Batch, optimizer: torch.optim.Optimizer) -> float:
         raise NotImplementedError
 
+    def end_epoch(self, epoch: int) -> dict[str, Any]:
+        """Work after epoch ``epoch``'s training steps (a controller's updates); returns
+        values to store with the epoch."""
+        return {}
+
     def epoch_record(self, epoch: int, *, scored: bool) -> dict[str, Any]:
         """What to store of epoch ``epoch``; ``scored``: include the derived architecture's
         validation accuracy on the shared weights."""
         return {}
 
-    def derive(self, k: int, context: PhaseContext) -> list[Architecture]:
+    def derive(
+        self, k: int, context: PhaseContext, optimizer: torch.optim.Optimizer
+    ) -> list[Architecture]:
         raise NotImplementedError
 
     def state(self) -> dict[str, Any]:
@@ -148,7 +158,9 @@ class _Learned(Rule):
         }
         return record
 
-    def derive(self, k: int, context: PhaseContext) -> list[Architecture]:
+    def derive(
+        self, k: int, context: PhaseContext, optimizer: torch.optim.Optimizer
+    ) -> list[Architecture]:
         return self.distinct(best_assignments([p.tolist() for p in self.probs()], self.valid), k)
 
     def state(self) -> dict[str, Any]:
@@ -172,6 +184,15 @@ class _Learned(Rule):
 
 class DartsRule(_Learned):
     """DARTS: a mixture of every option, bilevel (see the module docstring)."""
+
+    def derive(
+        self, k: int, context: PhaseContext, optimizer: torch.optim.Optimizer
+    ) -> list[Architecture]:
+        if self.strategy.selection != "perturbation":  # type: ignore[attr-defined]
+            return super().derive(k, context, optimizer)
+        chosen = _Perturbation(self, context).select(optimizer)
+        ranked = best_assignments([p.tolist() for p in self.probs()], self.valid)
+        return self.distinct(itertools.chain([chosen], ranked), k)
 
     def mix(self, *, grad: bool) -> None:
         probs = [a.softmax(0) if grad else a.detach().softmax(0) for a in self.alphas]
@@ -230,6 +251,71 @@ class DartsRule(_Learned):
         return out
 
 
+class _Perturbation:
+    """DARTS-PT's selection on a trained DARTS supernet (see :class:`~nasforge.strategies.
+    oneshot.Darts`): decisions in a random order; at each, every option is removed from the
+    mixture in turn (the others' weights renormalised) and the one whose removal costs the
+    most validation accuracy is fixed; the supernet then trains ``tune_epochs`` epochs with
+    the fixed decisions routed to their option."""
+
+    def __init__(self, rule: DartsRule, context: PhaseContext) -> None:
+        self.rule, self.context = rule, context
+        self.fixed: dict[int, int] = {}
+
+    def routes(self, removed: tuple[int, int] | None = None) -> list[Route]:
+        out = []
+        for d, p in enumerate(self.rule.probs()):
+            if d in self.fixed:
+                one = torch.zeros_like(p)
+                one[self.fixed[d]] = 1.0
+                out.append(Route(one, (self.fixed[d],)))
+                continue
+            keep = [i for i in range(len(p)) if removed is None or removed != (d, i)]
+            w = torch.zeros_like(p)
+            w[keep] = p[keep] / p[keep].sum()
+            out.append(Route(w, tuple(keep)))
+        return out
+
+    def accuracy(self, removed: tuple[int, int] | None = None) -> float:
+        self.rule.net.route(self.routes(removed))
+        return self.rule.data.accuracy(self.rule.net)
+
+    def select(self, optimizer: torch.optim.Optimizer) -> list[int]:
+        rule, net = self.rule, self.rule.net
+        open_ = [d for d, dec in enumerate(net.decisions) if len(dec.options) > 1]
+        perm = torch.randperm(len(open_), generator=rule.generator).tolist()
+        for d in (d for d, dec in enumerate(net.decisions) if len(dec.options) == 1):
+            self.fixed[d] = 0
+        for step, d in enumerate((open_[i] for i in perm), start=1):
+            base = self.accuracy()
+            drops = {i: base - self.accuracy((d, i)) for i in range(len(net.decisions[d].options))}
+            ranked = sorted(drops, key=lambda i: -drops[i])
+            chosen = next((i for i in ranked if self._possible(d, i)), ranked[0])
+            self.fixed[d] = chosen
+            record = {
+                "decision": net.decisions[d].name,
+                "accuracy": base,
+                "drops": {str(net.decisions[d].options[i]): drops[i] for i in ranked},
+                "chosen": str(net.decisions[d].options[chosen]),
+            }
+            self.context.store.put_phase(self.context.experiment_id, "selection", step, record)
+            for _ in range(rule.strategy.tune_epochs):  # type: ignore[attr-defined]
+                net.train()
+                for batch in rule.data.train_batches():
+                    net.route(self.routes())
+                    rule.weight_step(batch, optimizer)
+        return [self.fixed[d] for d in range(len(net.decisions))]
+
+    def _possible(self, d: int, option: int) -> bool:
+        """Whether some completion of the fixed decisions with ``d = option`` is valid."""
+        fixed = {**self.fixed, d: option}
+        probs = [
+            [1.0 if i == fixed[k] else 0.0 for i in range(len(p))] if k in fixed else p.tolist()
+            for k, p in enumerate(self.rule.probs())
+        ]
+        return next(best_assignments(probs, self.rule.valid, limit=2000), None) is not None
+
+
 class GdasRule(_Learned):
     """GDAS: one Gumbel-softmax sample per decision, computed alone (straight-through)."""
 
@@ -285,7 +371,9 @@ class SposRule(Rule):
         self.net.route_indices(self.uniform_path())
         return self.weight_step(batch, optimizer)
 
-    def derive(self, k: int, context: PhaseContext) -> list[Architecture]:
+    def derive(
+        self, k: int, context: PhaseContext, optimizer: torch.optim.Optimizer
+    ) -> list[Architecture]:
         s = self.strategy
         space = self.net.space
         scores: dict[str, tuple[float, list[int]]] = {}  # canonical key -> (val_acc, indices)
@@ -350,7 +438,115 @@ class SposRule(Rule):
         return child
 
 
-_RULES: dict[str, type[Rule]] = {"darts": DartsRule, "gdas": GdasRule, "spos": SposRule}
+class EnasRule(Rule):
+    """ENAS: paths sampled by an LSTM controller trained with REINFORCE on shared weights."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        s = self.strategy
+        seed = int(torch.randint(2**31, (1,), generator=self.generator))
+        self.policy = _Policy(
+            [len(d.options) for d in self.net.decisions],
+            hidden_size=s.hidden_size,  # type: ignore[attr-defined]
+            temperature=s.temperature,  # type: ignore[attr-defined]
+            tanh_constant=s.tanh_constant,  # type: ignore[attr-defined]
+            lr=s.controller_lr,  # type: ignore[attr-defined]
+            seed=seed,
+        )
+        self.rng = np.random.default_rng(seed)
+        self.baseline: float | None = None
+
+    def sample(self, n: int) -> list[list[int]]:
+        """``n`` valid paths from the controller (a uniform path where it gives none)."""
+        out: list[list[int]] = []
+        for tokens in self.policy.sample(self.rng, 4 * n):
+            if self.valid(tokens):
+                out.append([int(t) for t in tokens])
+                if len(out) == n:
+                    return out
+        return out + [self.uniform_path() for _ in range(n - len(out))]
+
+    def train_step(self, batch: Batch, optimizer: torch.optim.Optimizer) -> float:
+        self.net.route_indices(self.sample(1)[0])
+        return self.weight_step(batch, optimizer)
+
+    def end_epoch(self, epoch: int) -> dict[str, Any]:
+        s = self.strategy
+        rewards = []
+        for _ in range(s.controller_steps):  # type: ignore[attr-defined]
+            (path,) = self.sample(1)
+            self.net.route_indices(path)
+            batch = self.data.val_batch()
+            self.net.train()  # batch statistics, as during training
+            with torch.no_grad():
+                hits = batch.logits(self.net).argmax(-1) == batch.target
+            reward = float(hits.float().mean())
+            rewards.append(reward)
+            decay = s.baseline_decay  # type: ignore[attr-defined]
+            self.baseline = (
+                reward if self.baseline is None else decay * self.baseline + (1 - decay) * reward
+            )
+            self.policy.update(
+                np.array([path]),
+                np.array([reward - self.baseline]),
+                s.entropy_weight,  # type: ignore[attr-defined]
+            )
+        return {"reward": sum(rewards) / len(rewards), "baseline": self.baseline}
+
+    def greedy(self) -> list[int]:
+        """The controller's most probable token at each step (given the ones before)."""
+        tokens: list[int] = []
+        for _ in self.net.decisions:
+            tokens.append(int(np.argmax(self.policy.probabilities(tokens))))
+        return tokens if self.valid(tokens) else self.sample(1)[0]
+
+    def epoch_record(self, epoch: int, *, scored: bool) -> dict[str, Any]:
+        return self.path_record(self.greedy(), scored=scored)
+
+    def derive(
+        self, k: int, context: PhaseContext, optimizer: torch.optim.Optimizer
+    ) -> list[Architecture]:
+        s = self.strategy
+        paths = [self.greedy(), *self.sample(s.derive_samples)]  # type: ignore[attr-defined]
+        scores: dict[str, tuple[float, list[int]]] = {}
+        for path in paths:
+            arch = self.net.arch_of(path)
+            assert arch is not None
+            key = self.net.space.canonical_key(arch)
+            if key not in scores:
+                acc = recalibrated_accuracy(
+                    self.net,
+                    path,
+                    self.data,
+                    s.calibration_batches,  # type: ignore[attr-defined]
+                )
+                scores[key] = (acc, path)
+        ranked = sorted(scores.values(), key=lambda t: -t[0])
+        return self.distinct((p for _, p in ranked), k)
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "policy": [p.detach().clone() for p in self.policy.parameters()],
+            "optimizer": self.policy.optimizer.state_dict(),
+            "rng": self.rng.bit_generator.state,
+            "baseline": self.baseline,
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        with torch.no_grad():
+            for p, saved in zip(self.policy.parameters(), state["policy"], strict=True):
+                p.copy_(saved)
+        self.policy.optimizer.load_state_dict(state["optimizer"])
+        self.rng.bit_generator.state = state["rng"]
+        self.baseline = state["baseline"]
+
+
+_RULES: dict[str, type[Rule]] = {
+    "darts": DartsRule,
+    "gdas": GdasRule,
+    "spos": SposRule,
+    "enas": EnasRule,
+}
 
 
 def make_method(

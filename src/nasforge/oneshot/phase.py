@@ -146,8 +146,10 @@ def run_phase(strategy: OneShotStrategy, context: PhaseContext) -> dict[str, Any
         losses = [method.train_step(batch, optimizer) for batch in data.train_batches()]
         if schedule is not None:
             schedule.step()
+        extra = method.end_epoch(epoch)
         scored = epoch % max(1, epochs // _SCORED_EPOCHS) == 0 or epoch == epochs
         record = method.epoch_record(epoch, scored=scored)
+        record.update(extra)
         seconds += time.perf_counter() - began
         record.update(epoch=epoch, train_loss=sum(losses) / len(losses), seconds=round(seconds, 3))
         store.put_phase(eid, "epoch", epoch, record)
@@ -165,7 +167,7 @@ def run_phase(strategy: OneShotStrategy, context: PhaseContext) -> dict[str, Any
             }
             _save_checkpoint(context, epoch, state)
     began = time.perf_counter()
-    derived = method.derive(strategy.top_k, context)
+    derived = method.derive(strategy.top_k, context, optimizer)
     seconds += time.perf_counter() - began
     result = {
         "method": strategy.name,

@@ -25,7 +25,10 @@ from nasforge.spaces.base import SearchSpace
 from nasforge.strategies.base import Strategy, check_positive_int
 from nasforge.strategies.reinforce import _check_real
 
-__all__ = ["Darts", "Gdas", "OneShotStrategy", "Spos"]
+__all__ = ["SELECTIONS", "Darts", "Enas", "Gdas", "OneShotStrategy", "Spos"]
+
+SELECTIONS = ("argmax", "perturbation")
+"""How DARTS derives its architecture from the trained supernet."""
 
 
 class OneShotStrategy(Strategy):
@@ -136,10 +139,13 @@ class Darts(OneShotStrategy):
     training split and the architecture parameters on the validation split, alternately
     (first order by default; ``order=2`` is the paper's finite-difference second-order
     approximation of the unrolled gradient). The derived architecture takes each decision's
-    highest weight.
+    highest weight, or, with ``selection="perturbation"`` (DARTS-PT: Wang et al., "Rethinking
+    Architecture Selection in Differentiable NAS", ICLR 2021), each decision in turn (in a
+    random order) the option whose removal from the mixture lowers the supernet's validation
+    accuracy most, the supernet being tuned ``tune_epochs`` epochs after each choice.
 
     Options: ``arch_lr`` and ``arch_weight_decay`` (Adam, betas 0.5/0.999, as the paper),
-    ``order`` (1 or 2).
+    ``order`` (1 or 2), ``selection`` (``argmax`` or ``perturbation``), ``tune_epochs``.
     """
 
     name = "darts"
@@ -158,6 +164,8 @@ class Darts(OneShotStrategy):
         order: int = 1,
         arch_lr: float = 3e-4,
         arch_weight_decay: float = 1e-3,
+        selection: str = "argmax",
+        tune_epochs: int = 5,
     ) -> None:
         super().__init__(
             space,
@@ -174,6 +182,13 @@ class Darts(OneShotStrategy):
                 f"second-order approximation), got {order!r}"
             )
         self.order = order
+        if selection not in SELECTIONS:
+            raise ConfigError(
+                f"selection must be one of {', '.join(SELECTIONS)} (the highest weight, or "
+                f"DARTS-PT's perturbation), got {selection!r}"
+            )
+        self.selection = selection
+        self.tune_epochs = check_positive_int("tune_epochs", tune_epochs, 0)
         self.arch_lr = _check_real("arch_lr", arch_lr, "a positive number", lambda v: v > 0)
         self.arch_weight_decay = _check_real(
             "arch_weight_decay", arch_weight_decay, "a number >= 0", lambda v: v >= 0
@@ -184,6 +199,8 @@ class Darts(OneShotStrategy):
             "order": self.order,
             "arch_lr": self.arch_lr,
             "arch_weight_decay": self.arch_weight_decay,
+            "selection": self.selection,
+            "tune_epochs": self.tune_epochs,
         }
 
 
@@ -304,5 +321,87 @@ class Spos(OneShotStrategy):
             "generations": self.generations,
             "parents": self.parents,
             "mutation_prob": self.mutation_prob,
+            "calibration_batches": self.calibration_batches,
+        }
+
+
+class Enas(OneShotStrategy):
+    """ENAS (Pham et al., "Efficient Neural Architecture Search via Parameter Sharing", ICML
+    2018), the controller of GraphNAS and Auto-GNN on a shared supernet.
+
+    Each training step trains the shared weights on one path sampled from the controller (the
+    LSTM policy of ``reinforce``); after each epoch the controller takes
+    ``controller_steps`` REINFORCE steps, each rewarded with a sampled path's validation
+    accuracy on the shared weights (minus a moving-average baseline, plus an entropy bonus).
+    At the end ``derive_samples`` paths drawn from the controller are scored on the whole
+    validation split (BatchNorm recalibrated) and the ``top_k`` best are proposed.
+
+    Options: ``controller_lr``, ``controller_steps``, ``hidden_size``, ``baseline_decay``,
+    ``entropy_weight``, ``temperature``, ``tanh_constant``, ``derive_samples``,
+    ``calibration_batches``.
+    """
+
+    name = "enas"
+    method = "enas"
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        objective: Objective | Sequence[Objective],
+        seed: int | None = None,
+        epochs: int | None = None,
+        top_k: int = 1,
+        checkpoint_every: int = 5,
+        phase_share: float = 0.5,
+        controller_lr: float = 0.005,
+        controller_steps: int = 10,
+        hidden_size: int = 64,
+        baseline_decay: float = 0.95,
+        entropy_weight: float = 1e-4,
+        temperature: float = 5.0,
+        tanh_constant: float = 2.5,
+        derive_samples: int = 50,
+        calibration_batches: int = 4,
+    ) -> None:
+        super().__init__(
+            space,
+            objective=objective,
+            seed=seed,
+            epochs=epochs,
+            top_k=top_k,
+            checkpoint_every=checkpoint_every,
+            phase_share=phase_share,
+        )
+        self.controller_lr = _check_real(
+            "controller_lr", controller_lr, "a positive number", lambda v: v > 0
+        )
+        self.controller_steps = check_positive_int("controller_steps", controller_steps)
+        self.hidden_size = check_positive_int("hidden_size", hidden_size)
+        self.baseline_decay = _check_real(
+            "baseline_decay", baseline_decay, "a number in [0, 1)", lambda v: 0 <= v < 1
+        )
+        self.entropy_weight = _check_real(
+            "entropy_weight", entropy_weight, "a number >= 0", lambda v: v >= 0
+        )
+        self.temperature = _check_real(
+            "temperature", temperature, "a positive number", lambda v: v > 0
+        )
+        self.tanh_constant = _check_real(
+            "tanh_constant", tanh_constant, "a positive number", lambda v: v > 0
+        )
+        self.derive_samples = check_positive_int("derive_samples", derive_samples)
+        self.calibration_batches = check_positive_int("calibration_batches", calibration_batches)
+
+    def method_options(self) -> dict[str, Any]:
+        return {
+            "controller_lr": self.controller_lr,
+            "controller_steps": self.controller_steps,
+            "hidden_size": self.hidden_size,
+            "baseline_decay": self.baseline_decay,
+            "entropy_weight": self.entropy_weight,
+            "temperature": self.temperature,
+            "tanh_constant": self.tanh_constant,
+            "derive_samples": self.derive_samples,
             "calibration_batches": self.calibration_batches,
         }

@@ -138,9 +138,19 @@ def test_a_finished_phase_is_read_back_not_trained_again(db_path: Path) -> None:
     assert "architecture weights of op_3" in section and "raw input" in section
 
 
-@pytest.mark.parametrize("strategy", ["darts", "enas"])
+DIGITS: dict[str, Any] = {
+    "task": "image:digits",
+    "seed": 0,
+    "epochs": 12,
+    "training": {"channels": 4, "cells_per_stage": 1},
+}
+
+
+@pytest.mark.parametrize(
+    ("strategy", "task"), [("darts", GRAPH), ("enas", GRAPH), ("gdas", DIGITS)]
+)
 def test_a_phase_resumed_from_its_checkpoint_ends_as_an_unbroken_one(
-    db_path: Path, monkeypatch: pytest.MonkeyPatch, strategy: str
+    db_path: Path, monkeypatch: pytest.MonkeyPatch, strategy: str, task: dict[str, Any]
 ) -> None:
     """Stop after epoch 7 (checkpoint at 5): the resumed phase runs 6.. again and ends with
     the same weights and derived architecture as a phase that never stopped."""
@@ -168,7 +178,7 @@ def test_a_phase_resumed_from_its_checkpoint_ends_as_an_unbroken_one(
             raise Stop
 
     monkeypatch.setattr(sql.SqlStore, "put_phase", put_then_stop)
-    kwargs = {"strategy": strategy, "budget": 1, "db": db_path, **GRAPH}
+    kwargs = {"strategy": strategy, "budget": 1, "db": db_path, **task}
     with pytest.raises(Stop):
         nasforge.search(name="cut", **kwargs)
     assert calls == [5] and not _phase(db_path, "cut", "result")

@@ -60,9 +60,12 @@ class PhaseData:
         self._val_order: list[Batch] = []
 
     def train_batches(self) -> list[Batch]:
-        """One epoch of training batches."""
+        """One epoch of training batches. The validation batches start a new shuffled round
+        too, so that everything an epoch draws follows from the generator's state at its
+        start (what a checkpoint holds)."""
         if self.graph:
             return [self._train]
+        self._val_order = []
         x, y = self.task.x_train, self.task.y_train
         n = len(x)
         perm = torch.randperm(n, generator=self.generator)

@@ -207,3 +207,23 @@ def test_oneshot_nbg_smoke(tmp_path: Path, planetoid_root: Path) -> None:
     text = out.read_text()
     assert "| gdas | 1 |" in text and "| spos | 1 |" in text and "| random | 1 |" in text
     assert "table: 26206 architecture classes" in text
+
+
+@pytest.mark.slow
+def test_oneshot_digits_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "digits.md"
+    _run(
+        "oneshot_digits.py",
+        "--seeds",
+        "1",
+        "--methods",
+        "gdas",
+        "darts:selection=perturbation:tune_epochs=1",
+        "--epochs",
+        "2",
+        "--out",
+        str(out),
+    )
+    text = out.read_text()
+    assert "| `gdas` | 1 |" in text and "| `evolution` | 1 |" in text
+    assert "| `darts:selection=perturbation:tune_epochs=1` | 1 |" in text

@@ -31,6 +31,15 @@ def _line(name: str, points: Sequence[tuple[float, float]], color: str) -> Serie
     return Series(name, marks, style="line", color=color)
 
 
+def _points(records: Sequence[PhaseRecord], key: str) -> list[tuple[float, float]]:
+    """(step, value) of the records holding a number under ``key``."""
+    return [
+        (float(r.step), float(r.data[key]))
+        for r in records
+        if isinstance(r.data.get(key), int | float)
+    ]
+
+
 def phase_section(records: Mapping[str, Sequence[PhaseRecord]]) -> str:
     """The section's HTML (empty when the search had no supernet phase).
 
@@ -63,16 +72,7 @@ def phase_section(records: Mapping[str, Sequence[PhaseRecord]]) -> str:
     else:
         parts.append('<p class="note">The phase has not finished yet.</p>')
     charts: list[Chart] = []
-    curve = [
-        (float(r.step), float(r.data["val_acc"]))
-        for r in epochs
-        if isinstance(r.data.get("val_acc"), int | float)
-    ]
-    loss = [
-        (float(r.step), float(r.data["train_loss"]))
-        for r in epochs
-        if isinstance(r.data.get("train_loss"), int | float)
-    ]
+    curve, loss = _points(epochs, "val_acc"), _points(epochs, "train_loss")
     if curve:
         charts.append(
             Chart(
@@ -87,11 +87,7 @@ def phase_section(records: Mapping[str, Sequence[PhaseRecord]]) -> str:
                 _line("train_loss", loss, _PALETTE[1])
             )
         )
-    free = [
-        (float(r.step), float(r.data["free"]))
-        for r in epochs
-        if isinstance(r.data.get("free"), int | float)
-    ]
+    free = _points(epochs, "free")
     if free:
         charts.append(
             Chart(
@@ -100,11 +96,7 @@ def phase_section(records: Mapping[str, Sequence[PhaseRecord]]) -> str:
                 y_label="share (skip/none)",
             ).add(_line("parameter-free share", free, _PALETTE[3]))
         )
-    best = [
-        (float(r.step), float(r.data["best_val_acc"]))
-        for r in generations
-        if isinstance(r.data.get("best_val_acc"), int | float)
-    ]
+    best = _points(generations, "best_val_acc")
     if best:
         charts.append(
             Chart(

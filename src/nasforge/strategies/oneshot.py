@@ -31,6 +31,14 @@ SELECTIONS = ("argmax", "perturbation")
 """How DARTS derives its architecture from the trained supernet."""
 
 
+def _arch_options(arch_lr: float, arch_weight_decay: float) -> tuple[float, float]:
+    """The checked Adam settings of architecture parameters (DARTS, GDAS)."""
+    return (
+        _check_real("arch_lr", arch_lr, "a positive number", lambda v: v > 0),
+        _check_real("arch_weight_decay", arch_weight_decay, "a number >= 0", lambda v: v >= 0),
+    )
+
+
 class OneShotStrategy(Strategy):
     """Base of the weight-sharing strategies (see the module docstring).
 
@@ -189,10 +197,7 @@ class Darts(OneShotStrategy):
             )
         self.selection = selection
         self.tune_epochs = check_positive_int("tune_epochs", tune_epochs, 0)
-        self.arch_lr = _check_real("arch_lr", arch_lr, "a positive number", lambda v: v > 0)
-        self.arch_weight_decay = _check_real(
-            "arch_weight_decay", arch_weight_decay, "a number >= 0", lambda v: v >= 0
-        )
+        self.arch_lr, self.arch_weight_decay = _arch_options(arch_lr, arch_weight_decay)
 
     def method_options(self) -> dict[str, Any]:
         return {
@@ -252,10 +257,7 @@ class Gdas(OneShotStrategy):
             f"a positive number <= tau_max ({tau_max})",
             lambda v: 0 < v <= self.tau_max,
         )
-        self.arch_lr = _check_real("arch_lr", arch_lr, "a positive number", lambda v: v > 0)
-        self.arch_weight_decay = _check_real(
-            "arch_weight_decay", arch_weight_decay, "a number >= 0", lambda v: v >= 0
-        )
+        self.arch_lr, self.arch_weight_decay = _arch_options(arch_lr, arch_weight_decay)
 
     def method_options(self) -> dict[str, Any]:
         return {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import shlex
+import statistics
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -103,3 +104,11 @@ def publish(text: str, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
     print(f"wrote {out}", file=sys.stderr)
+
+
+def mean_range(values: Sequence[float], fmt: str = "{:.2f}") -> str:
+    """``mean (min to max)`` of ``values``, or ``-`` when there are none."""
+    if not values:
+        return "-"
+    shown = [fmt.format(v) for v in (statistics.fmean(values), min(values), max(values))]
+    return f"{shown[0]} ({shown[1]} to {shown[2]})"

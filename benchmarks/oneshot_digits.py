@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import nasforge
-from _report import header, machine_lines, markdown_table, publish
+from _report import header, machine_lines, markdown_table, mean_range, publish
 from nasforge.store.sql import open_store
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "oneshot_digits.md"
@@ -88,13 +88,6 @@ def search(method: str, seed: int, workdir: Path, budget: str, epochs: int | Non
     )
 
 
-def _stat(values: Sequence[float], fmt: str = "{:.2f}") -> str:
-    if not values:
-        return "-"
-    mean = statistics.fmean(values)
-    return f"{fmt.format(mean)} ({fmt.format(min(values))} to {fmt.format(max(values))})"
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
@@ -129,10 +122,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             [
                 f"`{method}`",
                 len(mine),
-                _stat([100 * r.val for r in mine]),
-                _stat([100 * r.test for r in mine]),
-                _stat(frees) if frees else "-",
-                _stat([r.seconds for r in mine], "{:.0f}"),
+                mean_range([100 * r.val for r in mine]),
+                mean_range([100 * r.test for r in mine]),
+                mean_range(frees) if frees else "-",
+                mean_range([r.seconds for r in mine], "{:.0f}"),
             ]
         )
     lines = [

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import nasforge
-from _report import header, machine_lines, markdown_table, publish
+from _report import header, machine_lines, markdown_table, mean_range, publish
 from nasforge.architecture import Architecture
 from nasforge.evaluators.benchmark import NasBenchGraphEvaluator
 from nasforge.store.sql import open_store
@@ -133,13 +133,6 @@ def search(
     return result, seconds, phase
 
 
-def _stat(values: Sequence[float], fmt: str = "{:.2f}") -> str:
-    if not values:
-        return "-"
-    mean = statistics.fmean(values)
-    return f"{fmt.format(mean)} ({fmt.format(min(values))} to {fmt.format(max(values))})"
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", default=str(DEFAULT_ROOT))
@@ -205,12 +198,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             [
                 method,
                 len(mine),
-                _stat([r.regret for r in mine]),
-                _stat([100 * r.table_val for r in mine]),
-                _stat([100 * r.table_test for r in mine]),
-                _stat([r.percentile for r in mine], "{:.1f}"),
-                _stat([r.seconds / unit for r in mine], "{:.1f}"),
-                _stat(frees, "{:.2f}") if frees else "-",
+                mean_range([r.regret for r in mine]),
+                mean_range([100 * r.table_val for r in mine]),
+                mean_range([100 * r.table_test for r in mine]),
+                mean_range([r.percentile for r in mine], "{:.1f}"),
+                mean_range([r.seconds / unit for r in mine], "{:.1f}"),
+                mean_range(frees, "{:.2f}") if frees else "-",
                 "yes" if regret <= GOAL_REGRET and cost <= GOAL_COST else "no",
             ]
         )

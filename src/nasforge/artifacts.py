@@ -235,17 +235,9 @@ class ArtifactStore:
         from safetensors.torch import load
 
         path = self.path(self._weights_name(number))
-        try:
-            fd = os.open(os.path.realpath(path), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        except FileNotFoundError:
-            raise ArtifactError(f"no stored weights for trial {number} (no file {path})") from None
-        except OSError as exc:
-            raise ArtifactError(f"cannot read the weights file {path}: {exc}") from None
-        try:
-            with os.fdopen(fd, "rb") as file:
-                data = file.read()
-        except OSError as exc:
-            raise ArtifactError(f"cannot read the weights file {path}: {exc}") from None
+        data = self._read_bytes(path, "the weights file")
+        if data is None:
+            raise ArtifactError(f"no stored weights for trial {number} (no file {path})")
         try:
             return load(data)
         except (SafetensorError, ValueError, RuntimeError, TypeError) as exc:
@@ -288,17 +280,9 @@ class ArtifactStore:
         from safetensors.torch import load
 
         path = self.path(name)
-        try:
-            fd = os.open(os.path.realpath(path), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        except FileNotFoundError:
+        data = self._read_bytes(path, "")
+        if data is None:
             return None
-        except OSError as exc:
-            raise ArtifactError(f"cannot read {path}: {exc}") from None
-        try:
-            with os.fdopen(fd, "rb") as file:
-                data = file.read()
-        except OSError as exc:
-            raise ArtifactError(f"cannot read {path}: {exc}") from None
         try:
             size = int.from_bytes(data[:8], "little")
             header = json.loads(data[8 : 8 + size])
@@ -308,6 +292,27 @@ class ArtifactStore:
             return load(data), {str(k): str(v) for k, v in metadata.items()}
         except (SafetensorError, ValueError, RuntimeError, TypeError, AttributeError) as exc:
             raise ArtifactError(f"{path} is damaged or not a safetensors file ({exc})") from None
+
+    @staticmethod
+    def _read_bytes(path: Path, what: str) -> bytes | None:
+        """The bytes of the checked ``path`` (not following a final symbolic link), or
+        ``None`` if there is no such file.
+
+        Raises:
+            ArtifactError: If it cannot be read (``what`` names it in the message).
+        """
+        shown = f"{what} {path}".strip()
+        try:
+            fd = os.open(os.path.realpath(path), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise ArtifactError(f"cannot read {shown}: {exc}") from None
+        try:
+            with os.fdopen(fd, "rb") as file:
+                return file.read()
+        except OSError as exc:
+            raise ArtifactError(f"cannot read {shown}: {exc}") from None
 
     # -- writing ----------------------------------------------------------------------------
     def _write_atomic(self, relative: str, data: bytes) -> Path:

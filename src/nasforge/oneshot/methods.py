@@ -319,7 +319,9 @@ class _Perturbation:
 class GdasRule(_Learned):
     """GDAS: one Gumbel-softmax sample per decision, computed alone (straight-through)."""
 
-    tau = 10.0
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.tau: float = self.strategy.tau_max  # type: ignore[attr-defined]
 
     def _sample(self) -> tuple[list[int], list[Tensor]]:
         for _ in range(_MAX_RESAMPLES):
@@ -556,8 +558,5 @@ def make_method(
     train: TrainConfig,
     generator: torch.Generator,
 ) -> Rule:
-    """The training rule of ``strategy.method``."""
-    rule = _RULES[strategy.method](strategy, net, data, train, generator)
-    if isinstance(rule, GdasRule):
-        rule.tau = strategy.tau_max  # type: ignore[attr-defined]
-    return rule
+    """The training rule of the one-shot strategy ``strategy`` (by its name)."""
+    return _RULES[strategy.name](strategy, net, data, train, generator)

@@ -347,8 +347,11 @@ class SearchSpace(ABC):
         )
 
     # -- one-shot search --------------------------------------------------------------------
-    has_supernet: bool = False
-    """Whether :meth:`supernet` builds one (weight-sharing strategies need it)."""
+    @property
+    def has_supernet(self) -> bool:
+        """Whether :meth:`supernet` builds one (the space overrides it; weight-sharing
+        strategies need it)."""
+        return type(self).supernet is not SearchSpace.supernet
 
     def supernet(self, task: Any, settings: Any = None) -> Supernet:
         """The weight-sharing supernet of this space for ``task``: every architecture's

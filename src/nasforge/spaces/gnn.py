@@ -268,8 +268,6 @@ class GnnSpace(SearchSpace):
         hyper = self._hyper(settings)
         return GnnModel(links, ops, task.num_features, task.num_classes, hyper)
 
-    has_supernet = True
-
     def supernet(self, task: Any, settings: Any = None) -> GnnSupernet:
         """Every op and every input of every node at once
         (:class:`~nasforge.spaces.gnn_supernet.GnnSupernet`), for a node-classification task."""

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from nasforge.architecture import Architecture
-from nasforge.spaces.gnn_model import make_op
+from nasforge.spaces.gnn_model import GnnModel, make_op
 from nasforge.spaces.supernet import Decision, Supernet
 
 __all__ = ["GnnSupernet"]
@@ -114,6 +114,10 @@ class GnnSupernet(Supernet):
     def _prepared(self, i: int, h: Tensor) -> Tensor:
         return F.dropout(F.relu(self.norms[i](h)), p=self.dropout, training=self.training)
 
+    def _columns(self, leaves: Sequence[int]) -> Tensor:
+        """The output layer's input columns of ``leaves`` (node indices), in their order."""
+        return torch.cat([torch.arange((v - 1) * self.dim, v * self.dim) for v in leaves])
+
     def _head(self, slots: Tensor) -> Tensor:
         out: Tensor = slots
         for i, layer in enumerate(self.post):
@@ -159,9 +163,7 @@ class GnnSupernet(Supernet):
         leaves = [v for v in range(1, n + 1) if v not in used and not is_input[v]]
         if not leaves:
             raise RuntimeError("the routed architecture has no output node")
-        columns = torch.cat(
-            [torch.arange((v - 1) * self.dim, v * self.dim) for v in leaves]
-        )  # the out layer's input columns of the leaves, in leaf order
+        columns = self._columns(leaves)
         hidden = F.relu(torch.cat([values[v] for v in leaves], dim=1))  # (N, leaves * D)
         out = F.linear(hidden, self.out.weight[:, columns], self.out.bias)
         return self._head(out)
@@ -222,8 +224,8 @@ class GnnSupernet(Supernet):
         return y
 
     # -- weights for space.build ---------------------------------------------------------------
-    def subnet_state(self, arch: Architecture) -> dict[str, Tensor]:
-        model = self.space.build(arch, self.task, self.settings)
+    def weights_for(self, arch: Architecture, model: nn.Module) -> dict[str, Tensor]:
+        assert isinstance(model, GnnModel)
         links, ops = self.space.genes(self.space.canonicalize(arch))
         rename: dict[str, str] = {}
         is_raw = [self.raw_input]
@@ -238,7 +240,7 @@ class GnnSupernet(Supernet):
         state = self.copy_matching(
             {k: v for k, v in model.state_dict().items() if k != "out.weight"}, rename
         )
-        columns = torch.cat([torch.arange((v - 1) * self.dim, v * self.dim) for v in model.leaves])
+        columns = self._columns(model.leaves)
         state["out.weight"] = self.out.weight.detach()[:, columns].clone()
         return state
 

@@ -384,8 +384,6 @@ class Nb201Space(SearchSpace):
         hyper = self._hyper(settings)
         return Nb201Model(self.genes(self.canonicalize(arch)), shape[0], classes, hyper)
 
-    has_supernet = True
-
     def supernet(self, task: Any, settings: Any = None) -> Nb201Supernet:
         """A mixed operation on each of the six edges, shared by every cell
         (:class:`~nasforge.spaces.nb201_supernet.Nb201Supernet`), for an image task."""

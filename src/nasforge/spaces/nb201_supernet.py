@@ -105,8 +105,7 @@ class Nb201Supernet(Supernet):
         logits: Tensor = self.classifier(self.global_pooling(self.lastact(h)).flatten(1))
         return logits
 
-    def subnet_state(self, arch: Architecture) -> dict[str, Tensor]:
-        model = self.space.build(arch, self.task, self.settings)
+    def weights_for(self, arch: Architecture, model: nn.Module) -> dict[str, Tensor]:
         ops = self.space.canonicalize(arch)["ops"]
         rename: dict[str, str] = {}
         for key in model.state_dict():

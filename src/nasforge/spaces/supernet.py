@@ -70,7 +70,7 @@ class Supernet(nn.Module, ABC):
     """A network whose weights are shared by every architecture of its space.
 
     Subclasses set ``decisions`` and implement ``forward`` (reading :attr:`routes`),
-    :meth:`indices` and :meth:`arch_of`, and :meth:`subnet_state`.
+    :meth:`indices` and :meth:`arch_of`, and :meth:`weights_for`.
 
     Attributes:
         space: The search space.
@@ -121,8 +121,12 @@ class Supernet(nn.Module, ABC):
     def subnet(self, arch: Architecture) -> nn.Module:
         """``space.build(arch)`` holding this supernet's weights for ``arch``."""
         model: nn.Module = self.space.build(arch, self.task, self.settings)
-        model.load_state_dict(self.subnet_state(arch))
+        model.load_state_dict(self.weights_for(arch, model))
         return model
+
+    def subnet_state(self, arch: Architecture) -> dict[str, Tensor]:
+        """The state dict of ``space.build(arch)``'s model, taken from this supernet."""
+        return self.weights_for(arch, self.space.build(arch, self.task, self.settings))
 
     # -- for subclasses ----------------------------------------------------------------------
     @abstractmethod
@@ -134,8 +138,8 @@ class Supernet(nn.Module, ABC):
         """The architecture of one option per decision, or ``None`` if it is not valid."""
 
     @abstractmethod
-    def subnet_state(self, arch: Architecture) -> dict[str, Tensor]:
-        """The state dict of ``space.build(arch)``'s model, taken from this supernet."""
+    def weights_for(self, arch: Architecture, model: nn.Module) -> dict[str, Tensor]:
+        """The state dict of ``model`` (``space.build(arch)``'s), taken from this supernet."""
 
     # -- shared helpers ----------------------------------------------------------------------
     def free_fraction(self, arch: Architecture) -> float:

@@ -53,7 +53,6 @@ class OneShotStrategy(Strategy):
     """
 
     one_shot: ClassVar[bool] = True
-    method: ClassVar[str]
 
     def __init__(
         self,
@@ -157,7 +156,6 @@ class Darts(OneShotStrategy):
     """
 
     name = "darts"
-    method = "darts"
 
     def __init__(
         self,
@@ -224,7 +222,6 @@ class Gdas(OneShotStrategy):
     """
 
     name = "gdas"
-    method = "gdas"
 
     def __init__(
         self,
@@ -280,7 +277,6 @@ class Spos(OneShotStrategy):
     """
 
     name = "spos"
-    method = "spos"
 
     def __init__(
         self,
@@ -344,7 +340,6 @@ class Enas(OneShotStrategy):
     """
 
     name = "enas"
-    method = "enas"
 
     def __init__(
         self,

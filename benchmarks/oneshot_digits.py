@@ -30,7 +30,15 @@ from _report import header, machine_lines, markdown_table, mean_range, publish
 from nasforge.store.sql import open_store
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "oneshot_digits.md"
-METHODS = ("darts", "darts:selection=perturbation", "gdas", "spos", "enas")
+METHODS = (
+    "darts",
+    "darts:selection=perturbation",
+    "pc-darts",
+    "gdas",
+    "spos",
+    "enas",
+    "proxylessnas",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +57,17 @@ def _options(method: str) -> tuple[str, dict[str, Any]]:
     options: dict[str, Any] = {}
     for pair in pairs:
         key, _, value = pair.partition("=")
-        options[key] = int(value) if value.isdigit() else value
+        options[key] = _value(value)
     return name, options
+
+
+def _value(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 def search(method: str, seed: int, workdir: Path, budget: str, epochs: int | None) -> Run:

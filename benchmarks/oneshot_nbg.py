@@ -137,7 +137,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", default=str(DEFAULT_ROOT))
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--methods", nargs="+", default=["darts", "gdas", "spos"])
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        default=["darts", "pc-darts", "gdas", "spos", "enas", "proxylessnas"],
+    )
     parser.add_argument("--baselines", nargs="*", default=["random", "evolution"])
     parser.add_argument(
         "-o",

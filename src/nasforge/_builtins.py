@@ -24,7 +24,7 @@ from nasforge.strategies.base import register_strategy
 from nasforge.strategies.evolution import RegularizedEvolution
 from nasforge.strategies.local import LocalSearch
 from nasforge.strategies.multifidelity import Asha, Hyperband, SuccessiveHalving
-from nasforge.strategies.oneshot import Darts, Enas, Gdas, Spos
+from nasforge.strategies.oneshot import Darts, Enas, Gdas, PcDarts, ProxylessNas, Spos
 from nasforge.strategies.optuna import OptunaGP, OptunaNSGA2, OptunaRandom, OptunaTPE
 from nasforge.strategies.random import RandomSearch
 from nasforge.strategies.reinforce import Reinforce
@@ -124,6 +124,12 @@ register_strategy(
     "Wang et al. 2021)",
 )
 register_strategy(
+    "pc-darts",
+    PcDarts,
+    summary="PC-DARTS: DARTS with partial channel connections and edge normalisation, "
+    "Xu et al. 2020 (one-shot; -o partial=K)",
+)
+register_strategy(
     "gdas",
     Gdas,
     summary="GDAS: Gumbel-softmax single-path sampling on the supernet, Dong & Yang 2019 "
@@ -140,6 +146,12 @@ register_strategy(
     Spos,
     summary="SPOS: uniform single-path supernet training, then evolution on shared weights, "
     "Guo et al. 2020 (one-shot)",
+)
+register_strategy(
+    "proxylessnas",
+    ProxylessNas,
+    summary="ProxylessNAS: binarised path sampling with a latency loss from the per-operation "
+    "latency table, Cai et al. 2019 (one-shot; -o latency_weight=W)",
 )
 
 for _dataset in DATASETS:

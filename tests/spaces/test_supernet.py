@@ -12,7 +12,7 @@ from nasforge.errors import ConfigError
 from nasforge.spaces.base import SPACES
 from nasforge.spaces.gnn import GnnHyper
 from nasforge.spaces.nb201 import Nb201Hyper
-from nasforge.spaces.supernet import Route, best_assignments
+from nasforge.spaces.supernet import PartialOp, Route, best_assignments
 from nasforge.tasks.image import load_digits
 from nasforge.tasks.node import NodeClassificationTask, planted_partition
 
@@ -102,6 +102,76 @@ def test_mixtures_and_single_paths_reach_the_architecture_weights(name: str) -> 
     net.route_indices(indices, hard)
     net(*inputs).square().mean().backward()
     assert any(a.grad is not None and a.grad.abs().sum() > 0 for a in alphas)
+
+
+def _setting(name: str) -> tuple[object, object, tuple[torch.Tensor, ...]]:
+    if name == "gnn":
+        return GRAPH, GnnHyper(hidden=8, dropout=0.0), GRAPH.example_inputs()
+    return DIGITS, Nb201Hyper(4, 1), (DIGITS.x_val[:8],)
+
+
+@pytest.mark.parametrize("name", ["gnn", "nb201"])
+def test_two_computed_options_with_one_open_gate_compute_the_open_path(name: str) -> None:
+    """ProxylessNAS's binary gates: both options of a pair are computed, the closed one adds
+    nothing, and the gradient still reaches both through the straight-through weights."""
+    space = SPACES.create(name)
+    task, hyper, inputs = _setting(name)
+    torch.manual_seed(0)
+    net = space.supernet(task, hyper)
+    net.eval()
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        indices = net.indices(space.sample(rng))
+        alphas = [torch.zeros(len(d.options), requires_grad=True) for d in net.decisions]
+        routes = []
+        for a, i in zip(alphas, indices, strict=True):
+            k = len(a)
+            other = (i + 1 + int(rng.integers(k - 1))) % k if k > 1 else i
+            pair = sorted({i, other})
+            p = a[pair].softmax(0)
+            hard = torch.tensor([1.0 if j == i else 0.0 for j in pair])
+            routes.append(
+                Route(
+                    torch.zeros(k).index_put((torch.tensor(pair),), hard - p.detach() + p),
+                    tuple(pair),
+                )
+            )
+        net.route(routes)
+        gated = net(*inputs)
+        net.route_indices(indices)
+        with torch.no_grad():
+            assert torch.allclose(gated, net(*inputs), atol=1e-5)
+        gated.square().mean().backward()
+        assert sum(float(a.grad.abs().sum()) for a in alphas if a.grad is not None) > 0
+
+
+def test_partial_op_computes_one_channel_group_and_passes_the_rest() -> None:
+    op = torch.nn.Conv2d(2, 2, 1)
+    partial = PartialOp(op, 4, 5)  # group 5 mod 4 = 1: channels 2-3 of 8
+    x = torch.randn(3, 8, 5, 5)
+    y = partial(x)
+    assert torch.equal(y[:, :2], x[:, :2]) and torch.equal(y[:, 4:], x[:, 4:])
+    assert torch.allclose(y[:, 2:4], op(x[:, 2:4]))
+
+
+@pytest.mark.parametrize("name", ["gnn", "nb201"])
+def test_partial_channel_supernets_search_with_fewer_weights(name: str) -> None:
+    space = SPACES.create(name)
+    task, hyper, inputs = _setting(name)
+    full, part = space.supernet(task, hyper), space.supernet(task, hyper, partial=2)
+    assert sum(p.numel() for p in part.parameters()) < sum(p.numel() for p in full.parameters())
+    alphas = [torch.zeros(len(d.options), requires_grad=True) for d in part.decisions]
+    part.route([Route(a.softmax(0), tuple(range(len(a)))) for a in alphas])
+    out = part(*inputs)
+    full.route([Route(a.detach().softmax(0), tuple(range(len(a)))) for a in alphas])
+    assert out.shape == full(*inputs).shape
+    out.square().mean().backward()
+    assert all(a.grad is not None and torch.isfinite(a.grad).all() for a in alphas)
+    arch = space.sample(np.random.default_rng(0))
+    with pytest.raises(ConfigError, match="searches only"):
+        part.subnet(arch)
+    with pytest.raises(ConfigError, match="partial=3 must divide"):
+        space.supernet(task, hyper, partial=3)
 
 
 def test_spaces_without_a_supernet_say_which_have_one() -> None:

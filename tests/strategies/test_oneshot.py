@@ -43,6 +43,8 @@ def _phase(db: Path, name: str, kind: str) -> list[Any]:
         ("gdas", {}),
         ("spos", {"population": 6, "generations": 2, "parents": 3}),
         ("enas", {"controller_steps": 3, "derive_samples": 6}),
+        ("pc-darts", {"partial": 2}),
+        ("proxylessnas", {}),
     ],
 )
 def test_each_method_searches_a_graph_and_stores_its_phase(
@@ -78,6 +80,9 @@ def test_each_method_searches_a_graph_and_stores_its_phase(
         assert all(0 <= r.data["reward"] <= 1 for r in epochs)
         assert 0 <= epochs[-1].data["val_acc"] <= 1
     else:
+        if strategy == "proxylessnas":
+            assert all(r.data["expected_latency_ms"] > 0 for r in epochs)
+            assert all(r.data["latency_pred_ms"] > 0 for r in epochs)
         last = epochs[-1].data
         weights = last["weights"]
         assert set(weights) == {f"{k}_{i}" for k in ("input", "op") for i in range(4)}
@@ -103,10 +108,11 @@ def test_each_method_searches_a_graph_and_stores_its_phase(
     assert (db_path.parent / f"{db_path.name}.artifacts").is_dir()
 
 
-def test_darts_searches_nb201_cells_on_digits(db_path: Path) -> None:
+@pytest.mark.parametrize("strategy", ["darts", "pc-darts"])
+def test_darts_searches_nb201_cells_on_digits(db_path: Path, strategy: str) -> None:
     result = nasforge.search(
         task="image:digits",
-        strategy="darts",
+        strategy=strategy,
         budget=1,
         seed=0,
         epochs=2,
@@ -115,10 +121,38 @@ def test_darts_searches_nb201_cells_on_digits(db_path: Path) -> None:
         db=db_path,
     )
     assert result.best is not None and result.best.arch.space == "nb201"
-    weights = _phase(db_path, "cells", "epoch")[-1].data["weights"]
-    assert sorted(weights) == sorted(
+    last = _phase(db_path, "cells", "epoch")[-1].data
+    assert sorted(last["weights"]) == sorted(
         f"edge_{t}_{s}" for t, s in ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
     )
+    if strategy == "pc-darts":
+        # edge normalisation: one softmax over the edges into nodes 2 and 3
+        edges = last["edge_weights"]
+        assert sorted(edges) == ["edge_2_0+edge_2_1", "edge_3_0+edge_3_1+edge_3_2"]
+        assert all(abs(sum(w) - 1) < 1e-4 for w in edges.values())
+    else:
+        assert "edge_weights" not in last
+
+
+def test_proxylessnas_trades_accuracy_for_predicted_latency(db_path: Path) -> None:
+    found = {}
+    for weight in (0.0, 5.0):
+        name = f"latency-{weight}"
+        nasforge.search(
+            strategy="proxylessnas",
+            options={"latency_weight": weight, "arch_lr": 0.05},
+            budget=1,
+            name=name,
+            db=db_path,
+            **GRAPH,
+        )
+        epochs = _phase(db_path, name, "epoch")
+        found[weight] = epochs
+        (trial,) = api.trials(name, db=db_path)
+        assert trial.arch.to_dict() == epochs[-1].data["derived"]  # the most probable one
+    heavy, free = found[5.0], found[0.0]
+    assert heavy[-1].data["expected_latency_ms"] < 0.8 * heavy[0].data["expected_latency_ms"]
+    assert heavy[-1].data["latency_pred_ms"] < free[-1].data["latency_pred_ms"]
 
 
 def test_a_finished_phase_is_read_back_not_trained_again(db_path: Path) -> None:
@@ -210,6 +244,14 @@ def test_a_phase_resumed_from_its_checkpoint_ends_as_an_unbroken_one(
         ),
         (["--task", "synthetic", "--strategy", "gdas", "-o", "tau_min=20"], "tau_min must be"),
         (["--task", "synthetic", "--strategy", "darts", "-o", "top_k=0"], "top_k must be"),
+        (
+            ["--task", "synthetic", "--strategy", "pc-darts", "-o", "partial=3"],
+            "partial=3 must divide the hidden width",
+        ),
+        (
+            ["--task", "synthetic", "--strategy", "proxylessnas", "-o", "latency_weight=-1"],
+            "latency_weight must be",
+        ),
     ],
 )
 def test_bad_one_shot_settings_exit_2_with_one_line(

@@ -2,9 +2,13 @@
 
 * :class:`DartsRule`: softmax mixtures; architecture parameters by Adam on the validation
   loss, first order or with the finite-difference second-order term (DARTS, section 2.3);
+  PC-DARTS is this rule on a partial-channel supernet, with edge normalisation;
 * :class:`GdasRule`: one Gumbel-softmax sample per decision and step, straight-through;
 * :class:`SposRule`: uniform single paths, then evolution over subnets scored on the shared
-  weights with recalibrated BatchNorm.
+  weights with recalibrated BatchNorm;
+* :class:`EnasRule`: paths from a REINFORCE-trained controller;
+* :class:`ProxylessRule`: sampled single paths for the weights, two-path binary gates and an
+  expected-latency term for the architecture parameters.
 
 Every random draw comes from the phase's ``torch.Generator`` so that a phase resumed from its
 checkpoint continues exactly.
@@ -30,7 +34,7 @@ from nasforge.train.trainer import TrainConfig
 if TYPE_CHECKING:
     from nasforge.strategies.oneshot import OneShotStrategy
 
-__all__ = ["DartsRule", "GdasRule", "SposRule", "make_method"]
+__all__ = ["DartsRule", "EnasRule", "GdasRule", "ProxylessRule", "SposRule", "make_method"]
 
 _GRAD_CLIP = 5.0
 _MAX_RESAMPLES = 100
@@ -128,7 +132,10 @@ class Rule:
 
 
 class _Learned(Rule):
-    """Rules with architecture parameters (one logit vector per decision)."""
+    """Rules with architecture parameters (one logit vector per decision, and one per group
+    of summed decisions with ``edge_norm``)."""
+
+    edge_norm = False
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
@@ -137,8 +144,15 @@ class _Learned(Rule):
             (1e-3 * torch.randn(len(d.options), generator=self.generator)).requires_grad_()
             for d in self.net.decisions
         ]
+        # PC-DARTS's edge normalisation: one logit per decision of each group a node sums
+        self.groups = [g for g in self.net.summed if len(g) > 1] if self.edge_norm else []
+        self.betas = [
+            (1e-3 * torch.randn(len(g), generator=self.generator)).requires_grad_()
+            for g in self.groups
+        ]
+        self.arch_params = [*self.alphas, *self.betas]
         self.arch_optimizer = torch.optim.Adam(
-            self.alphas,
+            self.arch_params,
             lr=strategy.arch_lr,  # type: ignore[attr-defined]
             betas=(0.5, 0.999),
             weight_decay=strategy.arch_weight_decay,  # type: ignore[attr-defined]
@@ -156,6 +170,13 @@ class _Learned(Rule):
             d.name: [round(float(v), 5) for v in p]
             for d, p in zip(self.net.decisions, self.probs(), strict=True)
         }
+        if self.groups:
+            record["edge_weights"] = {
+                "+".join(self.net.decisions[d].name for d in g): [
+                    round(float(v), 5) for v in b.detach().softmax(0)
+                ]
+                for g, b in zip(self.groups, self.betas, strict=True)
+            }
         return record
 
     def derive(
@@ -165,25 +186,29 @@ class _Learned(Rule):
 
     def state(self) -> dict[str, Any]:
         return {
-            "alphas": [a.detach().clone() for a in self.alphas],
+            "alphas": [a.detach().clone() for a in self.arch_params],
             "arch_optimizer": self.arch_optimizer.state_dict(),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
         with torch.no_grad():
-            for a, saved in zip(self.alphas, state["alphas"], strict=True):
+            for a, saved in zip(self.arch_params, state["alphas"], strict=True):
                 a.copy_(saved)
         self.arch_optimizer.load_state_dict(state["arch_optimizer"])
 
     def arch_step(self, grads: Sequence[Tensor | None]) -> None:
+        """One Adam step of the architecture parameters (``grads``: one per parameter of
+        ``arch_params``, or only the first ones; ``None`` or missing: zero)."""
         self.arch_optimizer.zero_grad(set_to_none=True)
-        for a, g in zip(self.alphas, grads, strict=True):
+        for i, a in enumerate(self.arch_params):
+            g = grads[i] if i < len(grads) else None
             a.grad = torch.zeros_like(a) if g is None else g
         self.arch_optimizer.step()
 
 
 class DartsRule(_Learned):
-    """DARTS: a mixture of every option, bilevel (see the module docstring)."""
+    """DARTS: a mixture of every option, bilevel (see the module docstring). With
+    ``edge_norm`` (PC-DARTS) each decision's mixture is scaled by its edge weight."""
 
     def derive(
         self, k: int, context: PhaseContext, optimizer: torch.optim.Optimizer
@@ -194,9 +219,18 @@ class DartsRule(_Learned):
         ranked = best_assignments([p.tolist() for p in self.probs()], self.valid)
         return self.distinct(itertools.chain([chosen], ranked), k)
 
+    def route_weights(self, *, grad: bool) -> list[Tensor]:
+        """What each decision's options are weighted with: their softmax, times the
+        decision's edge weight where edges are normalised."""
+        weights = [a.softmax(0) if grad else a.detach().softmax(0) for a in self.alphas]
+        for group, beta in zip(self.groups, self.betas, strict=True):
+            b = beta.softmax(0) if grad else beta.detach().softmax(0)
+            for d, w in zip(group, b, strict=True):
+                weights[d] = weights[d] * w
+        return weights
+
     def mix(self, *, grad: bool) -> None:
-        probs = [a.softmax(0) if grad else a.detach().softmax(0) for a in self.alphas]
-        self.net.route([Route(p, tuple(range(len(p)))) for p in probs])
+        self.net.route([Route(p, tuple(range(len(p)))) for p in self.route_weights(grad=grad)])
 
     def train_step(self, batch: Batch, optimizer: torch.optim.Optimizer) -> float:
         val = self.data.val_batch()
@@ -204,7 +238,9 @@ class DartsRule(_Learned):
             grads = self._unrolled(batch, val, optimizer)
         else:
             self.mix(grad=True)
-            grads = list(torch.autograd.grad(val.loss(self.net), self.alphas, allow_unused=True))
+            grads = list(
+                torch.autograd.grad(val.loss(self.net), self.arch_params, allow_unused=True)
+            )
         self.arch_step(grads)
         self.mix(grad=False)
         return self.weight_step(batch, optimizer)
@@ -225,8 +261,9 @@ class DartsRule(_Learned):
             for p, g in zip(params, grads, strict=True):
                 p.sub_(xi * ((0 if g is None else g) + decay * p))
         self.mix(grad=True)
-        found = torch.autograd.grad(val.loss(self.net), [*self.alphas, *params], allow_unused=True)
-        d_alpha, d_w = found[: len(self.alphas)], found[len(self.alphas) :]
+        arch = self.arch_params
+        found = torch.autograd.grad(val.loss(self.net), [*arch, *params], allow_unused=True)
+        d_alpha, d_w = found[: len(arch)], found[len(arch) :]
         norm = torch.sqrt(sum(((g**2).sum() for g in d_w if g is not None), torch.tensor(0.0)))
         eps = 0.01 / max(float(norm), 1e-12)
 
@@ -235,7 +272,7 @@ class DartsRule(_Learned):
                 for p, w, g in zip(params, saved, d_w, strict=True):
                     p.copy_(w if g is None else w + sign * eps * g)
             self.mix(grad=True)
-            return list(torch.autograd.grad(batch.loss(self.net), self.alphas, allow_unused=True))
+            return list(torch.autograd.grad(batch.loss(self.net), arch, allow_unused=True))
 
         plus, minus = train_grad(1.0), train_grad(-1.0)
         with torch.no_grad():
@@ -251,6 +288,13 @@ class DartsRule(_Learned):
         return out
 
 
+class PcDartsRule(DartsRule):
+    """PC-DARTS: DARTS (on the partial-channel supernet the strategy asks for) with edge
+    normalisation."""
+
+    edge_norm = True
+
+
 class _Perturbation:
     """DARTS-PT's selection on a trained DARTS supernet (see :class:`~nasforge.strategies.
     oneshot.Darts`): decisions in a random order; at each, every option is removed from the
@@ -263,16 +307,20 @@ class _Perturbation:
         self.fixed: dict[int, int] = {}
 
     def routes(self, removed: tuple[int, int] | None = None) -> list[Route]:
+        """The mixture with the fixed decisions one-hot and option ``removed`` (decision,
+        option) left out, the others' weights renormalised (each decision keeping its total,
+        its edge weight under edge normalisation)."""
         out = []
-        for d, p in enumerate(self.rule.probs()):
+        for d, p in enumerate(self.rule.route_weights(grad=False)):
+            total = p.sum()
             if d in self.fixed:
                 one = torch.zeros_like(p)
-                one[self.fixed[d]] = 1.0
+                one[self.fixed[d]] = total
                 out.append(Route(one, (self.fixed[d],)))
                 continue
             keep = [i for i in range(len(p)) if removed is None or removed != (d, i)]
             w = torch.zeros_like(p)
-            w[keep] = p[keep] / p[keep].sum()
+            w[keep] = p[keep] / p[keep].sum() * total
             out.append(Route(w, tuple(keep)))
         return out
 
@@ -543,8 +591,103 @@ class EnasRule(Rule):
         self.baseline = state["baseline"]
 
 
+class ProxylessRule(_Learned):
+    """ProxylessNAS: binarised paths and an expected-latency loss (see
+    :class:`~nasforge.strategies.oneshot.ProxylessNas`)."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.table = self.strategy.evaluator.latency_table()
+        self.base, self.deltas = self._latencies()
+        ref = self.strategy.latency_ref_ms  # type: ignore[attr-defined]
+        self.ref: float = float(self.expected_latency(grad=False)) if ref is None else ref
+
+    def _latencies(self) -> tuple[float, list[Tensor]]:
+        """The predicted latency of the most probable architecture, and per decision each
+        option's change to it when swapped in (0 where the swap is not valid)."""
+        ref = self.argmax()
+        arch = self.net.arch_of(ref)
+        assert arch is not None
+        base = self.table.predict(arch)
+        deltas = []
+        for d, decision in enumerate(self.net.decisions):
+            delta = torch.zeros(len(decision.options))
+            for i in range(len(decision.options)):
+                swapped = self.net.arch_of([*ref[:d], i, *ref[d + 1 :]])
+                if swapped is not None and i != ref[d]:
+                    delta[i] = self.table.predict(swapped) - base
+            deltas.append(delta)
+        return base, deltas
+
+    def expected_latency(self, *, grad: bool) -> Tensor:
+        """The latency (ms) expected under the architecture distribution."""
+        total = torch.tensor(self.base)
+        for a, delta in zip(self.alphas, self.deltas, strict=True):
+            p = a.softmax(0) if grad else a.detach().softmax(0)
+            total = total + (p * delta).sum()
+        return total
+
+    def _path(self) -> list[int]:
+        """One option per decision drawn from the distribution (valid)."""
+        probs = self.probs()
+        for _ in range(_MAX_RESAMPLES):
+            indices = [int(torch.multinomial(p, 1, generator=self.generator)) for p in probs]
+            if self.valid(indices):
+                return indices
+        return self.argmax()
+
+    def _gates(self) -> tuple[list[int], list[Route]]:
+        """Two options drawn per decision, one of them opened: the open ones, and the routes
+        computing both, weighted by straight-through gates (BinaryConnect's estimator: the
+        gradient reaches the two options' parameters through their renormalised softmax)."""
+        for _ in range(_MAX_RESAMPLES):
+            opened, routes = [], []
+            for a in self.alphas:
+                k = len(a)
+                pair = torch.multinomial(a.detach().softmax(0), min(2, k), generator=self.generator)
+                p = a[pair].softmax(0)
+                j = int(torch.multinomial(p.detach(), 1, generator=self.generator))
+                hard = torch.zeros_like(p)
+                hard[j] = 1.0
+                weights = torch.zeros(k).index_put((pair,), hard - p.detach() + p)
+                opened.append(int(pair[j]))
+                routes.append(Route(weights, tuple(sorted(int(i) for i in pair))))
+            if self.valid(opened):
+                return opened, routes
+        raise RuntimeError("no valid path sampled in the supernet's decisions")
+
+    def train_step(self, batch: Batch, optimizer: torch.optim.Optimizer) -> float:
+        _, routes = self._gates()
+        self.net.route(routes)
+        loss = self.data.val_batch().loss(self.net)
+        lam: float = self.strategy.latency_weight  # type: ignore[attr-defined]
+        if lam:
+            loss = loss + lam * self.expected_latency(grad=True) / self.ref
+        self.arch_step(torch.autograd.grad(loss, self.alphas, allow_unused=True))
+        self.net.route_indices(self._path())
+        return self.weight_step(batch, optimizer)
+
+    def end_epoch(self, epoch: int) -> dict[str, Any]:
+        self.base, self.deltas = self._latencies()
+        return {
+            "expected_latency_ms": round(float(self.expected_latency(grad=False)), 5),
+            "latency_pred_ms": round(self.base, 5),
+            "latency_ref_ms": round(self.ref, 5),
+        }
+
+    def state(self) -> dict[str, Any]:
+        return {**super().state(), "ref": self.ref}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        self.ref = float(state["ref"])
+        self.base, self.deltas = self._latencies()
+
+
 _RULES: dict[str, type[Rule]] = {
     "darts": DartsRule,
+    "pc-darts": PcDartsRule,
+    "proxylessnas": ProxylessRule,
     "gdas": GdasRule,
     "spos": SposRule,
     "enas": EnasRule,

@@ -117,7 +117,7 @@ def run_phase(strategy: OneShotStrategy, context: PhaseContext) -> dict[str, Any
     train = replace(base, epochs=epochs)
     seed = strategy._entropy % 2**32
     torch.manual_seed(seed)
-    net = space.supernet(task, evaluator.hyper)
+    net = space.supernet(task, evaluator.hyper, **strategy.supernet_options())
     generator = torch.Generator().manual_seed(seed)
     data = PhaseData(task, train.batch_size, generator)
     method = make_method(strategy, net, data, train, generator)

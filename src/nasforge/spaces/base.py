@@ -353,10 +353,14 @@ class SearchSpace(ABC):
         strategies need it)."""
         return type(self).supernet is not SearchSpace.supernet
 
-    def supernet(self, task: Any, settings: Any = None) -> Supernet:
+    def supernet(self, task: Any, settings: Any = None, *, partial: int = 1) -> Supernet:
         """The weight-sharing supernet of this space for ``task``: every architecture's
         weights in one :class:`~nasforge.spaces.supernet.Supernet`, which computes exactly
         ``build(arch)``'s model once fixed to ``arch``.
+
+        ``partial=k`` builds PC-DARTS's partial-channel supernet instead: its ops compute
+        ``1/k`` of their channels and pass the rest by (for search only; it holds no model's
+        weights).
 
         Raises:
             ConfigError: If the space has none (the message names the spaces that do), or

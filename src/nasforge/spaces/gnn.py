@@ -268,13 +268,13 @@ class GnnSpace(SearchSpace):
         hyper = self._hyper(settings)
         return GnnModel(links, ops, task.num_features, task.num_classes, hyper)
 
-    def supernet(self, task: Any, settings: Any = None) -> GnnSupernet:
+    def supernet(self, task: Any, settings: Any = None, *, partial: int = 1) -> GnnSupernet:
         """Every op and every input of every node at once
         (:class:`~nasforge.spaces.gnn_supernet.GnnSupernet`), for a node-classification task."""
         from nasforge.spaces.gnn_supernet import GnnSupernet
 
         self.check_task(task)
-        return GnnSupernet(self, task, self._hyper(settings))
+        return GnnSupernet(self, task, self._hyper(settings), partial)
 
     def _hyper(self, settings: Any) -> GnnHyper:
         if settings is None:

@@ -14,6 +14,13 @@ mixtures (DARTS), a node's value is a mixture of "the input, passed through skip
 ``r * op_raw(x) + (1 - r) * op_hidden(h)``; node ``v`` reaches the output with the
 probability that no later node takes it as input, times ``1 - r_v`` (the model leaves a value
 that only forwards the input out).
+
+With ``partial=k`` (PC-DARTS) the hidden layers are built ``1/k`` as wide and compute one
+group of the hidden channels (node ``i`` takes group ``i mod k``; see
+:class:`~nasforge.spaces.supernet.PartialOp`), the rest passing by; layers on the raw
+features change width and stay whole. Each node has one input, so its input decision's
+weights are already PC-DARTS's edge normalisation. Such a supernet searches, and gives no
+weights to models.
 """
 
 from __future__ import annotations
@@ -26,8 +33,9 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from nasforge.architecture import Architecture
+from nasforge.errors import ConfigError
 from nasforge.spaces.gnn_model import GnnModel, make_op
-from nasforge.spaces.supernet import Decision, Supernet
+from nasforge.spaces.supernet import Decision, PartialOp, Supernet, check_partial
 
 __all__ = ["GnnSupernet"]
 
@@ -41,12 +49,20 @@ class GnnSupernet(Supernet):
         space: The ``gnn`` space.
         task: A node-classification task (``num_features``, ``num_classes``).
         settings: The space's :class:`~nasforge.spaces.gnn.GnnHyper`.
+        partial: PC-DARTS's ``k`` (1: every channel through every layer); it must divide the
+            hidden width (and leave a width that ``gat``'s heads divide).
     """
 
-    def __init__(self, space: Any, task: Any, settings: Any) -> None:
-        super().__init__(space, task, settings)
+    def __init__(self, space: Any, task: Any, settings: Any, partial: int = 1) -> None:
         hyper = settings
         n, dim, heads = space.n_nodes, hyper.hidden, hyper.gat_heads
+        check_partial(partial, [dim], "hidden width")
+        if "gat" in space.ops and (dim // partial) % heads:
+            raise ConfigError(
+                f"partial={partial} leaves hidden layers {dim // partial} wide, which gat's "
+                f"{heads} heads do not divide; choose a partial that keeps it a multiple"
+            )
+        super().__init__(space, task, settings, partial)
         self.ops: tuple[str, ...] = space.ops
         self.skip = self.ops.index("skip")
         self.dropout, self.raw_input = hyper.dropout, hyper.pre == 0
@@ -70,11 +86,16 @@ class GnnSupernet(Supernet):
             )
             for _ in range(n)
         )
+
+        def hidden_op(op: str, i: int) -> nn.Module:
+            if partial == 1:
+                return make_op(op, dim, dim, gat_heads=heads)
+            width = dim // partial
+            return PartialOp(make_op(op, width, width, gat_heads=heads), partial, i)
+
         self.hidden = nn.ModuleList(
             nn.ModuleDict(
-                {op: make_op(op, dim, dim, gat_heads=heads) for op in layers}
-                if i > 0 or not self.raw_input
-                else {}
+                {op: hidden_op(op, i) for op in layers} if i > 0 or not self.raw_input else {}
             )
             for i in range(n)
         )

@@ -384,13 +384,13 @@ class Nb201Space(SearchSpace):
         hyper = self._hyper(settings)
         return Nb201Model(self.genes(self.canonicalize(arch)), shape[0], classes, hyper)
 
-    def supernet(self, task: Any, settings: Any = None) -> Nb201Supernet:
+    def supernet(self, task: Any, settings: Any = None, *, partial: int = 1) -> Nb201Supernet:
         """A mixed operation on each of the six edges, shared by every cell
         (:class:`~nasforge.spaces.nb201_supernet.Nb201Supernet`), for an image task."""
         from nasforge.spaces.nb201_supernet import Nb201Supernet
 
         self.check_task(task)
-        return Nb201Supernet(self, task, self._hyper(settings))
+        return Nb201Supernet(self, task, self._hyper(settings), partial)
 
     def _hyper(self, settings: Any) -> Nb201Hyper:
         if settings is None:

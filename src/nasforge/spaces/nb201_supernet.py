@@ -5,6 +5,11 @@ Every cell of the network shares the six decisions, and holds its own weights fo
 of every edge; ``none`` has no layer and contributes nothing. Routed to one architecture (its
 canonical cell, whose dead edges are ``none``) it computes what
 :class:`~nasforge.spaces.nb201_model.Nb201Model` computes, sum for sum.
+
+With ``partial=k`` (PC-DARTS) every op is built ``1/k`` as wide and computes one group of
+its edge's channels (:class:`~nasforge.spaces.supernet.PartialOp`; the ``i``-th cell takes
+group ``i mod k``), the rest passing by; such a supernet searches, and gives no weights to
+models.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from torch import Tensor, nn
 from nasforge.architecture import Architecture
 from nasforge.spaces.nb201_cell import NB201_EDGES, NB201_OPS
 from nasforge.spaces.nb201_model import ResNetBasicBlock, make_op
-from nasforge.spaces.supernet import Decision, Supernet
+from nasforge.spaces.supernet import Decision, PartialOp, Supernet, check_partial
 
 __all__ = ["Nb201Supernet"]
 
@@ -28,12 +33,19 @@ _FREE = frozenset({_NONE, NB201_OPS.index("skip_connect")})
 class _SearchCell(nn.Module):
     """One cell with every op on every edge; reads its routes from the supernet."""
 
-    def __init__(self, channels: int, owner: Nb201Supernet) -> None:
+    def __init__(self, channels: int, owner: Nb201Supernet, index: int) -> None:
         super().__init__()
+        k = owner.partial
+
+        def op(name: str) -> nn.Module:
+            if k == 1 or name == "skip_connect":
+                return make_op(name, channels)
+            return PartialOp(make_op(name, channels // k), k, index)
+
         self.edges = nn.ModuleDict(
             {
                 f"edge_{t}_{s}": nn.ModuleDict(
-                    {op: make_op(op, channels) for op in NB201_OPS if op != "none"}
+                    {name: op(name) for name in NB201_OPS if name != "none"}
                 )
                 for t, s in NB201_EDGES
             }
@@ -71,12 +83,18 @@ class Nb201Supernet(Supernet):
         space: The ``nb201`` space.
         task: An image-classification task (``input_shape`` (C, H, W), ``num_outputs``).
         settings: The space's :class:`~nasforge.spaces.nb201.Nb201Hyper`.
+        partial: PC-DARTS's ``k`` (1: every channel through every op); it must divide the
+            channels.
     """
 
-    def __init__(self, space: Any, task: Any, settings: Any) -> None:
-        super().__init__(space, task, settings)
+    def __init__(self, space: Any, task: Any, settings: Any, partial: int = 1) -> None:
         c, n = settings.channels, settings.cells_per_stage
+        check_partial(partial, [c, 2 * c, 4 * c], "cells' channels")
+        super().__init__(space, task, settings, partial)
         self.decisions = tuple(Decision(f"edge_{t}_{s}", NB201_OPS, _FREE) for t, s in NB201_EDGES)
+        self.summed = tuple(
+            tuple(e for e, (t, _) in enumerate(NB201_EDGES) if t == node) for node in (1, 2, 3)
+        )
         in_channels = task.input_shape[0]
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, c, 3, padding=1, bias=False), nn.BatchNorm2d(c)
@@ -85,7 +103,7 @@ class Nb201Supernet(Supernet):
         for stage, width in enumerate((c, 2 * c, 4 * c)):
             if stage:
                 layers.append(ResNetBasicBlock(width // 2, width))
-            layers.extend(_SearchCell(width, self) for _ in range(n))
+            layers.extend(_SearchCell(width, self, stage * n + i) for i in range(n))
         self.cells = nn.Sequential(*layers)
         self.lastact = nn.Sequential(nn.BatchNorm2d(4 * c), nn.ReLU())
         self.global_pooling = nn.AdaptiveAvgPool2d(1)

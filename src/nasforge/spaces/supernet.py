@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from nasforge.architecture import Architecture
 from nasforge.errors import ConfigError
 
-__all__ = ["Decision", "Route", "Supernet", "best_assignments"]
+__all__ = ["Decision", "PartialOp", "Route", "Supernet", "best_assignments", "check_partial"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +80,14 @@ class Supernet(nn.Module, ABC):
     """
 
     decisions: tuple[Decision, ...]
+    summed: tuple[tuple[int, ...], ...] = ()
+    """Groups of decisions whose outputs one node sums (a cell's edges into a node): the
+    groups PC-DARTS's edge normalisation weighs. Empty where each node reads one input."""
 
-    def __init__(self, space: Any, task: Any, settings: Any) -> None:
+    def __init__(self, space: Any, task: Any, settings: Any, partial: int = 1) -> None:
         super().__init__()
         self.space, self.task, self.settings = space, task, settings
+        self.partial = partial
         self.routes: list[Route] = []
 
     # -- routing ---------------------------------------------------------------------------
@@ -119,14 +123,31 @@ class Supernet(nn.Module, ABC):
         self.route_indices(self.indices(arch))
 
     def subnet(self, arch: Architecture) -> nn.Module:
-        """``space.build(arch)`` holding this supernet's weights for ``arch``."""
+        """``space.build(arch)`` holding this supernet's weights for ``arch``.
+
+        Raises:
+            ConfigError: For a partial-channel supernet, whose layers are narrower than the
+                model's.
+        """
         model: nn.Module = self.space.build(arch, self.task, self.settings)
-        model.load_state_dict(self.weights_for(arch, model))
+        model.load_state_dict(self.subnet_state(arch, model))
         return model
 
-    def subnet_state(self, arch: Architecture) -> dict[str, Tensor]:
-        """The state dict of ``space.build(arch)``'s model, taken from this supernet."""
-        return self.weights_for(arch, self.space.build(arch, self.task, self.settings))
+    def subnet_state(self, arch: Architecture, model: nn.Module | None = None) -> dict[str, Tensor]:
+        """The state dict of ``space.build(arch)``'s model (or of ``model``, that model),
+        taken from this supernet.
+
+        Raises:
+            ConfigError: For a partial-channel supernet (see :meth:`subnet`).
+        """
+        if self.partial > 1:
+            raise ConfigError(
+                f"a partial-channel supernet (partial={self.partial}) searches only: its layers "
+                "are narrower than the models', so no model takes its weights"
+            )
+        if model is None:
+            model = self.space.build(arch, self.task, self.settings)
+        return self.weights_for(arch, model)
 
     # -- for subclasses ----------------------------------------------------------------------
     @abstractmethod
@@ -164,6 +185,44 @@ class Supernet(nn.Module, ABC):
                 raise KeyError(f"supernet has no weight {source!r} for subnet weight {key!r}")
             out[key] = own[source].detach().clone()
         return out
+
+
+class PartialOp(nn.Module):
+    """PC-DARTS's partial channel connection (Xu et al., "PC-DARTS: Partial Channel
+    Connections for Memory-Efficient Architecture Search", ICLR 2020) around one op: the op,
+    built ``1/k`` as wide, computes channel group ``group`` of ``k`` (dimension 1), and the
+    other channels pass by unchanged. Successive nodes or cells take successive groups, so
+    that every channel is computed somewhere (the paper shuffles channels for this).
+
+    Under a mixture whose weights sum to 1 the bypassed channels come out with weight 1 as in
+    the paper, less the weight of a zero op (``none``), which passes nothing.
+    """
+
+    def __init__(self, op: nn.Module, k: int, group: int) -> None:
+        super().__init__()
+        self.op, self.k, self.group = op, k, group % k
+
+    def forward(self, x: Tensor, *args: Any) -> Tensor:
+        width = x.shape[1] // self.k
+        lo, hi = self.group * width, (self.group + 1) * width
+        y: Tensor = self.op(x[:, lo:hi], *args)
+        return torch.cat([x[:, :lo], y, x[:, hi:]], dim=1)
+
+
+def check_partial(partial: int, widths: Sequence[int], what: str) -> int:
+    """``partial`` checked: an int >= 1 that divides every one of ``widths``.
+
+    Raises:
+        ConfigError: Saying what is accepted.
+    """
+    if isinstance(partial, bool) or not isinstance(partial, int) or partial < 1:
+        raise ConfigError(f"partial must be an integer >= 1 (1: every channel), got {partial!r}")
+    bad = [w for w in widths if w % partial]
+    if bad:
+        raise ConfigError(
+            f"partial={partial} must divide the {what} ({', '.join(map(str, sorted(set(widths))))})"
+        )
+    return partial
 
 
 def best_assignments(

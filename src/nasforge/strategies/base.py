@@ -266,17 +266,28 @@ _RESERVED = {"space", "objective", "seed"}
 
 
 def strategy_options(name: str) -> dict[str, Any]:
-    """The options the registered strategy ``name`` accepts, with their defaults.
+    """The options the registered strategy ``name`` accepts, with their defaults: the
+    keyword-only parameters of its constructor and, where that passes ``**options`` on, of
+    its parents' constructors.
 
     Raises:
         UnknownNameError: For an unknown strategy.
     """
-    params = inspect.signature(STRATEGIES.get(name)).parameters
-    return {
-        p.name: p.default
-        for p in params.values()
-        if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in _RESERVED
-    }
+    factory = STRATEGIES.get(name)
+    inits = (
+        [k.__dict__["__init__"] for k in factory.__mro__ if "__init__" in k.__dict__]
+        if isinstance(factory, type)
+        else [factory]
+    )
+    out: dict[str, Any] = {}
+    for init in inits:
+        params = inspect.signature(init).parameters.values()
+        for p in params:
+            if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in _RESERVED:
+                out.setdefault(p.name, p.default)
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+            break
+    return out
 
 
 def make_strategy(

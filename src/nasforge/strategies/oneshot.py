@@ -1,4 +1,4 @@
-"""Weight-sharing (one-shot) strategies: DARTS, GDAS and SPOS.
+"""Weight-sharing (one-shot) strategies: DARTS, PC-DARTS, GDAS, SPOS, ENAS and ProxylessNAS.
 
 Each trains the space's supernet (:meth:`~nasforge.spaces.base.SearchSpace.supernet`) on the
 task's training split, with architecture decisions learned or scored on its validation
@@ -25,7 +25,16 @@ from nasforge.spaces.base import SearchSpace
 from nasforge.strategies.base import Strategy, check_positive_int
 from nasforge.strategies.reinforce import _check_real
 
-__all__ = ["SELECTIONS", "Darts", "Enas", "Gdas", "OneShotStrategy", "Spos"]
+__all__ = [
+    "SELECTIONS",
+    "Darts",
+    "Enas",
+    "Gdas",
+    "OneShotStrategy",
+    "PcDarts",
+    "ProxylessNas",
+    "Spos",
+]
 
 SELECTIONS = ("argmax", "perturbation")
 """How DARTS derives its architecture from the trained supernet."""
@@ -104,6 +113,8 @@ class OneShotStrategy(Strategy):
                 f"strategy {self.name!r} optimises the task's validation metric "
                 f"({wanted}); got objective {self.objective}"
             )
+        # the supernet this search will train: refuses settings it cannot be built with
+        evaluator.space.supernet(task, evaluator.hyper, **self.supernet_options())
         self.evaluator = evaluator
 
     # -- the phase ---------------------------------------------------------------------------
@@ -138,6 +149,10 @@ class OneShotStrategy(Strategy):
         """The method's own options (stored with the experiment)."""
         return {}
 
+    def supernet_options(self) -> dict[str, Any]:
+        """Keyword arguments of the space's ``supernet()`` for this method."""
+        return {}
+
 
 class Darts(OneShotStrategy):
     """DARTS (Liu, Simonyan & Yang, "DARTS: Differentiable Architecture Search", ICLR 2019).
@@ -161,27 +176,14 @@ class Darts(OneShotStrategy):
         self,
         space: SearchSpace,
         *,
-        objective: Objective | Sequence[Objective],
-        seed: int | None = None,
-        epochs: int | None = None,
-        top_k: int = 1,
-        checkpoint_every: int = 5,
-        phase_share: float = 0.5,
         order: int = 1,
         arch_lr: float = 3e-4,
         arch_weight_decay: float = 1e-3,
         selection: str = "argmax",
         tune_epochs: int = 5,
+        **common: Any,
     ) -> None:
-        super().__init__(
-            space,
-            objective=objective,
-            seed=seed,
-            epochs=epochs,
-            top_k=top_k,
-            checkpoint_every=checkpoint_every,
-            phase_share=phase_share,
-        )
+        super().__init__(space, **common)
         if isinstance(order, bool) or order not in (1, 2):
             raise ConfigError(
                 f"order must be 1 (first-order DARTS) or 2 (the finite-difference "
@@ -207,6 +209,35 @@ class Darts(OneShotStrategy):
         }
 
 
+class PcDarts(Darts):
+    """PC-DARTS (Xu et al., "PC-DARTS: Partial Channel Connections for Memory-Efficient
+    Architecture Search", ICLR 2020): DARTS on a partial-channel supernet.
+
+    Each mixed op computes ``1/partial`` of its channels and passes the rest by (the space's
+    ``supernet(partial=...)``), which cuts the supernet's memory and time about ``partial``
+    times; edge normalisation weighs the edges that a node sums with their own softmax
+    parameters, learned with the op weights (in spaces whose nodes read one chosen input,
+    that choice's weights already are this normalisation). The derived architecture takes
+    each decision's highest op weight, or DARTS-PT's perturbation choice
+    (``selection=perturbation``).
+
+    Options: those of ``darts``, and ``partial`` (channels' share 1/partial computed; it
+    must divide the widths of the supernet's layers).
+    """
+
+    name = "pc-darts"
+
+    def __init__(self, space: SearchSpace, *, partial: int = 4, **options: Any) -> None:
+        super().__init__(space, **options)
+        self.partial = check_positive_int("partial", partial)
+
+    def method_options(self) -> dict[str, Any]:
+        return {**super().method_options(), "partial": self.partial}
+
+    def supernet_options(self) -> dict[str, Any]:
+        return {"partial": self.partial}
+
+
 class Gdas(OneShotStrategy):
     """GDAS (Dong & Yang, "Searching for A Robust Neural Architecture in Four GPU Hours",
     CVPR 2019).
@@ -227,26 +258,13 @@ class Gdas(OneShotStrategy):
         self,
         space: SearchSpace,
         *,
-        objective: Objective | Sequence[Objective],
-        seed: int | None = None,
-        epochs: int | None = None,
-        top_k: int = 1,
-        checkpoint_every: int = 5,
-        phase_share: float = 0.5,
         tau_max: float = 10.0,
         tau_min: float = 0.1,
         arch_lr: float = 3e-4,
         arch_weight_decay: float = 1e-3,
+        **common: Any,
     ) -> None:
-        super().__init__(
-            space,
-            objective=objective,
-            seed=seed,
-            epochs=epochs,
-            top_k=top_k,
-            checkpoint_every=checkpoint_every,
-            phase_share=phase_share,
-        )
+        super().__init__(space, **common)
         self.tau_max = _check_real("tau_max", tau_max, "a positive number", lambda v: v > 0)
         self.tau_min = _check_real(
             "tau_min",
@@ -282,27 +300,14 @@ class Spos(OneShotStrategy):
         self,
         space: SearchSpace,
         *,
-        objective: Objective | Sequence[Objective],
-        seed: int | None = None,
-        epochs: int | None = None,
-        top_k: int = 1,
-        checkpoint_every: int = 5,
-        phase_share: float = 0.5,
         population: int = 20,
         generations: int = 10,
         parents: int = 5,
         mutation_prob: float = 0.1,
         calibration_batches: int = 4,
+        **common: Any,
     ) -> None:
-        super().__init__(
-            space,
-            objective=objective,
-            seed=seed,
-            epochs=epochs,
-            top_k=top_k,
-            checkpoint_every=checkpoint_every,
-            phase_share=phase_share,
-        )
+        super().__init__(space, **common)
         self.population = check_positive_int("population", population, 2)
         self.generations = check_positive_int("generations", generations, 0)
         self.parents = check_positive_int("parents", parents, 1)
@@ -345,12 +350,6 @@ class Enas(OneShotStrategy):
         self,
         space: SearchSpace,
         *,
-        objective: Objective | Sequence[Objective],
-        seed: int | None = None,
-        epochs: int | None = None,
-        top_k: int = 1,
-        checkpoint_every: int = 5,
-        phase_share: float = 0.5,
         controller_lr: float = 0.005,
         controller_steps: int = 10,
         hidden_size: int = 64,
@@ -360,16 +359,9 @@ class Enas(OneShotStrategy):
         tanh_constant: float = 2.5,
         derive_samples: int = 50,
         calibration_batches: int = 4,
+        **common: Any,
     ) -> None:
-        super().__init__(
-            space,
-            objective=objective,
-            seed=seed,
-            epochs=epochs,
-            top_k=top_k,
-            checkpoint_every=checkpoint_every,
-            phase_share=phase_share,
-        )
+        super().__init__(space, **common)
         self.controller_lr = _check_real(
             "controller_lr", controller_lr, "a positive number", lambda v: v > 0
         )
@@ -402,3 +394,71 @@ class Enas(OneShotStrategy):
             "derive_samples": self.derive_samples,
             "calibration_batches": self.calibration_batches,
         }
+
+
+class ProxylessNas(OneShotStrategy):
+    """ProxylessNAS (Cai, Zhu & Han, "ProxylessNAS: Direct Neural Architecture Search on
+    Target Task and Hardware", ICLR 2019): binarised paths, with a latency loss.
+
+    Each weight step trains one path sampled from the architecture distribution (a softmax
+    per decision). Each architecture step samples two options per decision, opens one of
+    them (its gate 1, the other's 0: the other is computed but adds nothing) and updates the
+    two options' parameters with the BinaryConnect gradient of the validation loss plus
+    ``latency_weight`` times the expected latency relative to ``latency_ref_ms``. The
+    expected latency comes from the space's per-operation latency table, measured once on
+    this machine (what ``latency_pred_ms`` reports): each option's latency is the table's
+    prediction for the current most probable architecture with that option swapped in,
+    refreshed every epoch (exact where the latency is a sum over decisions, a first-order
+    expansion where it is not). The derived architecture takes each decision's highest
+    parameter.
+
+    Options: ``latency_weight`` (0: accuracy only), ``latency_ref_ms`` (default: the
+    expected latency under the initial, uniform distribution), ``arch_lr``,
+    ``arch_weight_decay``.
+    """
+
+    name = "proxylessnas"
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        latency_weight: float = 0.2,
+        latency_ref_ms: float | None = None,
+        arch_lr: float = 1e-3,
+        arch_weight_decay: float = 0.0,
+        **common: Any,
+    ) -> None:
+        super().__init__(space, **common)
+        if not space.predicts_latency:
+            raise ConfigError(
+                f"strategy {self.name!r} needs a space with a per-operation latency table; "
+                f"space {space.name!r} has none"
+            )
+        self.latency_weight = _check_real(
+            "latency_weight", latency_weight, "a number >= 0", lambda v: v >= 0
+        )
+        self.latency_ref_ms = (
+            None
+            if latency_ref_ms is None
+            else _check_real(
+                "latency_ref_ms", latency_ref_ms, "a positive number of ms", lambda v: v > 0
+            )
+        )
+        self.arch_lr, self.arch_weight_decay = _arch_options(arch_lr, arch_weight_decay)
+
+    def method_options(self) -> dict[str, Any]:
+        return {
+            "latency_weight": self.latency_weight,
+            "latency_ref_ms": self.latency_ref_ms,
+            "arch_lr": self.arch_lr,
+            "arch_weight_decay": self.arch_weight_decay,
+        }
+
+    def attach(self, evaluator: Any) -> None:
+        super().attach(evaluator)
+        if not hasattr(evaluator, "latency_table"):
+            raise ConfigError(
+                f"strategy {self.name!r} reads the latency table of a training evaluator; "
+                f"{type(evaluator).__name__} has none"
+            )

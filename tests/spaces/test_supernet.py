@@ -10,14 +10,18 @@ import torch
 
 from nasforge.errors import ConfigError
 from nasforge.spaces.base import SPACES
+from nasforge.spaces.choice import ChoiceSpace
 from nasforge.spaces.gnn import GnnHyper
+from nasforge.spaces.mlp import MlpSpace
 from nasforge.spaces.nb201 import Nb201Hyper
 from nasforge.spaces.supernet import PartialOp, Route, best_assignments
 from nasforge.tasks.image import load_digits
 from nasforge.tasks.node import NodeClassificationTask, planted_partition
+from nasforge.tasks.tabular import load_builtin
 
 GRAPH = NodeClassificationTask("synthetic", planted_partition(nodes=80, features=6, seed=1))
 DIGITS = load_digits(seed=0)
+WINE = load_builtin("wine", seed=0)
 
 
 def _perturb(module: torch.nn.Module) -> None:
@@ -77,12 +81,47 @@ def test_nb201_supernet_fixed_to_an_architecture_computes_its_model() -> None:
 _EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
 
 
-@pytest.mark.parametrize("name", ["gnn", "nb201"])
+def test_mlp_supernet_fixed_to_an_architecture_computes_its_model() -> None:
+    space = MlpSpace(widths=(8, 16, 32), dropouts=(0.0, 0.2), activations=("relu", "tanh", "gelu"))
+    torch.manual_seed(0)
+    net = space.supernet(WINE)
+    _perturb(net)
+    x = WINE.x_val[:16]
+    rng = np.random.default_rng(0)
+    archs = [space.sample(rng) for _ in range(30)]
+    archs.append(space.make(hidden=[32, 8, 16, 32], activation="relu", dropout=0.0, norm="batch"))
+    archs.append(space.make(hidden=[8], activation="gelu", dropout=0.2, norm="layer"))
+    for arch in archs:
+        model = net.subnet(arch)
+        net.fix(arch)
+        for train in (False, True):
+            net.train(train)
+            model.train(train)
+            torch.manual_seed(1)  # the same dropout masks
+            with torch.no_grad():
+                mine = net(x)
+            torch.manual_seed(1)
+            with torch.no_grad():
+                theirs = model(x)
+            assert torch.equal(mine, theirs), (arch, train)
+    # an architecture's unused widths do not matter: equal architectures, equal indices
+    a = space.make(hidden=[16], activation="tanh", dropout=0.0, norm="none")
+    assert net.arch_of(net.indices(a)) == space.canonicalize(a)
+
+
+def test_mlp_supernet_has_no_partial_channels() -> None:
+    with pytest.raises(ConfigError, match="no partial-channel supernet"):
+        SPACES.create("mlp").supernet(WINE, partial=2)
+
+
+@pytest.mark.parametrize("name", ["gnn", "nb201", "mlp"])
 def test_mixtures_and_single_paths_reach_the_architecture_weights(name: str) -> None:
     space = SPACES.create(name)
-    task, hyper = (GRAPH, GnnHyper(hidden=8)) if name == "gnn" else (DIGITS, Nb201Hyper(4, 1))
+    if name == "mlp":
+        task, hyper, inputs = WINE, None, (WINE.x_val[:8],)
+    else:
+        task, hyper, inputs = _setting(name)
     net = space.supernet(task, hyper)
-    inputs = task.example_inputs() if name == "gnn" else (DIGITS.x_val[:8],)
     alphas = [torch.zeros(len(d.options), requires_grad=True) for d in net.decisions]
     probs = [a.softmax(0) for a in alphas]
     net.route([Route(p, tuple(range(len(p)))) for p in probs])
@@ -175,8 +214,10 @@ def test_partial_channel_supernets_search_with_fewer_weights(name: str) -> None:
 
 
 def test_spaces_without_a_supernet_say_which_have_one() -> None:
-    with pytest.raises(ConfigError, match=r"spaces with one: gnn.*nb201"):
-        SPACES.create("mlp").supernet(DIGITS)
+    custom = ChoiceSpace(name="custom", choices={"depth": (1, 2)})
+    assert not custom.has_supernet and SPACES.create("mlp").has_supernet
+    with pytest.raises(ConfigError, match=r"space 'custom' has no supernet.*gnn.*mlp.*nb201"):
+        custom.supernet(DIGITS)
 
 
 def test_best_assignments_come_in_decreasing_probability() -> None:

@@ -155,6 +155,32 @@ def test_proxylessnas_trades_accuracy_for_predicted_latency(db_path: Path) -> No
     assert heavy[-1].data["latency_pred_ms"] < free[-1].data["latency_pred_ms"]
 
 
+@pytest.mark.parametrize("strategy", ["darts", "gdas", "spos"])
+def test_one_shot_searches_mlps_on_a_table(db_path: Path, strategy: str) -> None:
+    options = {"population": 6, "generations": 2, "parents": 3} if strategy == "spos" else {}
+    result = nasforge.search(
+        task="tabular:wine",
+        strategy=strategy,
+        options={**options, "top_k": 2},
+        budget=2,
+        seed=0,
+        epochs=6,
+        name="mlps",
+        db=db_path,
+    )
+    trials = api.trials("mlps", db=db_path)
+    assert len(trials) == 2 and all(t.status is Status.COMPLETE for t in trials)
+    assert result.best is not None and result.best.arch.space == "mlp"
+    last = _phase(db_path, "mlps", "epoch")[-1].data
+    if strategy == "spos":
+        assert _phase(db_path, "mlps", "generation")[-1].data["scored"] >= 6
+    else:
+        assert 0 <= last["val_acc"] <= 1 and last["free"] == 0.0
+        assert sorted(last["weights"]) == sorted(
+            ["depth", "width_0", "width_1", "width_2", "width_3", "activation", "dropout", "norm"]
+        )
+
+
 def test_a_finished_phase_is_read_back_not_trained_again(db_path: Path) -> None:
     kwargs = {"strategy": "gdas", "name": "again", "db": db_path, **GRAPH}
     nasforge.search(budget=1, **kwargs)
@@ -235,8 +261,12 @@ def test_a_phase_resumed_from_its_checkpoint_ends_as_an_unbroken_one(
     [
         (["--task", "synthetic", "--strategy", "darts", "-o", "order=3"], "order must be 1"),
         (
-            ["--task", "tabular:wine", "--strategy", "darts"],
-            "space 'mlp' has no supernet",
+            ["--task", "tabular:wine", "--strategy", "pc-darts"],
+            "space 'mlp' has no partial-channel supernet",
+        ),
+        (
+            ["--task", "tabular:wine", "--strategy", "proxylessnas"],
+            "needs a space with a per-operation latency table; space 'mlp' has none",
         ),
         (
             ["--benchmark", "nas-bench-graph:cora", "--strategy", "spos"],

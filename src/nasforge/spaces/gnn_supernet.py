@@ -35,7 +35,7 @@ from torch.nn import functional as F
 from nasforge.architecture import Architecture
 from nasforge.errors import ConfigError
 from nasforge.spaces.gnn_model import GnnModel, make_op
-from nasforge.spaces.supernet import Decision, PartialOp, Supernet, check_partial
+from nasforge.spaces.supernet import Decision, PartialOp, Supernet, check_partial, scaled
 
 __all__ = ["GnnSupernet"]
 
@@ -166,9 +166,9 @@ class GnnSupernet(Supernet):
             link_route, op_route = self.routes[2 * i], self.routes[2 * i + 1]
             link, k = link_route.active[0], op_route.active[0]
             links.append(link)
-            h = _scaled(values[link], link_route.weights[link])
+            h = scaled(values[link], link_route.weights[link])
             if k == self.skip:
-                values.append(_scaled(h, op_route.weights[k]))
+                values.append(scaled(h, op_route.weights[k]))
                 is_input.append(is_input[link])
                 is_raw.append(is_raw[link])
                 continue
@@ -177,7 +177,7 @@ class GnnSupernet(Supernet):
                 y = _op(self.raw, i, op)(h, edge_index)
             else:
                 y = _op(self.hidden, i, op)(self._prepared(i, h), edge_index)
-            values.append(_scaled(y, op_route.weights[k]))
+            values.append(scaled(y, op_route.weights[k]))
             is_input.append(False)
             is_raw.append(False)
         used = set(links)
@@ -264,14 +264,6 @@ class GnnSupernet(Supernet):
         columns = self._columns(model.leaves)
         state["out.weight"] = self.out.weight.detach()[:, columns].clone()
         return state
-
-
-def _scaled(value: Tensor, weight: Tensor) -> Tensor:
-    """``value * weight``, leaving ``value`` untouched when the weight is a constant 1 (the
-    product is exact then, but this keeps fixed supernets free of needless work)."""
-    if not weight.requires_grad and float(weight) == 1.0:
-        return value
-    return value * weight
 
 
 def _op(layers: nn.ModuleList, node: int, op: str) -> nn.Module:

@@ -32,6 +32,8 @@ from nasforge.spaces.base import ArchGraph, GraphEdge, GraphNode, SearchSpace, T
 if TYPE_CHECKING:
     from torch import nn
 
+    from nasforge.spaces.mlp_supernet import MlpSupernet
+
 __all__ = ["ACTIVATIONS", "NORMS", "MlpGenes", "MlpSpace"]
 
 ACTIVATIONS: tuple[str, ...] = (
@@ -326,6 +328,30 @@ class MlpSpace(SearchSpace):
             dropout=g.dropout,
             norm=g.norm,
         )
+
+    def supernet(self, task: Any, settings: Any = None, *, partial: int = 1) -> MlpSupernet:
+        """Every network of the space as slices of the largest one
+        (:class:`~nasforge.spaces.mlp_supernet.MlpSupernet`), for a task with flat inputs.
+
+        Raises:
+            ConfigError: For ``partial`` other than 1 (its layers change width, so there are
+                no channels to pass by), or a task whose inputs are not flat.
+        """
+        from nasforge.spaces.mlp_supernet import MlpSupernet
+
+        if partial != 1:
+            raise ConfigError(
+                f"space {self.name!r} has no partial-channel supernet (partial must be 1, got "
+                f"{partial!r}): its layers change width; pc-darts searches gnn and nb201"
+            )
+        self.check_task(task)
+        shape = tuple(task.input_shape)
+        if len(shape) != 1:
+            raise ConfigError(
+                f"space {self.name!r} builds models for tabular data: the task's input_shape "
+                f"must be (features,), got {shape}"
+            )
+        return MlpSupernet(self, task, settings)
 
     def graph(self, arch: Architecture) -> ArchGraph:
         """The network of ``arch`` as a chain: ``input``, one node per hidden layer (its width,

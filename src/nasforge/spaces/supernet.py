@@ -29,7 +29,15 @@ from torch import Tensor, nn
 from nasforge.architecture import Architecture
 from nasforge.errors import ConfigError
 
-__all__ = ["Decision", "PartialOp", "Route", "Supernet", "best_assignments", "check_partial"]
+__all__ = [
+    "Decision",
+    "PartialOp",
+    "Route",
+    "Supernet",
+    "best_assignments",
+    "check_partial",
+    "scaled",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +215,15 @@ class PartialOp(nn.Module):
         lo, hi = self.group * width, (self.group + 1) * width
         y: Tensor = self.op(x[:, lo:hi], *args)
         return torch.cat([x[:, :lo], y, x[:, hi:]], dim=1)
+
+
+def scaled(value: Tensor, weight: Tensor) -> Tensor:
+    """``value * weight`` (a route's weight of one option), leaving ``value`` untouched when
+    the weight is a constant 1: the product would be exact, but a fixed supernet then does
+    no needless work."""
+    if not weight.requires_grad and float(weight) == 1.0:
+        return value
+    return value * weight
 
 
 def check_partial(partial: int, widths: Sequence[int], what: str) -> int:

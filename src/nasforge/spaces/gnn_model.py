@@ -34,7 +34,7 @@ from torch_geometric.nn import (
 from nasforge.errors import ConfigError
 from nasforge.spaces.base import LatencyEntry
 
-__all__ = ["GnnModel", "GnnSizes", "latency_entries", "make_op"]
+__all__ = ["GnnModel", "GnnSizes", "latency_entries", "make_op", "postprocess", "preprocess"]
 
 
 class GnnSizes(Protocol):
@@ -82,6 +82,26 @@ def make_op(op: str, in_dim: int, out_dim: int, *, gat_heads: int = 2) -> nn.Mod
     if op in layers:
         return layers[op]()
     raise ConfigError(f"no layer for op {op!r}")
+
+
+def preprocess(x: Tensor, pre: nn.ModuleList, dropout: float, training: bool) -> Tensor:
+    """The input side of a ``gnn`` model: dropout on the features, then the pre-processing
+    layers (ELU between them)."""
+    x = F.dropout(x, p=dropout, training=training)
+    for i, layer in enumerate(pre):
+        x = layer(x)
+        if i < len(pre) - 1:
+            x = F.elu(x)
+    return x
+
+
+def postprocess(out: Tensor, post: nn.ModuleList) -> Tensor:
+    """The post-processing layers after a ``gnn`` model's output layer (ELU between them)."""
+    for i, layer in enumerate(post):
+        out = layer(out)
+        if i < len(post) - 1:
+            out = F.elu(out)
+    return out
 
 
 class GnnModel(nn.Module):
@@ -136,11 +156,7 @@ class GnnModel(nn.Module):
         )
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        x = F.dropout(x, p=self.dropout, training=self.training)
-        for i, layer in enumerate(self.pre):
-            x = layer(x)
-            if i < len(self.pre) - 1:
-                x = F.elu(x)
+        x = preprocess(x, self.pre, self.dropout, self.training)
         values = [x]  # values[v]: output of node v, (N, D_v)
         for link, op, layer, norm, hidden in zip(
             self.links, self.ops, self.layers, self.norms, self._hidden_input, strict=True
@@ -152,12 +168,8 @@ class GnnModel(nn.Module):
             if hidden:
                 h = F.dropout(F.relu(norm(h)), p=self.dropout, training=self.training)
             values.append(layer(h, edge_index))
-        out: Tensor = self.out(F.relu(torch.cat([values[v] for v in self.leaves], dim=1)))
-        for i, layer in enumerate(self.post):
-            out = layer(out)
-            if i < len(self.post) - 1:
-                out = F.elu(out)
-        return out  # (N, C) logits
+        out = self.out(F.relu(torch.cat([values[v] for v in self.leaves], dim=1)))
+        return postprocess(out, self.post)  # (N, C) logits
 
 
 # -- the parts a per-operation latency table times (see GnnSpace.latency_terms) -------------
@@ -169,12 +181,7 @@ class _Pre(nn.Module):
         self.pre, self.dropout = model.pre, model.dropout
 
     def forward(self, x: Tensor) -> Tensor:
-        x = F.dropout(x, p=self.dropout, training=self.training)
-        for i, layer in enumerate(self.pre):
-            x = layer(x)
-            if i < len(self.pre) - 1:
-                x = F.elu(x)
-        return x
+        return preprocess(x, self.pre, self.dropout, self.training)
 
 
 class _HiddenOp(nn.Module):
@@ -198,12 +205,7 @@ class _Out(nn.Module):
         self.out, self.post = model.out, model.post
 
     def forward(self, *leaves: Tensor) -> Tensor:
-        out: Tensor = self.out(F.relu(torch.cat(leaves, dim=1)))
-        for i, layer in enumerate(self.post):
-            out = layer(out)
-            if i < len(self.post) - 1:
-                out = F.elu(out)
-        return out
+        return postprocess(self.out(F.relu(torch.cat(leaves, dim=1))), self.post)
 
 
 def latency_entries(

@@ -34,7 +34,7 @@ from torch.nn import functional as F
 
 from nasforge.architecture import Architecture
 from nasforge.errors import ConfigError
-from nasforge.spaces.gnn_model import GnnModel, make_op
+from nasforge.spaces.gnn_model import GnnModel, make_op, postprocess, preprocess
 from nasforge.spaces.supernet import Decision, PartialOp, Supernet, check_partial, scaled
 
 __all__ = ["GnnSupernet"]
@@ -125,12 +125,7 @@ class GnnSupernet(Supernet):
 
     # -- forward ---------------------------------------------------------------------------
     def _input(self, x: Tensor) -> Tensor:
-        x = F.dropout(x, p=self.dropout, training=self.training)
-        for i, layer in enumerate(self.pre):
-            x = layer(x)
-            if i < len(self.pre) - 1:
-                x = F.elu(x)
-        return x
+        return preprocess(x, self.pre, self.dropout, self.training)
 
     def _prepared(self, i: int, h: Tensor) -> Tensor:
         return F.dropout(F.relu(self.norms[i](h)), p=self.dropout, training=self.training)
@@ -140,12 +135,7 @@ class GnnSupernet(Supernet):
         return torch.cat([torch.arange((v - 1) * self.dim, v * self.dim) for v in leaves])
 
     def _head(self, slots: Tensor) -> Tensor:
-        out: Tensor = slots
-        for i, layer in enumerate(self.post):
-            out = layer(out)
-            if i < len(self.post) - 1:
-                out = F.elu(out)
-        return out
+        return postprocess(slots, self.post)
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         if not self.routes:

@@ -24,13 +24,23 @@ api.search(benchmark="nas-bench-graph:cora", strategy="evolution", budget="20000
 """
 
 
+def _lines(path: Path) -> int:
+    return len(path.read_text().split()) if path.exists() else 0
+
+
 @pytest.mark.slow
 def test_kill_9_loses_no_reported_trial(tmp_path: Path) -> None:
     db, log = tmp_path / "crash.db", tmp_path / "done.log"
     rounds = 4
     for round_ in range(rounds):
+        before = _lines(log)
         child = subprocess.Popen([sys.executable, "-c", CHILD, str(db), str(log)])
-        time.sleep(1.0 + 0.4 * round_)
+        # the kill lands mid-search: once this round has reported a trial (start-up takes
+        # seconds on a busy machine), a little later each round
+        deadline = time.monotonic() + 120
+        while _lines(log) == before and time.monotonic() < deadline and child.poll() is None:
+            time.sleep(0.05)
+        time.sleep(0.3 + 0.4 * round_)
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
         reported = [int(x) for x in log.read_text().split()]

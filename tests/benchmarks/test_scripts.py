@@ -11,12 +11,13 @@ import pytest
 SCRIPTS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
-def _run(script: str, *args: str) -> None:
+def _run(script: str, *args: str, timeout: float = 300) -> None:
+    """Run a benchmark script; ``timeout`` is generous: these run on busy machines too."""
     proc = subprocess.run(
         [sys.executable, str(SCRIPTS / script), *args],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
         cwd=SCRIPTS.parent,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
@@ -218,12 +219,13 @@ def test_oneshot_digits_smoke(tmp_path: Path) -> None:
         "1",
         "--methods",
         "gdas",
-        "darts:selection=perturbation:tune_epochs=1",
+        "darts:selection=perturbation:tune_epochs=0",
         "--epochs",
         "2",
         "--out",
         str(out),
+        timeout=900,
     )
     text = out.read_text()
     assert "| `gdas` | 1 |" in text and "| `evolution` | 1 |" in text
-    assert "| `darts:selection=perturbation:tune_epochs=1` | 1 |" in text
+    assert "| `darts:selection=perturbation:tune_epochs=0` | 1 |" in text

@@ -130,6 +130,8 @@ def test_darts_searches_nb201_cells_on_digits(db_path: Path, strategy: str) -> N
         edges = last["edge_weights"]
         assert sorted(edges) == ["edge_2_0+edge_2_1", "edge_3_0+edge_3_1+edge_3_2"]
         assert all(abs(sum(w) - 1) < 1e-4 for w in edges.values())
+        html = nasforge.report("cells", db_path.parent / "r.html", db=db_path).read_text()
+        assert "edge weights of edge_3_0+edge_3_1+edge_3_2" in html
     else:
         assert "edge_weights" not in last
 
@@ -153,6 +155,8 @@ def test_proxylessnas_trades_accuracy_for_predicted_latency(db_path: Path) -> No
     heavy, free = found[5.0], found[0.0]
     assert heavy[-1].data["expected_latency_ms"] < 0.8 * heavy[0].data["expected_latency_ms"]
     assert heavy[-1].data["latency_pred_ms"] < free[-1].data["latency_pred_ms"]
+    html = nasforge.report("latency-5.0", db_path.parent / "r.html", db=db_path).read_text()
+    assert "predicted latency (per-op table)" in html and "expected under the weights" in html
 
 
 @pytest.mark.parametrize("strategy", ["darts", "gdas", "spos"])

@@ -96,6 +96,16 @@ def phase_section(records: Mapping[str, Sequence[PhaseRecord]]) -> str:
                 y_label="share (skip/none)",
             ).add(_line("parameter-free share", free, _PALETTE[3]))
         )
+    expected, derived = _points(epochs, "expected_latency_ms"), _points(epochs, "latency_pred_ms")
+    if expected or derived:  # ProxylessNAS: the latency term it trades accuracy against
+        chart = Chart(
+            title="predicted latency (per-op table)", x_label="supernet epoch", y_label="ms"
+        )
+        if expected:
+            chart.add(_line("expected under the weights", expected, _PALETTE[4]))
+        if derived:
+            chart.add(_line("derived architecture", derived, _PALETTE[5]))
+        charts.append(chart)
     best = _points(generations, "best_val_acc")
     if best:
         charts.append(
@@ -107,41 +117,49 @@ def phase_section(records: Mapping[str, Sequence[PhaseRecord]]) -> str:
         )
     options = result[-1].data.get("decisions") if result else None
     charts.extend(_weight_charts(epochs, options if isinstance(options, dict) else {}))
+    charts.extend(_weight_charts(epochs, {}, key="edge_weights", what="edge weights"))
     if charts:
         parts.append('<div class="charts">' + "\n".join(c.svg() for c in charts) + "</div>")
     return "\n".join(parts) + "</section>"
 
 
-def _weight_charts(epochs: Sequence[PhaseRecord], options: Mapping[str, object]) -> list[Chart]:
+def _weight_charts(
+    epochs: Sequence[PhaseRecord],
+    options: Mapping[str, object],
+    *,
+    key: str = "weights",
+    what: str = "architecture weights",
+) -> list[Chart]:
     """One chart per decision with more than one option: each option's softmax weight,
-    labelled with the option (an op, or an input node) when the result names them."""
+    labelled with the option (an op, or an input node) when the result names them. With
+    ``key="edge_weights"``: one chart per group of edges a node sums (PC-DARTS), one line
+    per edge."""
     names: dict[str, int] = {}
     for r in epochs:
-        weights = r.data.get("weights")
+        weights = r.data.get(key)
         if isinstance(weights, dict):
             for name, values in weights.items():
                 if isinstance(values, list) and len(values) > 1:
                     names.setdefault(str(name), len(values))
     charts = []
     for name, count in names.items():
-        chart = Chart(
-            title=f"architecture weights of {name}", x_label="supernet epoch", y_label="weight"
-        )
+        chart = Chart(title=f"{what} of {name}", x_label="supernet epoch", y_label="weight")
         for option in range(count):
             points = []
             for r in epochs:
-                values = r.data.get("weights", {}).get(name)
+                values = r.data.get(key, {}).get(name)
                 if isinstance(values, list) and len(values) == count:
                     value = values[option]
                     if isinstance(value, int | float):
                         points.append((float(r.step), float(value)))
             if points:
                 labels = options.get(name)
-                label = (
-                    str(labels[option])
-                    if isinstance(labels, list) and len(labels) == count
-                    else f"option {option}"
-                )
+                if isinstance(labels, list) and len(labels) == count:
+                    label = str(labels[option])
+                elif key == "edge_weights" and len(name.split("+")) == count:
+                    label = name.split("+")[option]
+                else:
+                    label = f"option {option}"
                 if name.startswith("input_") and label.isdigit():
                     label = "raw input" if label == "0" else f"node {label}"
                 chart.add(_line(label, points, _PALETTE[option % len(_PALETTE)]))

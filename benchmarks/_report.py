@@ -8,9 +8,11 @@ import shlex
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 LIBRARIES = ("torch", "optuna", "sqlalchemy", "numpy", "nas-bench-graph", "nasforge")
 
@@ -112,3 +114,30 @@ def mean_range(values: Sequence[float], fmt: str = "{:.2f}") -> str:
         return "-"
     shown = [fmt.format(v) for v in (statistics.fmean(values), min(values), max(values))]
     return f"{shown[0]} ({shown[1]} to {shown[2]})"
+
+
+def option_value(text: str) -> int | float | str:
+    """A ``KEY=VALUE`` option's value from the command line: an int, a float, or the text."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def timed_search(db: Path, name: str, **settings: Any) -> tuple[Any, float, dict[str, Any] | None]:
+    """``nasforge.search(db=db, name=name, executor="inline", **settings)``: its result, its
+    wall time in seconds, and its supernet phase's result record (``None`` without one)."""
+    import nasforge
+    from nasforge.store.sql import open_store
+
+    start = time.perf_counter()
+    result = nasforge.search(db=db, name=name, executor="inline", **settings)
+    seconds = time.perf_counter() - start
+    store = open_store(db, create=False)
+    try:
+        done = store.phase(store.get_experiment(name).id, "result")
+    finally:
+        store.close()
+    return result, seconds, done[-1].data if done else None

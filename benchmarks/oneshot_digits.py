@@ -25,9 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import nasforge
-from _report import header, machine_lines, markdown_table, mean_range, publish
-from nasforge.store.sql import open_store
+from _report import (
+    header,
+    machine_lines,
+    markdown_table,
+    mean_range,
+    option_value,
+    publish,
+    timed_search,
+)
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "oneshot_digits.md"
 METHODS = (
@@ -57,43 +63,25 @@ def _options(method: str) -> tuple[str, dict[str, Any]]:
     options: dict[str, Any] = {}
     for pair in pairs:
         key, _, value = pair.partition("=")
-        options[key] = _value(value)
+        options[key] = option_value(value)
     return name, options
-
-
-def _value(text: str) -> Any:
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
 
 
 def search(method: str, seed: int, workdir: Path, budget: str, epochs: int | None) -> Run:
     strategy, options = _options(method)
     db = workdir / f"{method.replace(':', '-').replace('=', '-')}-{seed}.db"
-    name = f"run-{seed}"
-    start = time.perf_counter()
-    result = nasforge.search(
+    result, seconds, phase = timed_search(
+        db,
+        f"run-{seed}",
         task="image:digits",
         strategy=strategy,
         options=options,
         seed=seed,
         budget=budget,
-        db=db,
-        name=name,
-        executor="inline",
         **({"epochs": epochs} if epochs else {}),
     )
-    seconds = time.perf_counter() - start
-    store = open_store(db, create=False)
-    try:
-        done = store.phase(store.get_experiment(name).id, "result")
-    finally:
-        store.close()
     best = result.best
-    free = float(done[-1].data["free"][0]) if done else None
+    free = float(phase["free"][0]) if phase else None
     return Run(
         method,
         seed,

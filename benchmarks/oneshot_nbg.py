@@ -32,11 +32,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import nasforge
-from _report import header, machine_lines, markdown_table, mean_range, publish
+from _report import (
+    header,
+    machine_lines,
+    markdown_table,
+    mean_range,
+    option_value,
+    publish,
+    timed_search,
+)
 from nasforge.architecture import Architecture
 from nasforge.evaluators.benchmark import NasBenchGraphEvaluator
-from nasforge.store.sql import open_store
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "oneshot_nbg.md"
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "planetoid"
@@ -108,29 +114,17 @@ def search(
     options: dict[str, Any],
     epochs: int | None,
 ) -> tuple[Any, float, dict[str, Any] | None]:
-    db = workdir / f"{method}-{seed}.db"
-    start = time.perf_counter()
-    result = nasforge.search(
+    return timed_search(
+        workdir / f"{method}-{seed}.db",
+        f"{method}-{seed}",
         task="planetoid:Cora",
         data_root=root,
         strategy=method,
         seed=seed,
         budget=budget,
-        db=db,
-        name=f"{method}-{seed}",
         options=options,
-        executor="inline",
         **({"epochs": epochs} if epochs else {}),
     )
-    seconds = time.perf_counter() - start
-    phase = None
-    store = open_store(db, create=False)
-    try:
-        done = store.phase(store.get_experiment(f"{method}-{seed}").id, "result")
-        phase = done[-1].data if done else None
-    finally:
-        store.close()
-    return result, seconds, phase
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -162,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     for text in args.option:
         method, _, pair = text.partition(":")
         key, _, value = pair.partition("=")
-        options.setdefault(method, {})[key] = _value(value)
+        options.setdefault(method, {})[key] = option_value(value)
     started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     t0 = time.perf_counter()
     table = Table()
@@ -301,15 +295,6 @@ def _run(
         best.metrics["val_acc"],
         free,
     )
-
-
-def _value(text: str) -> Any:
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
 
 
 if __name__ == "__main__":

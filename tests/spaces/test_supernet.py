@@ -4,6 +4,8 @@ and carry gradients to the architecture weights."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
@@ -35,6 +37,22 @@ def _perturb(module: torch.nn.Module) -> None:
             m.bias.data.copy_(torch.randn(m.bias.shape, generator=gen) * 0.1)
 
 
+def _assert_fixed_computes_model(net: Any, archs: list[Any], *inputs: torch.Tensor) -> None:
+    """``net`` fixed to each architecture computes exactly what its subnet model computes,
+    in eval and train mode (each drawing the same dropout masks)."""
+    for arch in archs:
+        model = net.subnet(arch)
+        net.fix(arch)
+        for train in (False, True):
+            net.train(train)
+            model.train(train)
+            with torch.no_grad():
+                torch.manual_seed(1)
+                mine = net(*inputs)
+                torch.manual_seed(1)
+                assert torch.equal(mine, model(*inputs)), (arch, train)
+
+
 @pytest.mark.parametrize(
     "hyper", [GnnHyper(hidden=16, dropout=0.0), GnnHyper(hidden=16, pre=1, post=2, dropout=0.0)]
 )
@@ -48,14 +66,7 @@ def test_gnn_supernet_fixed_to_an_architecture_computes_its_model(hyper: GnnHype
     archs = [space.sample(rng) for _ in range(25)]
     archs.append(space.make([0, 0, 1, 1], ["skip", "gcn", "skip", "gat"]))  # skips on the input
     archs.append(space.make([0, 1, 2, 3], ["skip", "skip", "skip", "fc"]))
-    for arch in archs:
-        model = net.subnet(arch)
-        net.fix(arch)
-        for train in (False, True):
-            net.train(train)
-            model.train(train)
-            with torch.no_grad():
-                assert torch.equal(net(*inputs), model(*inputs)), (arch, train)
+    _assert_fixed_computes_model(net, archs, *inputs)
 
 
 def test_nb201_supernet_fixed_to_an_architecture_computes_its_model() -> None:
@@ -68,14 +79,7 @@ def test_nb201_supernet_fixed_to_an_architecture_computes_its_model() -> None:
     rng = np.random.default_rng(1)
     archs = [space.sample(rng) for _ in range(20)]
     archs.append(space.from_choices({f"edge_{t}_{s}": "none" for t, s in _EDGES}))  # zero cell
-    for arch in archs:
-        model = net.subnet(arch)
-        net.fix(arch)
-        for train in (False, True):
-            net.train(train)
-            model.train(train)
-            with torch.no_grad():
-                assert torch.equal(net(x), model(x)), arch
+    _assert_fixed_computes_model(net, archs, x)
 
 
 _EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
@@ -91,19 +95,7 @@ def test_mlp_supernet_fixed_to_an_architecture_computes_its_model() -> None:
     archs = [space.sample(rng) for _ in range(30)]
     archs.append(space.make(hidden=[32, 8, 16, 32], activation="relu", dropout=0.0, norm="batch"))
     archs.append(space.make(hidden=[8], activation="gelu", dropout=0.2, norm="layer"))
-    for arch in archs:
-        model = net.subnet(arch)
-        net.fix(arch)
-        for train in (False, True):
-            net.train(train)
-            model.train(train)
-            torch.manual_seed(1)  # the same dropout masks
-            with torch.no_grad():
-                mine = net(x)
-            torch.manual_seed(1)
-            with torch.no_grad():
-                theirs = model(x)
-            assert torch.equal(mine, theirs), (arch, train)
+    _assert_fixed_computes_model(net, archs, x)
     # an architecture's unused widths do not matter: equal architectures, equal indices
     a = space.make(hidden=[16], activation="tanh", dropout=0.0, norm="none")
     assert net.arch_of(net.indices(a)) == space.canonicalize(a)

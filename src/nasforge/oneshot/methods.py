@@ -198,10 +198,9 @@ class _Learned(Rule):
 
     def arch_step(self, grads: Sequence[Tensor | None]) -> None:
         """One Adam step of the architecture parameters (``grads``: one per parameter of
-        ``arch_params``, or only the first ones; ``None`` or missing: zero)."""
+        ``arch_params``; ``None``: zero)."""
         self.arch_optimizer.zero_grad(set_to_none=True)
-        for i, a in enumerate(self.arch_params):
-            g = grads[i] if i < len(grads) else None
+        for a, g in zip(self.arch_params, grads, strict=True):
             a.grad = torch.zeros_like(a) if g is None else g
         self.arch_optimizer.step()
 
@@ -636,10 +635,11 @@ class ProxylessRule(_Learned):
                 return indices
         return self.argmax()
 
-    def _gates(self) -> tuple[list[int], list[Route]]:
-        """Two options drawn per decision, one of them opened: the open ones, and the routes
-        computing both, weighted by straight-through gates (BinaryConnect's estimator: the
-        gradient reaches the two options' parameters through their renormalised softmax)."""
+    def _gates(self) -> list[Route]:
+        """Two options drawn per decision, one of them opened (the open ones a valid path):
+        routes computing both, weighted by straight-through gates (BinaryConnect's
+        estimator: the gradient reaches the two options' parameters through their
+        renormalised softmax)."""
         for _ in range(_MAX_RESAMPLES):
             opened, routes = [], []
             for a in self.alphas:
@@ -653,12 +653,11 @@ class ProxylessRule(_Learned):
                 opened.append(int(pair[j]))
                 routes.append(Route(weights, tuple(sorted(int(i) for i in pair))))
             if self.valid(opened):
-                return opened, routes
+                return routes
         raise RuntimeError("no valid path sampled in the supernet's decisions")
 
     def train_step(self, batch: Batch, optimizer: torch.optim.Optimizer) -> float:
-        _, routes = self._gates()
-        self.net.route(routes)
+        self.net.route(self._gates())
         loss = self.data.val_batch().loss(self.net)
         lam: float = self.strategy.latency_weight  # type: ignore[attr-defined]
         if lam:

@@ -124,18 +124,12 @@ class GnnSupernet(Supernet):
         return arch
 
     # -- forward ---------------------------------------------------------------------------
-    def _input(self, x: Tensor) -> Tensor:
-        return preprocess(x, self.pre, self.dropout, self.training)
-
     def _prepared(self, i: int, h: Tensor) -> Tensor:
         return F.dropout(F.relu(self.norms[i](h)), p=self.dropout, training=self.training)
 
     def _columns(self, leaves: Sequence[int]) -> Tensor:
         """The output layer's input columns of ``leaves`` (node indices), in their order."""
         return torch.cat([torch.arange((v - 1) * self.dim, v * self.dim) for v in leaves])
-
-    def _head(self, slots: Tensor) -> Tensor:
-        return postprocess(slots, self.post)
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         if not self.routes:
@@ -147,7 +141,7 @@ class GnnSupernet(Supernet):
     def _forward_path(self, x: Tensor, edge_index: Tensor) -> Tensor:
         """One input and one op per node: GnnModel's computation, each chosen value scaled
         by its (straight-through) weight."""
-        x = self._input(x)
+        x = preprocess(x, self.pre, self.dropout, self.training)
         values = [x]
         is_input, is_raw = [True], [self.raw_input]
         n = self.space.n_nodes
@@ -177,10 +171,10 @@ class GnnSupernet(Supernet):
         columns = self._columns(leaves)
         hidden = F.relu(torch.cat([values[v] for v in leaves], dim=1))  # (N, leaves * D)
         out = F.linear(hidden, self.out.weight[:, columns], self.out.bias)
-        return self._head(out)
+        return postprocess(out, self.post)
 
     def _forward_mixture(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        x = self._input(x)
+        x = preprocess(x, self.pre, self.dropout, self.training)
         n = self.space.n_nodes
         one = x.new_ones(())
         forwards: list[Tensor] = [one]  # forwards[v]: weight of "v's value is the input"
@@ -219,7 +213,7 @@ class GnnSupernet(Supernet):
             h = hiddens[v]
             slot = x.new_zeros(x.shape[0], self.dim) if h is None else leaf * (1 - forwards[v]) * h
             slots.append(slot)
-        return self._head(self.out(F.relu(torch.cat(slots, dim=1))))
+        return postprocess(self.out(F.relu(torch.cat(slots, dim=1))), self.post)
 
     def _op_mixture(
         self, i: int, op: str, x: Tensor, h_in: Tensor | None, r_in: Tensor, edge_index: Tensor

@@ -61,6 +61,9 @@ class MlpSupernet(Supernet):
         )
         self.activations = nn.ModuleDict({a: make_activation(a) for a in space.activations})
         self.head = nn.Linear(width, task.num_outputs)
+        # width -> (width_max,) mask of the units a layer of that width uses (mixtures)
+        units = torch.arange(width)
+        self._masks = {w: (units < w).float() for w in space.widths}
 
     # -- decisions <-> architectures ----------------------------------------------------------
     def indices(self, arch: Architecture) -> list[int]:
@@ -122,7 +125,6 @@ class MlpSupernet(Supernet):
         depth_route = self._route("depth")
         depths = self.decisions[self._at["depth"]].options
         deepest = max(depths[k] for k in depth_route.active)
-        units = torch.arange(self.width)
         h, mixed = x, None
         for i in range(deepest):
             layer = self.linears[i]
@@ -134,7 +136,7 @@ class MlpSupernet(Supernet):
             route = self._route(f"width_{i}")
             widths = self.decisions[self._at[f"width_{i}"]].options
             mask = sum(
-                (route.weights[k] * (units < widths[k]).to(z.dtype) for k in route.active),
+                (route.weights[k] * self._masks[widths[k]] for k in route.active),
                 z.new_zeros(self.width),
             )
             h = z * mask

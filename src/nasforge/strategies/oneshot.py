@@ -454,11 +454,3 @@ class ProxylessNas(OneShotStrategy):
             "arch_lr": self.arch_lr,
             "arch_weight_decay": self.arch_weight_decay,
         }
-
-    def attach(self, evaluator: Any) -> None:
-        super().attach(evaluator)
-        if not hasattr(evaluator, "latency_table"):
-            raise ConfigError(
-                f"strategy {self.name!r} reads the latency table of a training evaluator; "
-                f"{type(evaluator).__name__} has none"
-            )

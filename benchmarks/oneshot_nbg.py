@@ -281,6 +281,17 @@ def _run(
     method: str, seed: int, result: Any, seconds: float, phase: dict[str, Any] | None, table: Table
 ) -> Run:
     best = result.best
+    if best is None:  # no trial finished: say which ones ran and how they ended
+        from nasforge import api
+
+        ended = [
+            f"#{t.number} {t.status.value}: {t.error or '-'}"
+            for t in api.trials(result.name, db=result.db)
+        ]
+        raise RuntimeError(
+            f"{method} seed {seed} ended without a finished trial after {seconds:.0f} s "
+            f"(stopped: {result.summary.stop_reason}); trials: {ended or 'none'}"
+        )
     val, test, regret, percentile = table.look_up(best.arch)
     free = None if phase is None else float(phase["free"][0])
     return Run(

@@ -73,6 +73,16 @@ def test_synthetic_search_through_the_python_api(tmp_path: Path) -> None:
     assert result.best.fidelity == 10 and len(result.best.curve) == 10
 
 
+def test_exact_training_is_a_stored_setting(tmp_path: Path) -> None:
+    db = str(tmp_path / "e.db")
+    cmd = ["search", "--task", "synthetic", "--budget", "1", "--name", "e", "--db", db, *ARGS]
+    first = run(*cmd, "--exact")
+    assert first.returncode == 0, first.stderr
+    assert run(*cmd, "--exact").returncode == 0  # the same search: resumed
+    other = run(*cmd)  # the fast ops draw other dropout masks: another search
+    assert other.returncode == 2 and "exists with other settings" in other.stderr
+
+
 def _save(path: Path, **overrides: object) -> Path:
     data = planted_partition(nodes=50, classes=3, features=4, seed=0)
     arrays = {

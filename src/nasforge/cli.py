@@ -339,6 +339,13 @@ def _model_flags(parser: argparse.ArgumentParser, group: argparse._ArgumentGroup
         help="which epoch a run reports: metric (best validation metric) or loss (lowest "
         "validation loss)",
     )
+    group.add_argument(
+        "--exact",
+        action="store_const",
+        const=True,
+        help="train with PyTorch's reference ops (bitwise reproducible; slower) instead of the "
+        "faster ones, whose dropout draws another random stream with the same distribution",
+    )
     taken = {a.dest for a in parser._actions}
     for name, (kind, text) in _space_settings().items():
         flag = f"--{name.replace('_', '-')}"

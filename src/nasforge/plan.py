@@ -369,11 +369,12 @@ def _check_option_types(cls: type, values: Mapping[str, Any]) -> None:
                 and (int in accepted or float in accepted)
             )
             or (isinstance(value, float) and float in accepted)
+            or (isinstance(value, bool) and bool in accepted)
         )
         if not ok:
+            kinds = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
             names = " or ".join(
-                {int: "an integer", float: "a number", str: "a string"}.get(t, "None")
-                for t in sorted(accepted, key=lambda t: t is type(None))
+                kinds.get(t, "None") for t in sorted(accepted, key=lambda t: t is type(None))
             )
             raise ConfigError(f"training option {key} must be {names}, got {value!r}")
 

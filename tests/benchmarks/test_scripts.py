@@ -116,6 +116,25 @@ def test_training_benchmarks_smoke(tmp_path: Path, planetoid_root: Path) -> None
     )
     assert "Time ratio nasforge / bare" in (tmp_path / "tt.md").read_text()
     _run(
+        "fast_ops.py",
+        "--data-root",
+        root,
+        "--epochs",
+        "2",
+        "--repeats",
+        "1",
+        "--seeds",
+        "2",
+        "--stats-ops",
+        "sage",
+        "--stats-epochs",
+        "3",
+        "--out",
+        str(tmp_path / "fast.md"),
+    )
+    text = (tmp_path / "fast.md").read_text()
+    assert text.count("(NB-Graph Cora protocol)") == 8 and "| sage -> sage |" in text
+    _run(
         "parallel.py",
         "--data-root",
         root,

@@ -4,16 +4,18 @@ and carry gradients to the architecture weights."""
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from tests.graphs import sparse_features
 
 from nasforge.errors import ConfigError
 from nasforge.spaces.base import SPACES
 from nasforge.spaces.choice import ChoiceSpace
-from nasforge.spaces.gnn import GnnHyper
+from nasforge.spaces.gnn import GnnHyper, GnnSpace
 from nasforge.spaces.mlp import MlpSpace
 from nasforge.spaces.nb201 import Nb201Hyper
 from nasforge.spaces.supernet import PartialOp, Route, best_assignments
@@ -22,6 +24,7 @@ from nasforge.tasks.node import NodeClassificationTask, planted_partition
 from nasforge.tasks.tabular import load_builtin
 
 GRAPH = NodeClassificationTask("synthetic", planted_partition(nodes=80, features=6, seed=1))
+SPARSE_GRAPH = NodeClassificationTask("synthetic", sparse_features(nodes=80, features=40, seed=1))
 DIGITS = load_digits(seed=0)
 WINE = load_builtin("wine", seed=0)
 
@@ -54,14 +57,22 @@ def _assert_fixed_computes_model(net: Any, archs: list[Any], *inputs: torch.Tens
 
 
 @pytest.mark.parametrize(
-    "hyper", [GnnHyper(hidden=16, dropout=0.0), GnnHyper(hidden=16, pre=1, post=2, dropout=0.0)]
+    ("graph", "hyper"),
+    [
+        (GRAPH, GnnHyper(hidden=16, dropout=0.0)),
+        (GRAPH, GnnHyper(hidden=16, pre=1, post=2, dropout=0.0)),
+        (SPARSE_GRAPH, GnnHyper(hidden=16, dropout=0.0)),  # sparse features, taken sparse
+        (SPARSE_GRAPH, GnnHyper(hidden=16, pre=1, dropout=0.0)),
+    ],
 )
-def test_gnn_supernet_fixed_to_an_architecture_computes_its_model(hyper: GnnHyper) -> None:
+def test_gnn_supernet_fixed_to_an_architecture_computes_its_model(
+    graph: NodeClassificationTask, hyper: GnnHyper
+) -> None:
     space = SPACES.create("gnn")
     torch.manual_seed(0)
-    net = space.supernet(GRAPH, hyper)
+    net = space.supernet(graph, hyper)
     _perturb(net)
-    inputs = GRAPH.example_inputs()
+    inputs = graph.example_inputs()
     rng = np.random.default_rng(0)
     archs = [space.sample(rng) for _ in range(25)]
     archs.append(space.make([0, 0, 1, 1], ["skip", "gcn", "skip", "gat"]))  # skips on the input
@@ -106,9 +117,9 @@ def test_mlp_supernet_has_no_partial_channels() -> None:
         SPACES.create("mlp").supernet(WINE, partial=2)
 
 
-@pytest.mark.parametrize("name", ["gnn", "nb201", "mlp"])
+@pytest.mark.parametrize("name", ["gnn", "gnn-sparse", "nb201", "mlp"])
 def test_mixtures_and_single_paths_reach_the_architecture_weights(name: str) -> None:
-    space = SPACES.create(name)
+    space = SPACES.create(name.removesuffix("-sparse"))
     if name == "mlp":
         task, hyper, inputs = WINE, None, (WINE.x_val[:8],)
     else:
@@ -138,6 +149,8 @@ def test_mixtures_and_single_paths_reach_the_architecture_weights(name: str) -> 
 def _setting(name: str) -> tuple[object, object, tuple[torch.Tensor, ...]]:
     if name == "gnn":
         return GRAPH, GnnHyper(hidden=8, dropout=0.0), GRAPH.example_inputs()
+    if name == "gnn-sparse":  # sparse features: the raw ops take them sparse
+        return SPARSE_GRAPH, GnnHyper(hidden=8, dropout=0.5), SPARSE_GRAPH.example_inputs()
     return DIGITS, Nb201Hyper(4, 1), (DIGITS.x_val[:8],)
 
 
@@ -203,6 +216,45 @@ def test_partial_channel_supernets_search_with_fewer_weights(name: str) -> None:
         part.subnet(arch)
     with pytest.raises(ConfigError, match="partial=3 must divide"):
         space.supernet(task, hyper, partial=3)
+
+
+@pytest.mark.parametrize("pre", [0, 1])
+def test_gnn_expected_latency_terms_are_the_expectation_over_every_architecture(pre: int) -> None:
+    """Summed over every assignment of a small space, weighted by its probability, the
+    table entries each model runs (``latency_terms``) are the supernet's expected counts; the
+    output entry is interpolated at the exact expected number of leaves."""
+    space = GnnSpace(ops=("gcn", "sage", "skip"), n_nodes=3)
+    hyper = GnnHyper(hidden=8, pre=pre, dropout=0.0)
+    net = space.supernet(GRAPH, hyper)
+    gen = torch.Generator().manual_seed(pre)
+    probs = [torch.rand(len(d.options), generator=gen).softmax(0) for d in net.decisions]
+    expected: dict[str, float] = {}
+    leaves = 0.0
+    for indices in itertools.product(*(range(len(d.options)) for d in net.decisions)):
+        p = float(np.prod([float(q[i]) for q, i in zip(probs, indices, strict=True)]))
+        arch = net.arch_of(list(indices))
+        if arch is None:  # the all-skip architecture: only "pre", no leaves
+            expected["pre"] = expected.get("pre", 0.0) + p
+            continue
+        for name, count in space.latency_terms(arch, hyper).items():
+            if name.startswith("out/"):
+                leaves += p * int(name.removeprefix("out/"))
+            else:
+                expected[name] = expected.get(name, 0.0) + p * count
+    terms = net.expected_terms(probs)
+    assert terms is not None
+    outs = {k: float(v) for k, v in terms.items() if k.startswith("out/")}
+    assert sum(outs.values()) == pytest.approx(1.0)
+    assert sum(int(k.removeprefix("out/")) * v for k, v in outs.items()) == pytest.approx(leaves)
+    mine = {k: float(v) for k, v in terms.items() if not k.startswith("out/")}
+    assert mine == pytest.approx({**{k: 0.0 for k in mine}, **expected})
+    assert ("gcn/raw" in mine) == (pre == 0)
+    # differentiable in the probabilities, as ProxylessNAS's latency loss needs
+    alphas = [torch.zeros(len(d.options), requires_grad=True) for d in net.decisions]
+    differentiable = net.expected_terms([a.softmax(0) for a in alphas])
+    assert differentiable is not None
+    sum(differentiable.values()).backward()
+    assert all(a.grad is not None for a in alphas)
 
 
 def test_spaces_without_a_supernet_say_which_have_one() -> None:

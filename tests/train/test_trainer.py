@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 import torch
+from tests.graphs import sparse_features
 
 from nasforge.errors import ConfigError
 from nasforge.spaces.gnn import GnnHyper, GnnSpace
@@ -107,6 +108,26 @@ def test_select_loss_reports_the_epoch_of_lowest_validation_loss() -> None:
     assert "val_loss" not in by_acc.curve[0]
     assert by_acc.val_acc == max(p["val_acc"] for p in by_acc.curve)
     assert [p["val_acc"] for p in by_acc.curve] == [p["val_acc"] for p in out.curve]
+
+
+def test_exact_and_fast_ops_each_repeat_their_run_and_both_learn() -> None:
+    """On mostly-zero features the fast ops draw their dropout masks from another stream:
+    each path repeats itself for a seed, both learn, and only ``exact`` is in the record."""
+    task = NodeClassificationTask(
+        "synthetic", sparse_features(nodes=300, features=60, seed=0, p_in=0.05, signal=2.0)
+    )
+    runs = {}
+    for exact in (False, True, False):
+        config = TrainConfig(epochs=60, seed=1, exact=exact, patience=None)
+        torch.manual_seed(1)
+        model = SPACE.build(ARCH, task, GnnHyper(hidden=16, dropout=0.5))
+        out = train_node_classifier(model, task.data, config)
+        assert out.val_acc > 0.6, exact  # four classes: chance is 0.25
+        curve = [p["train_loss"] for p in out.curve]
+        assert runs.setdefault(exact, curve) == curve
+    assert runs[True] != runs[False]
+    assert "exact" not in TrainConfig().describe()  # stored configs from before it still match
+    assert TrainConfig(exact=True).describe()["exact"] is True
 
 
 def test_select_rules_and_describe() -> None:

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from nasforge.architecture import Architecture
+from nasforge.latency.table import CALL
 from nasforge.oneshot import PhaseContext, PhaseProgress
 from nasforge.oneshot.data import Batch, PhaseData, recalibrated_accuracy
 from nasforge.spaces.supernet import Route, Supernet, best_assignments
@@ -597,18 +598,23 @@ class ProxylessRule(_Learned):
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.table = self.strategy.evaluator.latency_table()
+        # the supernet's exact expectation where it has one, else a linearisation
+        self.exact = self.net.expected_terms(self.probs()) is not None
         self.base, self.deltas = self._latencies()
         ref = self.strategy.latency_ref_ms  # type: ignore[attr-defined]
         self.ref: float = float(self.expected_latency(grad=False)) if ref is None else ref
 
     def _latencies(self) -> tuple[float, list[Tensor]]:
         """The predicted latency of the most probable architecture, and per decision each
-        option's change to it when swapped in (0 where the swap is not valid)."""
+        option's change to it when swapped in (0 where the swap is not valid; none needed
+        where the supernet gives the expectation exactly)."""
         ref = self.argmax()
         arch = self.net.arch_of(ref)
         assert arch is not None
         base = self.table.predict(arch)
-        deltas = []
+        deltas: list[Tensor] = []
+        if self.exact:
+            return base, deltas
         for d, decision in enumerate(self.net.decisions):
             delta = torch.zeros(len(decision.options))
             for i in range(len(decision.options)):
@@ -620,6 +626,13 @@ class ProxylessRule(_Learned):
 
     def expected_latency(self, *, grad: bool) -> Tensor:
         """The latency (ms) expected under the architecture distribution."""
+        if self.exact:
+            probs = [a.softmax(0) if grad else a.detach().softmax(0) for a in self.alphas]
+            terms = self.net.expected_terms(probs)
+            assert terms is not None
+            entries = self.table.entries
+            counts = {**terms, **({CALL: torch.ones(())} if CALL in entries else {})}
+            return sum((entries[name] * n for name, n in counts.items()), torch.zeros(()))
         total = torch.tensor(self.base)
         for a, delta in zip(self.alphas, self.deltas, strict=True):
             p = a.softmax(0) if grad else a.detach().softmax(0)

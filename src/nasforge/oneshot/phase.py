@@ -27,6 +27,7 @@ from nasforge.errors import StoreError
 from nasforge.oneshot import PhaseContext, PhaseProgress
 from nasforge.oneshot.data import PhaseData
 from nasforge.oneshot.methods import make_method
+from nasforge.train.fastops import exact_ops
 from nasforge.train.trainer import TrainConfig, make_optimizer, make_schedule
 
 if TYPE_CHECKING:
@@ -137,38 +138,40 @@ def run_phase(strategy: OneShotStrategy, context: PhaseContext) -> dict[str, Any
         first, seconds = epoch + 1, float(state["seconds"])
     stopped = "epochs done"
     epoch = first - 1
-    for epoch in range(first, epochs + 1):
-        if context.deadline is not None and time.monotonic() >= context.deadline:
-            stopped, epoch = "time budget", epoch - 1
-            break
+    with exact_ops(train.exact):  # the supernet's ops: fast or PyTorch's reference
+        for epoch in range(first, epochs + 1):
+            if context.deadline is not None and time.monotonic() >= context.deadline:
+                stopped, epoch = "time budget", epoch - 1
+                break
+            began = time.perf_counter()
+            net.train()
+            losses = [method.train_step(batch, optimizer) for batch in data.train_batches()]
+            if schedule is not None:
+                schedule.step()
+            extra = method.end_epoch(epoch)
+            scored = epoch % max(1, epochs // _SCORED_EPOCHS) == 0 or epoch == epochs
+            record = method.epoch_record(epoch, scored=scored)
+            record.update(extra)
+            seconds += time.perf_counter() - began
+            loss = sum(losses) / len(losses)
+            record.update(epoch=epoch, train_loss=loss, seconds=round(seconds, 3))
+            store.put_phase(eid, "epoch", epoch, record)
+            if context.report is not None:
+                context.report(PhaseProgress("epoch", epoch, epochs, record))
+            if epoch % strategy.checkpoint_every == 0 or epoch == epochs:
+                state = {
+                    "net": net.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict() if schedule is not None else None,
+                    "method": method.state(),
+                    "generator": generator.get_state(),
+                    "torch": torch.get_rng_state(),
+                    "seconds": seconds,
+                }
+                _save_checkpoint(context, epoch, state)
         began = time.perf_counter()
-        net.train()
-        losses = [method.train_step(batch, optimizer) for batch in data.train_batches()]
-        if schedule is not None:
-            schedule.step()
-        extra = method.end_epoch(epoch)
-        scored = epoch % max(1, epochs // _SCORED_EPOCHS) == 0 or epoch == epochs
-        record = method.epoch_record(epoch, scored=scored)
-        record.update(extra)
+        derived = method.derive(strategy.top_k, context, optimizer)
         seconds += time.perf_counter() - began
-        record.update(epoch=epoch, train_loss=sum(losses) / len(losses), seconds=round(seconds, 3))
-        store.put_phase(eid, "epoch", epoch, record)
-        if context.report is not None:
-            context.report(PhaseProgress("epoch", epoch, epochs, record))
-        if epoch % strategy.checkpoint_every == 0 or epoch == epochs:
-            state = {
-                "net": net.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "schedule": schedule.state_dict() if schedule is not None else None,
-                "method": method.state(),
-                "generator": generator.get_state(),
-                "torch": torch.get_rng_state(),
-                "seconds": seconds,
-            }
-            _save_checkpoint(context, epoch, state)
-    began = time.perf_counter()
-    derived = method.derive(strategy.top_k, context, optimizer)
-    seconds += time.perf_counter() - began
     result = {
         "method": strategy.name,
         "derived": [a.to_dict() for a in derived],

@@ -33,6 +33,8 @@ from torch_geometric.nn import (
 
 from nasforge.errors import ConfigError
 from nasforge.spaces.base import LatencyEntry
+from nasforge.spaces.gnn_sparse import sparse_forward
+from nasforge.train.fastops import dropout, feature_dropout
 
 __all__ = ["GnnModel", "GnnSizes", "latency_entries", "make_op", "postprocess", "preprocess"]
 
@@ -84,10 +86,12 @@ def make_op(op: str, in_dim: int, out_dim: int, *, gat_heads: int = 2) -> nn.Mod
     raise ConfigError(f"no layer for op {op!r}")
 
 
-def preprocess(x: Tensor, pre: nn.ModuleList, dropout: float, training: bool) -> Tensor:
+def preprocess(x: Tensor, pre: nn.ModuleList, p: float, training: bool) -> Tensor:
     """The input side of a ``gnn`` model: dropout on the features, then the pre-processing
-    layers (ELU between them)."""
-    x = F.dropout(x, p=dropout, training=training)
+    layers (ELU between them). Without pre-processing layers the result may be a sparse
+    tensor (see :func:`~nasforge.train.fastops.feature_dropout`): give it to an op through
+    :func:`~nasforge.spaces.gnn_sparse.sparse_forward`."""
+    x = feature_dropout(x, p, training)
     for i, layer in enumerate(pre):
         x = layer(x)
         if i < len(pre) - 1:
@@ -166,8 +170,11 @@ class GnnModel(nn.Module):
                 values.append(h)
                 continue
             if hidden:
-                h = F.dropout(F.relu(norm(h)), p=self.dropout, training=self.training)
-            values.append(layer(h, edge_index))
+                values.append(
+                    layer(dropout(F.relu(norm(h)), self.dropout, self.training), edge_index)
+                )
+            else:  # the input features (forwarded by skips), which may be sparse
+                values.append(sparse_forward(op, layer, h, edge_index))
         out = self.out(F.relu(torch.cat([values[v] for v in self.leaves], dim=1)))
         return postprocess(out, self.post)  # (N, C) logits
 
@@ -184,6 +191,18 @@ class _Pre(nn.Module):
         return preprocess(x, self.pre, self.dropout, self.training)
 
 
+class _RawOp(nn.Module):
+    """A ``gnn`` op on the raw features, which it takes as the models hand them over."""
+
+    def __init__(self, op: str, layer: nn.Module, dropout: float) -> None:
+        super().__init__()
+        self.op, self.layer, self.dropout = op, layer, dropout
+
+    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        x = feature_dropout(x, self.dropout, self.training)
+        return sparse_forward(self.op, self.layer, x, edge_index)
+
+
 class _HiddenOp(nn.Module):
     """A ``gnn`` op on a hidden representation: ``BatchNorm -> ReLU -> dropout -> op``."""
 
@@ -192,7 +211,7 @@ class _HiddenOp(nn.Module):
         self.norm, self.op, self.dropout = nn.BatchNorm1d(dim), op, dropout
 
     def forward(self, h: Tensor, edge_index: Tensor) -> Tensor:
-        h = F.dropout(F.relu(self.norm(h)), p=self.dropout, training=self.training)
+        h = dropout(F.relu(self.norm(h)), self.dropout, self.training)
         out: Tensor = self.op(h, edge_index)
         return out
 
@@ -230,7 +249,7 @@ def latency_entries(
             continue
         if hyper.pre == 0:  # ops on the raw features exist only without pre-processing
             layer = make_op(op, task.num_features, dim, gat_heads=heads)
-            yield LatencyEntry(f"{op}/raw", layer, (x, edge_index))
+            yield LatencyEntry(f"{op}/raw", _RawOp(op, layer, hyper.dropout), (x, edge_index))
         layer = _HiddenOp(make_op(op, dim, dim, gat_heads=heads), dim, hyper.dropout)
         yield LatencyEntry(f"{op}/hidden", layer, (hidden, edge_index))
     for k in range(1, n_nodes + 1):

@@ -35,7 +35,9 @@ from torch.nn import functional as F
 from nasforge.architecture import Architecture
 from nasforge.errors import ConfigError
 from nasforge.spaces.gnn_model import GnnModel, make_op, postprocess, preprocess
+from nasforge.spaces.gnn_sparse import sparse_forward
 from nasforge.spaces.supernet import Decision, PartialOp, Supernet, check_partial, scaled
+from nasforge.train.fastops import dense, dropout
 
 __all__ = ["GnnSupernet"]
 
@@ -125,7 +127,7 @@ class GnnSupernet(Supernet):
 
     # -- forward ---------------------------------------------------------------------------
     def _prepared(self, i: int, h: Tensor) -> Tensor:
-        return F.dropout(F.relu(self.norms[i](h)), p=self.dropout, training=self.training)
+        return dropout(F.relu(self.norms[i](h)), self.dropout, self.training)
 
     def _columns(self, leaves: Sequence[int]) -> Tensor:
         """The output layer's input columns of ``leaves`` (node indices), in their order."""
@@ -142,6 +144,12 @@ class GnnSupernet(Supernet):
         """One input and one op per node: GnnModel's computation, each chosen value scaled
         by its (straight-through) weight."""
         x = preprocess(x, self.pre, self.dropout, self.training)
+
+        def scale(value: Tensor, weight: Tensor) -> Tensor:
+            if value is x and (weight.requires_grad or float(weight) != 1.0):
+                value = dense(x)  # sparse features are scaled (and differentiated) dense
+            return scaled(value, weight)
+
         values = [x]
         is_input, is_raw = [True], [self.raw_input]
         n = self.space.n_nodes
@@ -150,15 +158,15 @@ class GnnSupernet(Supernet):
             link_route, op_route = self.routes[2 * i], self.routes[2 * i + 1]
             link, k = link_route.active[0], op_route.active[0]
             links.append(link)
-            h = scaled(values[link], link_route.weights[link])
+            h = scale(values[link], link_route.weights[link])
             if k == self.skip:
-                values.append(scaled(h, op_route.weights[k]))
+                values.append(scale(h, op_route.weights[k]))
                 is_input.append(is_input[link])
                 is_raw.append(is_raw[link])
                 continue
             op = self.ops[k]
             if is_raw[link]:
-                y = _op(self.raw, i, op)(h, edge_index)
+                y = sparse_forward(op, _op(self.raw, i, op), h, edge_index)
             else:
                 y = _op(self.hidden, i, op)(self._prepared(i, h), edge_index)
             values.append(scaled(y, op_route.weights[k]))
@@ -176,14 +184,13 @@ class GnnSupernet(Supernet):
     def _forward_mixture(self, x: Tensor, edge_index: Tensor) -> Tensor:
         x = preprocess(x, self.pre, self.dropout, self.training)
         n = self.space.n_nodes
-        one = x.new_ones(())
+        one = torch.ones((), dtype=x.dtype, device=x.device)
+        zero = torch.zeros((), dtype=x.dtype, device=x.device)
         forwards: list[Tensor] = [one]  # forwards[v]: weight of "v's value is the input"
         hiddens: list[Tensor | None] = [None]  # hiddens[v]: the hidden part, normalised
         for i in range(n):
             link_route, op_route = self.routes[2 * i], self.routes[2 * i + 1]
-            r_in = sum(
-                (link_route.weights[u] * forwards[u] for u in link_route.active), x.new_zeros(())
-            )
+            r_in = sum((link_route.weights[u] * forwards[u] for u in link_route.active), zero)
             mass: Tensor | None = None
             for u in link_route.active:
                 h = hiddens[u]
@@ -200,7 +207,7 @@ class GnnSupernet(Supernet):
                     y = self._op_mixture(i, self.ops[k], x, h_in, r_in, edge_index)
                 if y is not None:
                     total = q[k] * y if total is None else total + q[k] * y
-            r_out = q[self.skip] * r_in if self.skip in op_route.active else x.new_zeros(())
+            r_out = q[self.skip] * r_in if self.skip in op_route.active else zero
             forwards.append(r_out)
             hiddens.append(None if total is None else total / (1 - r_out).clamp_min(_EPS))
         slots = []
@@ -211,22 +218,66 @@ class GnnSupernet(Supernet):
                 if v in route.active:
                     leaf = leaf * (1 - route.weights[v])
             h = hiddens[v]
-            slot = x.new_zeros(x.shape[0], self.dim) if h is None else leaf * (1 - forwards[v]) * h
+            slot = (
+                torch.zeros(x.shape[0], self.dim, dtype=x.dtype, device=x.device)
+                if h is None
+                else leaf * (1 - forwards[v]) * h
+            )
             slots.append(slot)
         return postprocess(self.out(F.relu(torch.cat(slots, dim=1))), self.post)
 
     def _op_mixture(
         self, i: int, op: str, x: Tensor, h_in: Tensor | None, r_in: Tensor, edge_index: Tensor
     ) -> Tensor:
-        """Op ``op`` of node ``i`` on its mixed input (the input with weight ``r_in``)."""
+        """Op ``op`` of node ``i`` on its mixed input (the input with weight ``r_in``; the
+        raw features may be sparse)."""
         if not self.raw_input:  # the input is a hidden representation too: mix first
             mixed = r_in * x if h_in is None else r_in * x + (1 - r_in) * h_in
             y: Tensor = _op(self.hidden, i, op)(self._prepared(i, mixed), edge_index)
             return y
-        y = r_in * _op(self.raw, i, op)(x, edge_index)
+        y = r_in * sparse_forward(op, _op(self.raw, i, op), x, edge_index)
         if h_in is not None:
             y = y + (1 - r_in) * _op(self.hidden, i, op)(self._prepared(i, h_in), edge_index)
         return y
+
+    # -- latency ---------------------------------------------------------------------------------
+    def expected_terms(self, probs: Sequence[Tensor]) -> dict[str, Tensor]:
+        """Expected counts of the latency-table entries (``GnnSpace.latency_terms``): node
+        ``i`` reads the raw features with the probability ``r`` that its input is the input
+        forwarded by skips (the mixture's recursion), so op ``o`` counts ``q_o r`` times as
+        ``o/raw`` and ``q_o (1 - r)`` as ``o/hidden``; node ``v`` is a leaf with probability
+        ``(1 - r_v)`` times that no later node reads it. The decisions are independent, so
+        these are exact; the output layer's entry is interpolated at the expected number of
+        leaves (its time is close to linear in it)."""
+        one = torch.ones(())
+        terms: dict[str, Tensor] = {"pre": one}
+        n = self.space.n_nodes
+        forwards = [one]  # forwards[v]: probability that v's value is the input
+        for i in range(n):
+            links, ops = probs[2 * i], probs[2 * i + 1]
+            r = sum((links[u] * forwards[u] for u in range(i + 1)), torch.zeros(()))
+            raw = r if self.raw_input else torch.zeros(())
+            for k, op in enumerate(self.ops):
+                if k == self.skip:
+                    continue
+                if self.raw_input:
+                    terms[f"{op}/raw"] = terms.get(f"{op}/raw", 0) + ops[k] * raw
+                terms[f"{op}/hidden"] = terms.get(f"{op}/hidden", 0) + ops[k] * (1 - raw)
+            forwards.append(ops[self.skip] * r)
+        leaves = torch.zeros(())
+        for v in range(1, n + 1):
+            unread = one
+            for j in range(v, n):  # node j (0-based) may read node v
+                unread = unread * (1 - probs[2 * j][v])
+            leaves = leaves + unread * (1 - forwards[v])
+        leaves = leaves.clamp(1, n)
+        low = int(leaves.detach().floor())
+        high = min(low + 1, n)
+        frac = leaves - low
+        terms[f"out/{low}"] = terms.get(f"out/{low}", 0) + (1 - frac)
+        if high != low:
+            terms[f"out/{high}"] = terms.get(f"out/{high}", 0) + frac
+        return terms
 
     # -- weights for space.build ---------------------------------------------------------------
     def weights_for(self, arch: Architecture, model: nn.Module) -> dict[str, Tensor]:

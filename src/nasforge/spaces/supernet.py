@@ -170,6 +170,13 @@ class Supernet(nn.Module, ABC):
     def weights_for(self, arch: Architecture, model: nn.Module) -> dict[str, Tensor]:
         """The state dict of ``model`` (``space.build(arch)``'s), taken from this supernet."""
 
+    def expected_terms(self, probs: Sequence[Tensor]) -> dict[str, Tensor] | None:
+        """How many times, in expectation, a model drawn from ``probs`` (one distribution
+        over each decision's options, the decisions drawn independently) runs each entry of
+        the space's latency table (``SearchSpace.latency_terms``), differentiable in
+        ``probs``; ``None`` (the default) where the supernet cannot say."""
+        return None
+
     # -- shared helpers ----------------------------------------------------------------------
     def free_fraction(self, arch: Architecture) -> float:
         """The share of op decisions of ``arch``'s canonical form that chose a

@@ -406,11 +406,14 @@ class ProxylessNas(OneShotStrategy):
     two options' parameters with the BinaryConnect gradient of the validation loss plus
     ``latency_weight`` times the expected latency relative to ``latency_ref_ms``. The
     expected latency comes from the space's per-operation latency table, measured once on
-    this machine (what ``latency_pred_ms`` reports): each option's latency is the table's
-    prediction for the current most probable architecture with that option swapped in,
-    refreshed every epoch (exact where the latency is a sum over decisions, a first-order
-    expansion where it is not). The derived architecture takes each decision's highest
-    parameter.
+    this machine (what ``latency_pred_ms`` reports): where the supernet gives the expected
+    count of each table entry under the distribution (``Supernet.expected_terms``; ``gnn``,
+    whose ops cost more on the raw features than on a hidden representation, so that an op's
+    latency depends on the input and skip decisions before it), the expectation itself;
+    elsewhere each option's latency is the table's prediction for the current most probable
+    architecture with that option swapped in, refreshed every epoch (exact where the latency
+    is a sum over decisions, as in ``nb201``'s cells). The derived architecture takes each
+    decision's highest parameter.
 
     Options: ``latency_weight`` (0: accuracy only), ``latency_ref_ms`` (default: the
     expected latency under the initial, uniform distribution), ``arch_lr``,

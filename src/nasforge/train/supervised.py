@@ -11,6 +11,7 @@ from typing import Protocol
 import torch
 from torch import nn
 
+from nasforge.train.fastops import exact_ops
 from nasforge.train.trainer import (
     EpochLog,
     FitOutcome,
@@ -121,49 +122,50 @@ def train_supervised(
     diverged_at: int | None = None
     start = time.perf_counter()
     epoch = 0
-    for epoch in range(1, config.epochs + 1):
-        model.train()
-        perm = torch.randperm(n, generator=order)
-        total, seen = 0.0, 0
-        finite = True
-        # drop a last batch of one example: BatchNorm cannot train on it
-        last = n if n % batch != 1 or n == 1 else n - 1
-        for i in range(0, last, batch):
-            idx = perm[i : i + batch]
-            opt.zero_grad(set_to_none=True)
-            out = model(x[idx])
-            loss: torch.Tensor = loss_fn(
-                out.view_as(target[idx]) if regression else out, target[idx]
-            )
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                finite = False
+    with exact_ops(config.exact):  # the model's ops: fast or PyTorch's reference
+        for epoch in range(1, config.epochs + 1):
+            model.train()
+            perm = torch.randperm(n, generator=order)
+            total, seen = 0.0, 0
+            finite = True
+            # drop a last batch of one example: BatchNorm cannot train on it
+            last = n if n % batch != 1 or n == 1 else n - 1
+            for i in range(0, last, batch):
+                idx = perm[i : i + batch]
+                opt.zero_grad(set_to_none=True)
+                out = model(x[idx])
+                loss: torch.Tensor = loss_fn(
+                    out.view_as(target[idx]) if regression else out, target[idx]
+                )
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    finite = False
+                    break
+                loss.backward()  # type: ignore[no-untyped-call]
+                opt.step()
+                total += value * len(idx)
+                seen += len(idx)
+            if not finite:
+                if config.on_divergence == "fail" or log.best_epoch == 0:
+                    raise TrainingDiverged(f"training loss became {value} at epoch {epoch}")
+                diverged_at = epoch
                 break
-            loss.backward()  # type: ignore[no-untyped-call]
-            opt.step()
-            total += value * len(idx)
-            seen += len(idx)
-        if not finite:
-            if config.on_divergence == "fail" or log.best_epoch == 0:
-                raise TrainingDiverged(f"training loss became {value} at epoch {epoch}")
-            diverged_at = epoch
-            break
-        if schedule is not None:
-            schedule.step()
-        val_out = predict(model, task.x_val)
-        val = score(val_out, task.y_val, task.kind, (mean, std))
-        test = score(predict(model, task.x_test), task.y_test, task.kind, (mean, std))
-        val_loss = float(nn.functional.cross_entropy(val_out, task.y_val)) if by_loss else None
-        if not math.isfinite(val):
-            if config.on_divergence == "fail" or log.best_epoch == 0:
-                raise TrainingDiverged(f"validation {metric} became {val} at epoch {epoch}")
-            diverged_at = epoch
-            break
-        point = {"epoch": float(epoch), "train_loss": total / seen, f"val_{metric}": val}
-        if val_loss is not None:
-            point["val_loss"] = val_loss
-        if log.end_epoch(model, point, val, test, val_loss):
-            break
+            if schedule is not None:
+                schedule.step()
+            val_out = predict(model, task.x_val)
+            val = score(val_out, task.y_val, task.kind, (mean, std))
+            test = score(predict(model, task.x_test), task.y_test, task.kind, (mean, std))
+            val_loss = float(nn.functional.cross_entropy(val_out, task.y_val)) if by_loss else None
+            if not math.isfinite(val):
+                if config.on_divergence == "fail" or log.best_epoch == 0:
+                    raise TrainingDiverged(f"validation {metric} became {val} at epoch {epoch}")
+                diverged_at = epoch
+                break
+            point = {"epoch": float(epoch), "train_loss": total / seen, f"val_{metric}": val}
+            if val_loss is not None:
+                point["val_loss"] = val_loss
+            if log.end_epoch(model, point, val, test, val_loss):
+                break
     return FitOutcome(
         metric=metric,
         val=log.best_val,

@@ -16,6 +16,7 @@ from torch_geometric.data import Data
 
 from nasforge.errors import ConfigError
 from nasforge.train import threads
+from nasforge.train.fastops import exact_ops
 
 __all__ = [
     "EpochLog",
@@ -60,6 +61,10 @@ class TrainConfig:
             from): ``metric``, the best validation metric (accuracy, or RMSE for regression);
             or ``loss``, the lowest validation loss, as NAS-Bench-Graph's training loop did.
             For regression the two are the same epoch.
+        exact: Train with PyTorch's reference ops (bitwise reproducible with code that uses
+            them, such as NAS-Bench-Graph's) instead of the faster ones of
+            :mod:`~nasforge.train.fastops`, which draw dropout from another random stream with
+            the same distribution.
     """
 
     epochs: int = 200
@@ -73,6 +78,7 @@ class TrainConfig:
     schedule: str = "constant"
     on_divergence: str = "fail"
     select: str = "metric"
+    exact: bool = False
 
     OPTIONS: ClassVar[tuple[str, ...]] = (
         "lr",
@@ -83,6 +89,7 @@ class TrainConfig:
         "momentum",
         "schedule",
         "select",
+        "exact",
     )
     """The settings a user may override per search (``training={...}``, the CLI's flags)."""
 
@@ -117,12 +124,14 @@ class TrainConfig:
     def describe(self) -> dict[str, Any]:
         """The settings as plain data, for an experiment's stored configuration.
 
-        ``select`` is left out at its default, so that experiments stored before it existed
-        still resume.
+        ``select`` and ``exact`` are left out at their defaults, so that experiments stored
+        before they existed still resume.
         """
         out = asdict(self)
         if self.select == "metric":
             del out["select"]
+        if not self.exact:
+            del out["exact"]
         return out
 
 
@@ -281,36 +290,37 @@ def train_node_classifier(
     start = time.perf_counter()
     epoch = 0
     diverged_at: int | None = None
-    for epoch in range(1, config.epochs + 1):
-        model.train()
-        opt.zero_grad(set_to_none=True)
-        out = model(x, edge_index)  # (N, C) logits
-        loss = nn.functional.cross_entropy(out[train_mask], y[train_mask])
-        loss_value = float(loss.detach())
-        if not math.isfinite(loss_value):
-            if config.on_divergence == "fail" or log.best_epoch == 0:
-                raise TrainingDiverged(f"training loss became {loss_value} at epoch {epoch}")
-            diverged_at = epoch
-            break
-        loss.backward()  # type: ignore[no-untyped-call]
-        opt.step()
-        if schedule is not None:
-            schedule.step()
+    with exact_ops(config.exact):  # the model's ops: fast or PyTorch's reference
+        for epoch in range(1, config.epochs + 1):
+            model.train()
+            opt.zero_grad(set_to_none=True)
+            out = model(x, edge_index)  # (N, C) logits
+            loss = nn.functional.cross_entropy(out[train_mask], y[train_mask])
+            loss_value = float(loss.detach())
+            if not math.isfinite(loss_value):
+                if config.on_divergence == "fail" or log.best_epoch == 0:
+                    raise TrainingDiverged(f"training loss became {loss_value} at epoch {epoch}")
+                diverged_at = epoch
+                break
+            loss.backward()  # type: ignore[no-untyped-call]
+            opt.step()
+            if schedule is not None:
+                schedule.step()
 
-        model.eval()
-        with torch.no_grad():
-            out = model(x, edge_index)
-            correct = out.argmax(dim=-1) == y
-            val_acc = int(correct[val_mask].sum()) / n_val
-            test_acc = int(correct[test_mask].sum()) / n_test
-            val_loss = (
-                float(nn.functional.cross_entropy(out[val_mask], y[val_mask])) if by_loss else None
-            )
-        point = {"epoch": float(epoch), "train_loss": loss_value, "val_acc": val_acc}
-        if val_loss is not None:
-            point["val_loss"] = val_loss
-        if log.end_epoch(model, point, val_acc, test_acc, val_loss):
-            break
+            model.eval()
+            with torch.no_grad():
+                out = model(x, edge_index)
+                correct = out.argmax(dim=-1) == y
+                val_acc = int(correct[val_mask].sum()) / n_val
+                test_acc = int(correct[test_mask].sum()) / n_test
+                val_loss = None
+                if by_loss:
+                    val_loss = float(nn.functional.cross_entropy(out[val_mask], y[val_mask]))
+            point = {"epoch": float(epoch), "train_loss": loss_value, "val_acc": val_acc}
+            if val_loss is not None:
+                point["val_loss"] = val_loss
+            if log.end_epoch(model, point, val_acc, test_acc, val_loss):
+                break
     return TrainOutcome(
         val_acc=log.best_val,
         test_acc=log.best_test,

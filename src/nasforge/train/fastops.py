@@ -1,0 +1,140 @@
+"""Dropout at the hardware's speed, with PyTorch's reference ops one switch away.
+
+Two ops of the models the spaces build cost far more than their arithmetic on a CPU:
+
+* ``F.dropout`` draws its mask with a Bernoulli sampler; comparing uniform draws with ``p``
+  (``rand >= p``) gives every element the same keep probability ``1 - p`` at about half the
+  cost (:func:`dropout`);
+* node features are mostly zeros (Cora's bag of words: 98.7%), and dropping a zero changes
+  nothing, so the mask is drawn only for the non-zero entries and the result is a sparse CSR
+  tensor: its product with a layer's weights then costs the non-zeros, not the whole matrix
+  (:func:`feature_dropout`).
+
+Each output has the distribution the reference op gives (every entry kept with probability
+``1 - p`` and scaled by ``1 / (1 - p)``, independently), but the random streams differ, so a
+seed gives another run than with the reference ops. :func:`exact_ops` (a training setting,
+``exact``; the CLI's ``--exact``) switches back to PyTorch's ops for bitwise reproduction,
+e.g. of NAS-Bench-Graph's own training. The reference ops are also used where the faster ones
+cannot serve: when the input needs a gradient, and while a model is traced or exported.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import warnings
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+__all__ = ["dense", "dropout", "exact_ops", "feature_dropout", "is_exact"]
+
+SPARSE_DENSITY = 0.25
+"""Features with at most this share of non-zero entries are dropped out as a sparse tensor."""
+
+# the CSR layout is what these ops need of it, not a beta feature a user should hear about
+warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta", UserWarning)
+
+_EXACT: contextvars.ContextVar[bool] = contextvars.ContextVar("nasforge_exact_ops", default=False)
+
+
+@contextmanager
+def exact_ops(on: bool = True) -> Iterator[None]:
+    """Within the block (this thread or task), use PyTorch's reference ops if ``on`` (or if
+    an enclosing block asked for them: ``on=False`` keeps what is in force)."""
+    token = _EXACT.set(on or _EXACT.get())
+    try:
+        yield
+    finally:
+        _EXACT.reset(token)
+
+
+def is_exact() -> bool:
+    """Whether the reference ops are asked for, or the model is being traced or exported
+    (where the faster ops' data-dependent shapes cannot be recorded)."""
+    return (
+        _EXACT.get()
+        or torch.jit.is_tracing()  # type: ignore[attr-defined,no-untyped-call]
+        or torch.onnx.is_in_onnx_export()
+        or torch.compiler.is_compiling()
+    )
+
+
+def dropout(x: Tensor, p: float, training: bool) -> Tensor:
+    """``F.dropout(x, p, training)`` in distribution, with a cheaper mask."""
+    if not training or p == 0 or is_exact():
+        return F.dropout(x, p=p, training=training)
+    if p == 1:
+        return x * 0.0
+    return x * ((torch.rand_like(x) >= p) * (1.0 / (1.0 - p)))
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """The non-zero entries of a 2-d tensor, row-major, and the tensor as CSR."""
+
+    rows: Tensor  # (nnz,)
+    cols: Tensor  # (nnz,)
+    values: Tensor  # (nnz,)
+    whole: Tensor  # (N, F), sparse CSR
+
+    @classmethod
+    def of(cls, x: Tensor, rows: Tensor, cols: Tensor) -> _Layout:
+        values = x[rows, cols]
+        return cls(rows, cols, values, _csr(rows, cols, values, x.shape[0], x.shape[1]))
+
+    def kept(self, keep: Tensor, scale: float) -> Tensor:
+        """The entries where ``keep``, times ``scale``, as a CSR tensor."""
+        n, f = self.whole.shape
+        return _csr(self.rows[keep], self.cols[keep], self.values[keep] * scale, n, f)
+
+
+def _csr(rows: Tensor, cols: Tensor, values: Tensor, n: int, f: int) -> Tensor:
+    """A CSR tensor of shape (n, f) from row-major entries."""
+    crow = torch.zeros(n + 1, dtype=torch.int64, device=values.device)
+    crow[1:] = torch.bincount(rows, minlength=n).cumsum(0)
+    return torch.sparse_csr_tensor(crow, cols, values, (n, f))
+
+
+# the features of one task are dropped out every epoch: their layout is found once
+_cache: tuple[weakref.ref[Tensor], int, _Layout | None] | None = None
+
+
+def _layout(x: Tensor) -> _Layout | None:
+    """``x``'s non-zero entries, or None when ``x`` is not sparse enough to gain from them."""
+    global _cache
+    if _cache is not None and _cache[0]() is x and _cache[1] == x._version:
+        return _cache[2]
+    layout = None
+    if x.dim() == 2 and x.layout == torch.strided and x.numel():
+        rows, cols = x.nonzero(as_tuple=True)
+        if rows.numel() <= SPARSE_DENSITY * x.numel():
+            layout = _Layout.of(x, rows, cols)
+    _cache = (weakref.ref(x), x._version, layout)
+    return layout
+
+
+def feature_dropout(x: Tensor, p: float, training: bool) -> Tensor:
+    """Dropout on input features: for mostly-zero ``x`` (no gradient needed) a sparse CSR
+    tensor, its mask drawn for the non-zero entries only (in evaluation, ``x`` itself as CSR);
+    otherwise as :func:`dropout`. Layers that cannot take a sparse input get :func:`dense`."""
+    if x.requires_grad or is_exact():
+        return F.dropout(x, p=p, training=training)
+    layout = _layout(x)
+    if layout is None:
+        return dropout(x, p, training)
+    if not training or p == 0:
+        return layout.whole
+    if p == 1:
+        return torch.zeros_like(x)
+    keep = torch.rand(layout.values.shape, device=x.device) >= p
+    return layout.kept(keep, 1.0 / (1.0 - p))
+
+
+def dense(x: Tensor) -> Tensor:
+    """``x`` as an ordinary (strided) tensor."""
+    return x if x.layout == torch.strided else x.to_dense()

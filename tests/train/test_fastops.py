@@ -1,0 +1,83 @@
+"""The faster dropout ops: the reference ops' distribution, sparse features kept sparse, and
+PyTorch's own ops, bit for bit, under ``exact_ops``."""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+from nasforge.train.fastops import dense, dropout, exact_ops, feature_dropout, is_exact
+
+
+def _features(seed: int = 0, rows: int = 400, cols: int = 300) -> torch.Tensor:
+    """A bag-of-words-like matrix: about 3% non-zero, positive values."""
+    gen = torch.Generator().manual_seed(seed)
+    mask = torch.rand(rows, cols, generator=gen) < 0.03
+    return mask * (torch.rand(rows, cols, generator=gen) + 0.5)
+
+
+def test_dropout_keeps_each_entry_with_probability_one_minus_p_and_rescales() -> None:
+    x = torch.full((500, 400), 2.0, requires_grad=True)
+    torch.manual_seed(0)
+    out = dropout(x, 0.7, True)
+    kept = out != 0
+    assert abs(kept.float().mean().item() - 0.3) < 0.005  # 200,000 draws: sd 0.001
+    assert torch.allclose(out[kept], torch.tensor(2.0 / 0.3))
+    out.sum().backward()
+    assert x.grad is not None
+    assert torch.equal(x.grad != 0, kept)  # the gradient passes where the value was kept
+    assert torch.equal(dropout(x, 0.7, False), x)
+
+
+def test_feature_dropout_draws_only_for_the_non_zeros_and_returns_a_sparse_tensor() -> None:
+    x = _features()
+    nonzero = x != 0
+    torch.manual_seed(0)
+    out = feature_dropout(x, 0.6, True)
+    assert out.layout == torch.sparse_csr
+    values = dense(out)
+    kept = values != 0
+    assert not (kept & ~nonzero).any()  # a zero stays a zero
+    assert torch.allclose(values[kept], x[kept] / 0.4)
+    share = kept.sum().item() / nonzero.sum().item()
+    assert abs(share - 0.4) < 0.05  # about 3,600 non-zeros: sd 0.008
+    evaluated = feature_dropout(x, 0.6, False)  # evaluation: the features themselves, sparse
+    assert evaluated.layout == torch.sparse_csr and torch.equal(dense(evaluated), x)
+
+
+def test_feature_dropout_sees_a_changed_tensor_and_leaves_dense_or_differentiated_ones() -> None:
+    x = _features()
+    assert torch.equal(dense(feature_dropout(x, 0.5, False)), x)
+    x.mul_(2.0)  # changed in place: its non-zeros are read again
+    assert torch.equal(dense(feature_dropout(x, 0.5, False)), x)
+    full = torch.rand(50, 40) + 0.1  # no zeros: nothing to gain from a sparse layout
+    assert feature_dropout(full, 0.5, True).layout == torch.strided
+    assert torch.equal(feature_dropout(full, 0.5, False), full)
+    wanted = _features().requires_grad_()
+    assert feature_dropout(wanted, 0.5, True).layout == torch.strided
+
+
+def test_exact_ops_are_pytorchs_own_bit_for_bit() -> None:
+    x = _features() + 0.25
+    with exact_ops():
+        assert is_exact()
+        torch.manual_seed(3)
+        ours = (dropout(x, 0.3, True), feature_dropout(_features(), 0.7, True))
+    assert not is_exact()
+    with exact_ops(), exact_ops(False):  # an inner block keeps what an outer one asked for
+        assert is_exact()
+    torch.manual_seed(3)
+    reference = (F.dropout(x, 0.3, True), F.dropout(_features(), 0.7, True))
+    for a, b in zip(ours, reference, strict=True):
+        assert a.layout == torch.strided and torch.equal(a, b)
+
+
+def test_a_traced_model_uses_the_reference_ops() -> None:
+    class Net(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return dense(feature_dropout(x, 0.5, self.training)) * 2
+
+    net = Net().eval()
+    traced = torch.jit.trace(net, (_features(),))
+    other = _features(seed=1)
+    assert torch.equal(traced(other), other * 2)  # traced, not frozen to the example's layout

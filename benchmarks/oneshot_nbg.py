@@ -62,8 +62,9 @@ class Run:
     regret: float  # points
     percentile: float
     seconds: float
-    trained_val: float
+    trained_val: float | None  # None: the final training failed (its error is in ``failed``)
     free: float | None
+    failed: str | None = None
 
 
 class Table:
@@ -267,31 +268,41 @@ def main(argv: Sequence[str] | None = None) -> None:
                     f"{r.regret:.2f}",
                     f"{r.percentile:.1f}",
                     f"{r.seconds:.0f}",
-                    f"{100 * r.trained_val:.2f}",
+                    "failed" if r.trained_val is None else f"{100 * r.trained_val:.2f}",
                     "-" if r.free is None else f"{r.free:.2f}",
                 ]
                 for r in runs
             ],
         ),
     ]
+    failures = [r for r in runs if r.failed is not None]
+    if failures:
+        lines += [
+            "",
+            "Final trainings that failed (the table still judges the architecture chosen):",
+            "",
+            *(f"- {r.method} seed {r.seed}: {r.failed}" for r in failures),
+        ]
     publish("\n".join(lines) + "\n", args.out)
 
 
 def _run(
     method: str, seed: int, result: Any, seconds: float, phase: dict[str, Any] | None, table: Table
 ) -> Run:
-    best = result.best
-    if best is None:  # no trial finished: say which ones ran and how they ended
-        from nasforge import api
+    from nasforge import api
 
-        ended = [
-            f"#{t.number} {t.status.value}: {t.error or '-'}"
-            for t in api.trials(result.name, db=result.db)
-        ]
-        raise RuntimeError(
-            f"{method} seed {seed} ended without a finished trial after {seconds:.0f} s "
-            f"(stopped: {result.summary.stop_reason}); trials: {ended or 'none'}"
-        )
+    best = result.best
+    failed = None
+    if best is None:  # the final training failed: the table still judges the chosen architecture
+        trials = api.trials(result.name, db=result.db)
+        if not trials:
+            raise RuntimeError(
+                f"{method} seed {seed} ended without a trial after {seconds:.0f} s "
+                f"(stopped: {result.summary.stop_reason})"
+            )
+        best = trials[0]
+        failed = f"#{best.number} {best.status.value}: {(best.error or '-').splitlines()[0]}"
+        print(f"{method} seed {seed}: the final training failed: {failed}", flush=True)
     val, test, regret, percentile = table.look_up(best.arch)
     free = None if phase is None else float(phase["free"][0])
     return Run(
@@ -303,8 +314,9 @@ def _run(
         regret,
         percentile,
         seconds,
-        best.metrics["val_acc"],
+        best.metrics["val_acc"] if failed is None else None,
         free,
+        failed,
     )
 
 

@@ -107,8 +107,9 @@ _cache: tuple[weakref.ref[Tensor], int, _Layout | None] | None = None
 def _layout(x: Tensor) -> _Layout | None:
     """``x``'s non-zero entries, or None when ``x`` is not sparse enough to gain from them."""
     global _cache
-    if _cache is not None and _cache[0]() is x and _cache[1] == x._version:
-        return _cache[2]
+    cached = _cache  # one read: another thread may replace it
+    if cached is not None and cached[0]() is x and cached[1] == x._version:
+        return cached[2]
     layout = None
     if x.dim() == 2 and x.layout == torch.strided and x.numel():
         rows, cols = x.nonzero(as_tuple=True)

@@ -97,7 +97,7 @@ def _csr(rows: Tensor, cols: Tensor, values: Tensor, n: int, f: int) -> Tensor:
     """A CSR tensor of shape (n, f) from row-major entries."""
     crow = torch.zeros(n + 1, dtype=torch.int64, device=values.device)
     crow[1:] = torch.bincount(rows, minlength=n).cumsum(0)
-    return torch.sparse_csr_tensor(crow, cols, values, (n, f))
+    return torch.sparse_csr_tensor(crow, cols, values, (n, f), check_invariants=False)
 
 
 # the features of one task are dropped out every epoch: their layout is found once

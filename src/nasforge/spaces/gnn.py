@@ -308,6 +308,9 @@ class GnnSpace(SearchSpace):
             "features": task.num_features,
             "classes": task.num_classes,
             "hyper": {k: v for k, v in hyper.to_dict().items() if k != "dropout"},
+            # raw-feature ops take sparse features and project first (gnn_sparse): a table
+            # timed before that would overstate them
+            "raw_ops": "sparse",
         }
 
     def latency_entries(self, task: Any, settings: Any) -> Iterator[LatencyEntry]:

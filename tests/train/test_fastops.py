@@ -6,7 +6,16 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from nasforge.train.fastops import dense, dropout, exact_ops, feature_dropout, is_exact
+from nasforge.train.fastops import (
+    Dropout,
+    dense,
+    dropout,
+    exact_ops,
+    feature_dropout,
+    image_layout,
+    in_layout,
+    is_exact,
+)
 
 
 def _features(seed: int = 0, rows: int = 400, cols: int = 300) -> torch.Tensor:
@@ -81,3 +90,36 @@ def test_a_traced_model_uses_the_reference_ops() -> None:
     traced = torch.jit.trace(net, (_features(),))
     other = _features(seed=1)
     assert torch.equal(traced(other), other * 2)  # traced, not frozen to the example's layout
+
+
+def test_dropout_module_is_nn_dropout_with_the_faster_mask() -> None:
+    layer = Dropout(0.25)
+    assert isinstance(layer, torch.nn.Dropout) and repr(layer) == repr(torch.nn.Dropout(0.25))
+    assert layer.state_dict() == {}
+    x = torch.full((400, 500), 3.0)
+    torch.manual_seed(0)
+    out = layer(x)
+    kept = out != 0
+    assert abs(kept.float().mean().item() - 0.75) < 0.005  # 200,000 draws: sd 0.001
+    assert torch.allclose(out[kept], torch.tensor(4.0))
+    assert torch.equal(layer.eval()(x), x)
+    layer.train()
+    with exact_ops():  # PyTorch's own, bit for bit
+        torch.manual_seed(5)
+        ours = layer(x)
+    torch.manual_seed(5)
+    assert torch.equal(ours, F.dropout(x, 0.25, True))
+
+
+def test_images_train_channels_last_on_a_cpu_and_the_model_is_handed_back_contiguous() -> None:
+    images, table = torch.zeros(8, 3, 5, 5), torch.zeros(8, 3)
+    assert image_layout(images) == torch.channels_last
+    assert image_layout(table) == torch.contiguous_format
+    with exact_ops():
+        assert image_layout(images) == torch.contiguous_format
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+    with in_layout(net, torch.channels_last):
+        weight = net[0].weight
+        assert weight.is_contiguous(memory_format=torch.channels_last)
+        assert not weight.is_contiguous()
+    assert net[0].weight.is_contiguous()

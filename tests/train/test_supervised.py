@@ -8,11 +8,12 @@ import pytest
 import torch
 from torch import nn
 
+from nasforge.spaces.nb201 import Nb201Hyper, Nb201Space
 from nasforge.tasks.image import load_digits
 from nasforge.tasks.supervised import SupervisedTask
 from nasforge.tasks.tabular import load_builtin
 from nasforge.train.supervised import train_supervised
-from nasforge.train.trainer import TrainConfig, TrainingDiverged
+from nasforge.train.trainer import TrainConfig, TrainingDiverged, make_optimizer
 
 
 def _mlp(task: SupervisedTask, seed: int = 0) -> nn.Module:
@@ -90,3 +91,29 @@ def test_cosine_schedule_and_momentum() -> None:
     )
     out = train_supervised(_mlp(task), task, config)
     assert out.val > 0.9
+
+
+def test_fast_optimizers_are_fused_and_exact_ones_pytorchs_default() -> None:
+    model = nn.Linear(3, 2)
+    for name in ("adam", "sgd"):
+        fast = make_optimizer(model, TrainConfig(optimizer=name, momentum=0.9))
+        exact = make_optimizer(model, TrainConfig(optimizer=name, momentum=0.9, exact=True))
+        assert fast.defaults["fused"] is True
+        assert not exact.defaults["fused"]
+
+
+def test_an_image_model_trained_fast_is_handed_back_contiguous_and_learns_as_the_exact() -> None:
+    task = load_digits()
+    space = Nb201Space()
+    arch = space.canonicalize({"ops": ["nor_conv_3x3", "skip_connect", "nor_conv_1x1"] * 2})
+    outcomes = []
+    for exact in (False, True):
+        torch.manual_seed(0)
+        model = space.build(arch, task, Nb201Hyper(channels=4, cells_per_stage=1))
+        config = TrainConfig(epochs=3, lr=0.05, optimizer="sgd", momentum=0.9, exact=exact)
+        out = train_supervised(model, task, config, keep_state=True)
+        assert out.state is not None
+        assert all(t.is_contiguous() for t in [*model.state_dict().values(), *out.state.values()])
+        outcomes.append(out.val)
+    assert min(outcomes) > 0.5  # both learn (10 classes: chance is 0.1)
+    assert abs(outcomes[0] - outcomes[1]) < 0.2

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from torch import Tensor, nn
 
 from nasforge.errors import ConfigError
+from nasforge.train import fastops
 
 __all__ = ["ACTIVATION_LAYERS", "MlpModel", "make_activation", "make_norm"]
 
@@ -84,7 +85,7 @@ class MlpModel(nn.Module):
                 layers.append(norm_layer)
             layers.append(make_activation(activation))
             if dropout > 0:
-                layers.append(nn.Dropout(dropout))
+                layers.append(fastops.Dropout(dropout))
             dim = width
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(dim, out_features)

@@ -31,7 +31,16 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-__all__ = ["dense", "dropout", "exact_ops", "feature_dropout", "is_exact"]
+__all__ = [
+    "Dropout",
+    "dense",
+    "dropout",
+    "exact_ops",
+    "feature_dropout",
+    "image_layout",
+    "in_layout",
+    "is_exact",
+]
 
 SPARSE_DENSITY = 0.25
 """Features with at most this share of non-zero entries are dropped out as a sparse tensor."""
@@ -134,6 +143,38 @@ def feature_dropout(x: Tensor, p: float, training: bool) -> Tensor:
         return torch.zeros_like(x)
     keep = torch.rand(layout.values.shape, device=x.device) >= p
     return layout.kept(keep, 1.0 / (1.0 - p))
+
+
+def image_layout(x: Tensor) -> torch.memory_format:
+    """The memory layout to train on images ``x`` (N, C, H, W) in: channels last on a CPU
+    (oneDNN's convolutions and batch norms are faster there), unless the reference ops are
+    asked for; for other inputs, and on other devices, the usual contiguous layout."""
+    if x.dim() == 4 and x.device.type == "cpu" and not is_exact():
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+@contextmanager
+def in_layout(model: torch.nn.Module, layout: torch.memory_format) -> Iterator[None]:
+    """Hold ``model``'s 4-d weights in ``layout`` within the block, and contiguous again after
+    it (what saving, export and the callers expect)."""
+    if layout == torch.contiguous_format:
+        yield
+        return
+    model.to(memory_format=layout)  # type: ignore[call-overload]
+    try:
+        yield
+    finally:
+        model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
+
+
+class Dropout(torch.nn.Dropout):
+    """``nn.Dropout`` (same name, same state) drawing its mask as :func:`dropout` does."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        if self.inplace:
+            return super().forward(input)
+        return dropout(input, self.p, self.training)
 
 
 def dense(x: Tensor) -> Tensor:

@@ -11,6 +11,7 @@ from typing import Protocol
 import torch
 from torch import nn
 
+from nasforge.train import fastops
 from nasforge.train.fastops import exact_ops
 from nasforge.train.trainer import (
     EpochLog,
@@ -122,7 +123,8 @@ def train_supervised(
     diverged_at: int | None = None
     start = time.perf_counter()
     epoch = 0
-    with exact_ops(config.exact):  # the model's ops: fast or PyTorch's reference
+    layout = torch.contiguous_format if config.exact else fastops.image_layout(x)
+    with exact_ops(config.exact), fastops.in_layout(model, layout):  # fast or reference ops
         for epoch in range(1, config.epochs + 1):
             model.train()
             perm = torch.randperm(n, generator=order)
@@ -133,7 +135,7 @@ def train_supervised(
             for i in range(0, last, batch):
                 idx = perm[i : i + batch]
                 opt.zero_grad(set_to_none=True)
-                out = model(x[idx])
+                out = model(x[idx].contiguous(memory_format=layout))
                 loss: torch.Tensor = loss_fn(
                     out.view_as(target[idx]) if regression else out, target[idx]
                 )

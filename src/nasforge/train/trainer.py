@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import operator
 import time
@@ -172,16 +173,32 @@ class FitOutcome:
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """The optimizer ``config`` names, over all of ``model``'s parameters."""
+    """The optimizer ``config`` names, over all of ``model``'s parameters.
+
+    Unless ``config.exact``, PyTorch's fused implementation (all parameters updated in one
+    native call, the same update up to rounding) where this torch and the parameters' device
+    have one, else its default.
+    """
+    params = list(model.parameters())
     if config.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    return torch.optim.SGD(
-        model.parameters(),
-        lr=config.lr,
-        weight_decay=config.weight_decay,
-        momentum=config.momentum,
-        nesterov=config.momentum > 0,
-    )
+        make: Callable[..., torch.optim.Optimizer] = functools.partial(
+            torch.optim.Adam, params, lr=config.lr, weight_decay=config.weight_decay
+        )
+    else:
+        make = functools.partial(
+            torch.optim.SGD,
+            params,
+            lr=config.lr,
+            weight_decay=config.weight_decay,
+            momentum=config.momentum,
+            nesterov=config.momentum > 0,
+        )
+    if not config.exact and params:
+        try:
+            return make(fused=True)
+        except (RuntimeError, TypeError, ValueError):  # no fused kernel for these here
+            pass
+    return make()
 
 
 def make_schedule(
@@ -248,7 +265,11 @@ class EpochLog:
             self.best_score, self.best_epoch = key, epoch
             self.best_val, self.best_test = val, test
             if self.keep_state:
-                self.best_state = copy.deepcopy(model.state_dict())
+                state = copy.deepcopy(model.state_dict())
+                for name, value in state.items():  # weights trained channels last
+                    if not value.is_contiguous():
+                        state[name] = value.contiguous()
+                self.best_state = state
         elif self.config.patience is not None and epoch - self.best_epoch >= self.config.patience:
             return True
         if self.stop is not None and epoch < self.config.epochs:

@@ -109,12 +109,34 @@ def test_training_benchmarks_smoke(tmp_path: Path, planetoid_root: Path) -> None
         root,
         "--epochs",
         "3",
+        "--batch-epochs",
+        "0.05",
         "--repeats",
         "1",
+        "--search-archs",
+        "2",
+        "--search-epochs",
+        "2",
         "--out",
         str(tmp_path / "tt.md"),
     )
-    assert "Time ratio nasforge / bare" in (tmp_path / "tt.md").read_text()
+    text = (tmp_path / "tt.md").read_text()
+    for family in ("PyG GCN", "NAS-Bench-Graph", "nb201 cells", "mlp on a table"):
+        assert f"| {family}" in text
+    assert text.count("**bare / nasforge: ") == 4
+    assert "same architectures in the same order: yes" in text  # --exact or not, same seed
+    _run(
+        "train_profile.py",
+        "--data-root",
+        root,
+        "--epochs",
+        "1",
+        "--out",
+        str(tmp_path / "prof.md"),
+    )
+    text = (tmp_path / "prof.md").read_text()
+    assert text.count("| fast |") == 5 and text.count("| exact |") == 5
+    assert "`aten::" in text
     _run(
         "fast_ops.py",
         "--data-root",
@@ -248,3 +270,12 @@ def test_oneshot_digits_smoke(tmp_path: Path) -> None:
     text = out.read_text()
     assert "| `gdas` | 1 |" in text and "| `evolution` | 1 |" in text
     assert "| `darts:selection=perturbation:tune_epochs=0` | 1 |" in text
+
+
+@pytest.mark.slow
+def test_fast_paths_stats_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "stats.md"
+    _run("fast_paths_stats.py", "--seeds", "2", "--epochs-scale", "0.05", "--out", str(out))
+    text = out.read_text()
+    assert text.count("image:digits recipe |") == 2 and text.count("tabular:digits recipe |") == 2
+    assert "Welch p" in text

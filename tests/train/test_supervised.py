@@ -105,7 +105,7 @@ def test_fast_optimizers_are_fused_and_exact_ones_pytorchs_default() -> None:
 def test_an_image_model_trained_fast_is_handed_back_contiguous_and_learns_as_the_exact() -> None:
     task = load_digits()
     space = Nb201Space()
-    arch = space.canonicalize({"ops": ["nor_conv_3x3", "skip_connect", "nor_conv_1x1"] * 2})
+    arch = space.make(["nor_conv_3x3", "skip_connect", "nor_conv_1x1"] * 2)
     outcomes = []
     for exact in (False, True):
         torch.manual_seed(0)

@@ -26,6 +26,7 @@ from torch.nn import functional as F
 from nasforge.architecture import Architecture
 from nasforge.spaces.mlp_model import MlpModel, make_activation
 from nasforge.spaces.supernet import Decision, Route, Supernet, scaled
+from nasforge.train import fastops
 
 __all__ = ["MlpSupernet"]
 
@@ -115,7 +116,7 @@ class MlpSupernet(Supernet):
             z = scaled(self._norm(norm, i, z, width), w_norm)
             z = scaled(self.activations[activation](z), w_act)
             if dropout > 0:
-                z = F.dropout(z, p=dropout, training=self.training)
+                z = fastops.dropout(z, dropout, self.training)
             h, fan_in = scaled(scaled(z, w_drop), w_width), width
         h = scaled(h, w_depth)
         out: Tensor = F.linear(h, self.head.weight[:, :fan_in], self.head.bias)
@@ -132,7 +133,7 @@ class MlpSupernet(Supernet):
             z = F.linear(h, layer.weight[:, : h.shape[1]], layer.bias)
             z = self._mix("norm", lambda n, z=z, i=i: self._norm(n, i, z, self.width))
             z = self._mix("activation", lambda a, z=z: self.activations[a](z))
-            z = self._mix("dropout", lambda p, z=z: F.dropout(z, p=p, training=self.training))
+            z = self._mix("dropout", lambda p, z=z: fastops.dropout(z, p, self.training))
             route = self._route(f"width_{i}")
             widths = self.decisions[self._at[f"width_{i}"]].options
             mask = sum(

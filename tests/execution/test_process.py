@@ -418,6 +418,12 @@ def test_a_worker_killed_while_starting_is_replaced_and_its_trial_charged(
         os.kill(worker.process.pid or 0, signal.SIGSTOP)
         assert not worker.ready
         future = executor.submit(_fine(0))
+        # the pool's thread hands the trial to the (stopped) worker; killed before that, the
+        # worker would take no trial with it (on a busy machine that thread can lag)
+        deadline = time.monotonic() + 10
+        while worker.job is None and time.monotonic() < deadline:
+            time.sleep(0.002)
+        assert worker.job is not None
         os.kill(worker.process.pid or 0, signal.SIGKILL)
         lost = future.result(timeout=RESULT_TIMEOUT_S)
         assert lost.status is Status.FAILED and lost.lost and lost.started

@@ -17,6 +17,7 @@ from nasforge.architecture import Architecture
 from nasforge.errors import ConfigError, InvalidArchitectureError
 from nasforge.spaces.mlp import ACTIVATIONS, MlpSpace
 from nasforge.spaces.mlp_model import ACTIVATION_LAYERS, MlpModel
+from nasforge.train import fastops
 
 SPACE = MlpSpace()
 TINY = MlpSpace(
@@ -282,7 +283,7 @@ def test_build_lays_out_linear_norm_activation_dropout_then_a_head() -> None:
     arch = SPACE.make(hidden=(32, 16), activation="tanh", dropout=0.1, norm="batch")
     model = SPACE.build(arch, Shape((5,), 4))
     kinds = [type(m) for m in model.modules() if not isinstance(m, MlpModel | nn.Sequential)]
-    layer = [nn.Linear, nn.BatchNorm1d, nn.Tanh, nn.Dropout]
+    layer = [nn.Linear, nn.BatchNorm1d, nn.Tanh, fastops.Dropout]  # an nn.Dropout
     assert kinds == [*layer, *layer, nn.Linear]
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linears] == [(5, 32), (32, 16), (16, 4)]

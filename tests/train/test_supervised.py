@@ -93,13 +93,13 @@ def test_cosine_schedule_and_momentum() -> None:
     assert out.val > 0.9
 
 
-def test_fast_optimizers_are_fused_and_exact_ones_pytorchs_default() -> None:
+def test_fast_adam_is_fused_and_exact_adam_and_sgd_pytorchs_default() -> None:
     model = nn.Linear(3, 2)
-    for name in ("adam", "sgd"):
-        fast = make_optimizer(model, TrainConfig(optimizer=name, momentum=0.9))
-        exact = make_optimizer(model, TrainConfig(optimizer=name, momentum=0.9, exact=True))
-        assert fast.defaults["fused"] is True
-        assert not exact.defaults["fused"]
+    assert make_optimizer(model, TrainConfig(optimizer="adam")).defaults["fused"] is True
+    assert not make_optimizer(model, TrainConfig(optimizer="adam", exact=True)).defaults["fused"]
+    for exact in (False, True):  # fused SGD fails on supernets' partly trained parameters
+        sgd = make_optimizer(model, TrainConfig(optimizer="sgd", momentum=0.9, exact=exact))
+        assert not sgd.defaults["fused"]
 
 
 def test_an_image_model_trained_fast_is_handed_back_contiguous_and_learns_as_the_exact() -> None:

@@ -175,9 +175,9 @@ class FitOutcome:
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     """The optimizer ``config`` names, over all of ``model``'s parameters.
 
-    Unless ``config.exact``, PyTorch's fused implementation (all parameters updated in one
-    native call, the same update up to rounding) where this torch and the parameters' device
-    have one, else its default.
+    Unless ``config.exact``, Adam is PyTorch's fused implementation (all parameters updated
+    in one native call, the same update up to rounding) where this torch and the parameters'
+    device have one; otherwise PyTorch's default implementation.
     """
     params = list(model.parameters())
     if config.optimizer == "adam":
@@ -193,7 +193,9 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
             momentum=config.momentum,
             nesterov=config.momentum > 0,
         )
-    if not config.exact and params:
+    # not SGD's: with momentum it fails once some parameters have a momentum buffer and
+    # others not (a supernet trains only the sampled paths), and it gained little
+    if not config.exact and params and config.optimizer == "adam":
         try:
             return make(fused=True)
         except (RuntimeError, TypeError, ValueError):  # no fused kernel for these here

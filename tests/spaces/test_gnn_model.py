@@ -14,6 +14,7 @@ from nasforge.benchmarks.nbg_protocol import PROTOCOLS
 from nasforge.errors import ConfigError
 from nasforge.spaces.gnn import GNN_OPS, GnnHyper, GnnSpace
 from nasforge.spaces.gnn_model import GnnModel, make_op
+from nasforge.spaces.gnn_sparse import sparse_forward
 from nasforge.tasks.node import NodeClassificationTask, planted_partition
 from nasforge.train.fastops import exact_ops
 
@@ -121,3 +122,17 @@ def test_the_benchmark_protocol_uses_its_gat_heads_and_selection_rule() -> None:
     assert (config.lr, config.optimizer, config.momentum, config.epochs) == (0.1, "sgd", 0.0, 400)
     gat = make_op("gat", 32, 256, gat_heads=proto.gat_heads)
     assert (gat.heads, gat.out_channels) == (4, 64)
+
+
+def test_gcn_normalises_each_graph_once_and_computes_what_gcnconv_computes() -> None:
+    torch.manual_seed(0)
+    layer = make_op("gcn", 5, 3)
+    x = torch.randn(6, 5)
+    ring = torch.tensor([[0, 1, 2, 3, 4, 5], [1, 2, 3, 4, 5, 0]])
+    star = torch.tensor([[0, 0, 0, 0, 0], [1, 2, 3, 4, 5]])
+    for edges in (ring, star, ring, ring.clone()):  # another graph, back, an equal copy
+        assert torch.equal(sparse_forward("gcn", layer, x, edges), layer(x, edges))
+    ring[1, 0] = 3  # changed in place: normalised again
+    assert torch.equal(sparse_forward("gcn", layer, x, ring), layer(x, ring))
+    with exact_ops():  # the layer's own forward pass
+        assert torch.equal(sparse_forward("gcn", layer, x, star), layer(x, star))

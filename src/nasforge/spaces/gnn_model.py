@@ -170,9 +170,8 @@ class GnnModel(nn.Module):
                 values.append(h)
                 continue
             if hidden:
-                values.append(
-                    layer(dropout(F.relu(norm(h)), self.dropout, self.training), edge_index)
-                )
+                h = dropout(F.relu(norm(h)), self.dropout, self.training)
+                values.append(sparse_forward(op, layer, h, edge_index))
             else:  # the input features (forwarded by skips), which may be sparse
                 values.append(sparse_forward(op, layer, h, edge_index))
         out = self.out(F.relu(torch.cat([values[v] for v in self.leaves], dim=1)))

@@ -12,16 +12,17 @@ of 1,433). The results equal the layer's forward pass up to floating-point round
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
-from torch_geometric.nn import ARMAConv, ChebConv, GINConv, GraphConv, SAGEConv
+from torch_geometric.nn import ARMAConv, ChebConv, GCNConv, GINConv, GraphConv, SAGEConv
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
-from nasforge.train.fastops import dense
+from nasforge.train.fastops import dense, is_exact
 
 __all__ = ["SPARSE_INPUT_OPS", "sparse_forward"]
 
@@ -94,6 +95,33 @@ def _arma(layer: ARMAConv, x: Tensor, edge_index: Tensor) -> Tensor | None:
     return out.mean(dim=-3)  # (N, D)
 
 
+# a transductive graph is normalised the same way at every call: once is enough
+_norm_cache: tuple[weakref.ref[Tensor], tuple[Any, ...], tuple[Tensor, Tensor]] | None = None
+
+
+def _gcn_norm(layer: GCNConv, edge_index: Tensor, nodes: int, dtype: torch.dtype) -> Any:
+    """``gcn_norm``'s edges and weights for ``layer`` on this graph, computed once per graph
+    (the same tensors ``GCNConv`` computes at every call)."""
+    global _norm_cache
+    key = (edge_index._version, nodes, dtype, layer.improved, layer.add_self_loops, layer.flow)
+    cached = _norm_cache  # one read: another thread may replace it
+    if cached is not None and cached[0]() is edge_index and cached[1] == key:
+        return cached[2]
+    found = gcn_norm(
+        edge_index, None, nodes, layer.improved, layer.add_self_loops, layer.flow, dtype
+    )
+    _norm_cache = (weakref.ref(edge_index), key, found)
+    return found
+
+
+def _gcn(layer: GCNConv, x: Tensor, edge_index: Tensor) -> Tensor | None:
+    if not layer.normalize or layer.cached or not isinstance(edge_index, Tensor):
+        return None
+    edges, weight = _gcn_norm(layer, edge_index, x.size(0), x.dtype)
+    out: Tensor = layer.propagate(edges, x=layer.lin(x), edge_weight=weight)
+    return out if layer.bias is None else out + layer.bias
+
+
 _PROJECT_FIRST: dict[type, Callable[..., Tensor | None]] = {
     SAGEConv: _sage,
     GraphConv: _graph,
@@ -104,7 +132,13 @@ _PROJECT_FIRST: dict[type, Callable[..., Tensor | None]] = {
 
 
 def sparse_forward(op: str, layer: nn.Module, x: Tensor, edge_index: Tensor) -> Tensor:
-    """``layer(x, edge_index)`` for op ``op`` on features ``x`` that may be sparse."""
+    """``layer(x, edge_index)`` for op ``op`` on features ``x`` that may be sparse (and, out
+    of :func:`~nasforge.train.fastops.exact_ops`, ``gcn``'s normalisation computed once per
+    graph)."""
+    if isinstance(layer, GCNConv) and not is_exact():
+        found = _gcn(layer, x, edge_index)
+        if found is not None:
+            return found
     if x.layout == torch.strided or op in SPARSE_INPUT_OPS:
         out: Tensor = layer(x, edge_index)
         return out

@@ -343,8 +343,9 @@ def _model_flags(parser: argparse.ArgumentParser, group: argparse._ArgumentGroup
         "--exact",
         action="store_const",
         const=True,
-        help="train with PyTorch's reference ops (bitwise reproducible; slower) instead of the "
-        "faster ones, whose dropout draws another random stream with the same distribution",
+        help="train with PyTorch's reference ops, optimizers and layouts (bitwise "
+        "reproducible; slower) instead of the faster ones, which draw dropout from another "
+        "random stream and round differently, with the same distribution",
     )
     taken = {a.dest for a in parser._actions}
     for name, (kind, text) in _space_settings().items():

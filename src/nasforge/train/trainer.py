@@ -62,10 +62,11 @@ class TrainConfig:
             from): ``metric``, the best validation metric (accuracy, or RMSE for regression);
             or ``loss``, the lowest validation loss, as NAS-Bench-Graph's training loop did.
             For regression the two are the same epoch.
-        exact: Train with PyTorch's reference ops (bitwise reproducible with code that uses
-            them, such as NAS-Bench-Graph's) instead of the faster ones of
-            :mod:`~nasforge.train.fastops`, which draw dropout from another random stream with
-            the same distribution.
+        exact: Train with PyTorch's reference ops, its default Adam and the usual memory
+            layout (bitwise reproducible with code that uses them, such as
+            NAS-Bench-Graph's) instead of the faster paths (:mod:`~nasforge.train.fastops`,
+            fused Adam, images channels last on a CPU), which draw dropout from another random
+            stream and round differently, with the same distribution.
     """
 
     epochs: int = 200

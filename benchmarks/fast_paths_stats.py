@@ -20,6 +20,7 @@ import datetime as dt
 import statistics
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -28,11 +29,9 @@ from scipy import stats
 
 from _report import header, machine_lines, markdown_table, publish
 from nasforge.spaces.mlp import MlpSpace
-from nasforge.spaces.nb201 import Nb201Hyper, Nb201Space
-from nasforge.tasks.image import load_digits
-from nasforge.tasks.tabular import load_builtin
+from nasforge.spaces.nb201 import Nb201Space
+from nasforge.tasks.base import resolve_task
 from nasforge.train.supervised import train_supervised
-from nasforge.train.trainer import TrainConfig
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "fast_paths_stats.md"
 
@@ -49,39 +48,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     t_all = time.perf_counter()
-    digits, table = load_digits(), load_builtin("digits")
     nb201, mlp = Nb201Space(), MlpSpace()
-    image = TrainConfig(
-        epochs=max(1, round(20 * args.epochs_scale)),
-        lr=0.1,
-        weight_decay=5e-4,
-        optimizer="sgd",
-        momentum=0.9,
-        schedule="cosine",
-        batch_size=64,
-        patience=None,
-    )
-    tab = TrainConfig(
-        epochs=max(1, round(100 * args.epochs_scale)),
-        lr=1e-3,
-        weight_decay=1e-4,
-        optimizer="adam",
-        batch_size=64,
-        patience=20,
-    )
+    images, tables = resolve_task("image:digits"), resolve_task("tabular:digits")
+    image = replace(images.train, epochs=max(1, round(20 * args.epochs_scale)))
+    tab = replace(tables.train, epochs=max(1, round(100 * args.epochs_scale)))
     cases = [
         (
             f"nb201 `{nb201.canonical_key(a)}`, image:digits recipe",
-            lambda a=a: nb201.build(a, digits, Nb201Hyper(channels=8, cells_per_stage=1)),
-            digits,
+            lambda a=a: nb201.build(a, images.task, images.hyper),
+            images.task,
             image,
         )
         for a in (nb201.make(["nor_conv_3x3"] * 6), nb201.sample(np.random.default_rng(1)))
     ] + [
         (
             f"mlp `{mlp.canonical_key(a)}`, tabular:digits recipe",
-            lambda a=a: mlp.build(a, table),
-            table,
+            lambda a=a: mlp.build(a, tables.task),
+            tables.task,
             tab,
         )
         for a in (
@@ -95,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         seconds: dict[bool, float] = {True: 0.0, False: 0.0}
         for seed in range(args.seeds):
             for exact in (True, False):
-                config = TrainConfig(**{**recipe.describe(), "seed": seed, "exact": exact})
+                config = replace(recipe, seed=seed, exact=exact)
                 torch.manual_seed(seed)
                 model = make()
                 start = time.perf_counter()

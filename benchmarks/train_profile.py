@@ -25,21 +25,22 @@ import datetime as dt
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 from torch.profiler import ProfilerActivity, profile
 
 from _report import header, machine_lines, markdown_table, publish
+from nasforge.architecture import Architecture
 from nasforge.benchmarks.nbg_protocol import PROTOCOLS
+from nasforge.spaces.base import SPACES
 from nasforge.spaces.gnn import GnnHyper, GnnSpace
 from nasforge.spaces.mlp import MlpSpace
-from nasforge.spaces.nb201 import Nb201Hyper, Nb201Space
-from nasforge.tasks.image import load_digits
+from nasforge.spaces.nb201 import Nb201Space
+from nasforge.tasks.base import resolve_task
 from nasforge.tasks.node import NodeClassificationTask, load_planetoid
-from nasforge.tasks.tabular import load_builtin
 from nasforge.train.supervised import train_supervised
 from nasforge.train.trainer import TrainConfig, train_node_classifier
 
@@ -119,19 +120,21 @@ def families(data_root: str) -> list[tuple[str, Train, TrainConfig]]:
 
         return run
 
-    digits = load_digits()
-    nb201 = Nb201Space()
-    cell = nb201.make(["nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3"] * 2)
-    table = load_builtin("digits")
-    mlp = MlpSpace()
-    wide = mlp.make(hidden=[256, 256], activation="relu", dropout=0.2, norm="batch")
+    def batch_family(spec: str, arch: Architecture) -> tuple[Train, TrainConfig]:
+        """Train ``arch`` on task ``spec`` with its space and recipe (no early stopping)."""
+        setup = resolve_task(spec)
+        space = SPACES.create(setup.space)
 
-    def batch_family(make: Callable[[], nn.Module], task: object) -> Train:
         def run(config: TrainConfig) -> None:
             torch.manual_seed(0)
-            train_supervised(make(), task, config)  # type: ignore[arg-type]
+            model = space.build(arch, setup.task, setup.hyper)
+            train_supervised(model, setup.task, config)  # type: ignore[arg-type]
 
-        return run
+        return run, replace(setup.train, patience=None)
+
+    cell = Nb201Space().make(["nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3"] * 2)
+    mlp = MlpSpace()
+    wide = mlp.make(hidden=[256, 256], activation="relu", dropout=0.2, norm="batch")
 
     two_gcn = gnn.make([0, 1, 2, 3], ["gcn", "gcn", "skip", "skip"])
     nbg_config = TrainConfig(
@@ -154,22 +157,12 @@ def families(data_root: str) -> list[tuple[str, Train, TrainConfig]]:
             TrainConfig(lr=0.01, weight_decay=5e-4, optimizer="adam", patience=None),
         ),
         (
-            f"nb201 `{nb201.canonical_key(cell)}` on digits (C=8, N=1, SGD, batch 64)",
-            batch_family(lambda: nb201.build(cell, digits, Nb201Hyper(8, 1)), digits),
-            TrainConfig(
-                lr=0.1,
-                weight_decay=5e-4,
-                optimizer="sgd",
-                momentum=0.9,
-                schedule="cosine",
-                batch_size=64,
-                patience=None,
-            ),
+            f"nb201 `{Nb201Space().canonical_key(cell)}` on digits (C=8, N=1, SGD, batch 64)",
+            *batch_family("image:digits", cell),
         ),
         (
             f"mlp `{mlp.canonical_key(wide)}` on the digits table (Adam, batch 64)",
-            batch_family(lambda: mlp.build(wide, table), table),
-            TrainConfig(lr=1e-3, weight_decay=1e-4, optimizer="adam", batch_size=64, patience=None),
+            *batch_family("tabular:digits", wide),
         ),
     ]
 
@@ -178,8 +171,8 @@ def profile_one(
     train: Train, config: TrainConfig, epochs: int, top: int
 ) -> tuple[float, dict[str, float], list[tuple[str, float]]]:
     """(ms per epoch, ms per epoch by kind, top operators by self ms per epoch)."""
-    train(TrainConfig(**{**config.describe(), "epochs": 1}))  # warm-up
-    run = TrainConfig(**{**config.describe(), "epochs": epochs})
+    train(replace(config, epochs=1))  # warm-up
+    run = replace(config, epochs=epochs)
     start = time.perf_counter()
     train(run)
     wall = (time.perf_counter() - start) / epochs * 1e3
@@ -211,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     details: list[str] = []
     for name, train, config in families(args.data_root):
         for path in ("exact", "fast"):
-            cfg = TrainConfig(**{**config.describe(), "exact": path == "exact"})
+            cfg = replace(config, exact=path == "exact")
             wall, by_kind, ranked = profile_one(train, cfg, args.epochs, args.top)
             profiled = sum(by_kind.values()) or 1.0
             summary.append(

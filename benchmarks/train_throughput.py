@@ -40,7 +40,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -54,16 +54,21 @@ from torch_geometric.nn import GCNConv
 from _report import header, machine_lines, markdown_table, publish
 from nasforge.architecture import Architecture
 from nasforge.benchmarks.nbg_protocol import PROTOCOLS
+from nasforge.spaces.base import SPACES
 from nasforge.spaces.gnn import GnnHyper, GnnSpace
 from nasforge.spaces.mlp import MlpSpace
-from nasforge.spaces.nb201 import Nb201Hyper, Nb201Space
-from nasforge.tasks.image import load_digits
+from nasforge.spaces.nb201 import Nb201Space
+from nasforge.tasks.base import resolve_task
 from nasforge.tasks.node import NodeClassificationTask, load_planetoid
 from nasforge.tasks.supervised import SupervisedTask
-from nasforge.tasks.tabular import load_builtin
 from nasforge.train.fastops import exact_ops
 from nasforge.train.supervised import train_supervised
-from nasforge.train.trainer import TrainConfig, make_schedule, train_node_classifier
+from nasforge.train.trainer import (
+    TrainConfig,
+    make_optimizer,
+    make_schedule,
+    train_node_classifier,
+)
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "train_throughput.md"
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "planetoid"
@@ -88,18 +93,16 @@ class ExampleGcn(nn.Module):
         return self.conv2(x, edge_index)  # type: ignore[no-any-return]
 
 
+def reference(config: TrainConfig) -> TrainConfig:
+    """``config`` with ``exact=True``: PyTorch's own ops and optimizer, as a user's loop has."""
+    return replace(config, exact=True)
+
+
 def graph_loop(data: Data, config: TrainConfig) -> Loop:
     """PyG's example loop: a full-batch step, then validation and test accuracy."""
 
     def run(model: nn.Module) -> float:
-        if config.optimizer == "adam":
-            opt: torch.optim.Optimizer = torch.optim.Adam(
-                model.parameters(), lr=config.lr, weight_decay=config.weight_decay
-            )
-        else:
-            opt = torch.optim.SGD(
-                model.parameters(), lr=config.lr, weight_decay=config.weight_decay
-            )
+        opt = make_optimizer(model, reference(config))
         best_val = test_at_best = 0.0
         for _ in range(config.epochs):
             model.train()
@@ -126,18 +129,7 @@ def batch_loop(task: SupervisedTask, config: TrainConfig, *, loader: bool) -> Lo
 
     def run(model: nn.Module) -> float:
         gen = torch.Generator().manual_seed(config.seed)
-        if config.optimizer == "adam":
-            opt: torch.optim.Optimizer = torch.optim.Adam(
-                model.parameters(), lr=config.lr, weight_decay=config.weight_decay
-            )
-        else:
-            opt = torch.optim.SGD(
-                model.parameters(),
-                lr=config.lr,
-                momentum=config.momentum,
-                nesterov=config.momentum > 0,
-                weight_decay=config.weight_decay,
-            )
+        opt = make_optimizer(model, reference(config))
         schedule = make_schedule(opt, config)
         data = TensorDataset(task.x_train, task.y_train)
         batches = DataLoader(data, batch_size=config.batch_size, shuffle=True, generator=gen)
@@ -187,7 +179,7 @@ def nasforge_loops(
     train: Callable[[nn.Module, TrainConfig], float], config: TrainConfig
 ) -> dict[str, Loop]:
     return {
-        "nasforge exact": lambda m: train(m, TrainConfig(**{**config.describe(), "exact": True})),
+        "nasforge exact": lambda m: train(m, reference(config)),
         "nasforge": lambda m: train(m, config),
     }
 
@@ -246,70 +238,60 @@ def graph_cases(data_root: str, epochs: int) -> list[Case]:
     return [gcn, nbg]
 
 
+def batch_case(
+    key: str, title: str, spec: str, models: str, archs: Sequence[Architecture], epochs: int
+) -> Case:
+    """A family trained in mini-batches: task ``spec`` with its own recipe (``epochs``
+    epochs, no early stopping) and space, models ``archs`` (described by ``models``)."""
+    setup = resolve_task(spec)
+    task = setup.task
+    assert isinstance(task, SupervisedTask)
+    space = SPACES.create(setup.space)
+    recipe = replace(setup.train, epochs=epochs, patience=None)
+
+    def train(model: nn.Module, config: TrainConfig) -> float:
+        return train_supervised(model, task, config).test
+
+    return Case(
+        key,
+        title,
+        f"The task's recipe (`{spec}`: {setup.protocol}; {recipe.optimizer} lr {recipe.lr}, "
+        f"weight decay {recipe.weight_decay}, momentum {recipe.momentum}, {recipe.schedule} "
+        f"schedule, batch {recipe.batch_size}, {epochs} epochs, no early stopping); {models}.",
+        epochs,
+        [(space.canonical_key(a), lambda a=a: space.build(a, task, setup.hyper)) for a in archs],
+        {
+            "bare": batch_loop(task, recipe, loader=True),
+            "bare, index slices": batch_loop(task, recipe, loader=False),
+            **nasforge_loops(train, recipe),
+        },
+    )
+
+
 def batch_cases(epochs_scale: float) -> list[Case]:
-    digits = load_digits()
-    nb201 = Nb201Space()
-    hyper = Nb201Hyper(channels=8, cells_per_stage=1)
-    image = TrainConfig(
-        epochs=max(1, round(20 * epochs_scale)),
-        lr=0.1,
-        weight_decay=5e-4,
-        optimizer="sgd",
-        momentum=0.9,
-        schedule="cosine",
-        batch_size=64,
-        patience=None,
-    )
-
-    def supervised(task: SupervisedTask) -> Callable[[nn.Module, TrainConfig], float]:
-        return lambda model, config: train_supervised(model, task, config).test
-
-    conv = nb201.make(["nor_conv_3x3"] * 6)
-    drawn = nb201.sample(np.random.default_rng(0))
-    images = Case(
-        "nb201-digits",
-        "nb201 cells on digits",
-        f"The image task's recipe (`image:digits`): nb201 network C=8, N=1, SGD lr 0.1 "
-        f"momentum 0.9 nesterov, weight decay 5e-4, cosine, batch 64, {image.epochs} epochs; "
-        "the all-3x3-convolution cell and one drawn from the space (seed 0).",
-        image.epochs,
-        [
-            (nb201.canonical_key(a), lambda a=a: nb201.build(a, digits, hyper))
-            for a in (conv, drawn)
-        ],
-        {
-            "bare": batch_loop(digits, image, loader=True),
-            "bare, index slices": batch_loop(digits, image, loader=False),
-            **nasforge_loops(supervised(digits), image),
-        },
-    )
-    table = load_builtin("digits")
-    mlp = MlpSpace()
-    tab = TrainConfig(
-        epochs=max(1, round(100 * epochs_scale)),
-        lr=1e-3,
-        weight_decay=1e-4,
-        optimizer="adam",
-        batch_size=64,
-        patience=None,
-    )
-    wide = mlp.make(hidden=[256, 256], activation="relu", dropout=0.2, norm="batch")
-    drawn_mlp = mlp.sample(np.random.default_rng(0))
-    tables = Case(
-        "mlp-table",
-        "mlp on a table (scikit-learn's digits, 64 features)",
-        f"The tabular task's recipe (`tabular:digits`): Adam lr 1e-3, weight decay 1e-4, batch "
-        f"64, {tab.epochs} epochs (no early stopping); a 2 x 256 ReLU MLP with batch norm and "
-        "dropout 0.2, and one drawn from the space (seed 0).",
-        tab.epochs,
-        [(mlp.canonical_key(a), lambda a=a: mlp.build(a, table)) for a in (wide, drawn_mlp)],
-        {
-            "bare": batch_loop(table, tab, loader=True),
-            "bare, index slices": batch_loop(table, tab, loader=False),
-            **nasforge_loops(supervised(table), tab),
-        },
-    )
-    return [images, tables]
+    nb201, mlp = Nb201Space(), MlpSpace()
+    return [
+        batch_case(
+            "nb201-digits",
+            "nb201 cells on digits",
+            "image:digits",
+            "the all-3x3-convolution cell and one drawn from the space (seed 0)",
+            [nb201.make(["nor_conv_3x3"] * 6), nb201.sample(np.random.default_rng(0))],
+            max(1, round(20 * epochs_scale)),
+        ),
+        batch_case(
+            "mlp-table",
+            "mlp on a table (scikit-learn's digits, 64 features)",
+            "tabular:digits",
+            "a 2 x 256 ReLU MLP with batch norm and dropout 0.2, and one drawn from the space "
+            "(seed 0)",
+            [
+                mlp.make(hidden=[256, 256], activation="relu", dropout=0.2, norm="batch"),
+                mlp.sample(np.random.default_rng(0)),
+            ],
+            max(1, round(100 * epochs_scale)),
+        ),
+    ]
 
 
 def measure(case: Case, repeats: int) -> dict[str, dict[str, list[float]]]:

@@ -13,7 +13,6 @@ from nasforge.train.fastops import (
     exact_ops,
     feature_dropout,
     image_layout,
-    in_layout,
     is_exact,
 )
 
@@ -113,12 +112,15 @@ def test_dropout_module_is_nn_dropout_with_the_faster_mask() -> None:
 
 def test_images_train_channels_last_on_a_cpu_and_the_model_is_handed_back_contiguous() -> None:
     images, table = torch.zeros(8, 3, 5, 5), torch.zeros(8, 3)
-    assert image_layout(images) == torch.channels_last
-    assert image_layout(table) == torch.contiguous_format
-    with exact_ops():
-        assert image_layout(images) == torch.contiguous_format
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
-    with in_layout(net, torch.channels_last):
+    with image_layout(net, table) as layout:
+        assert layout == torch.contiguous_format
+        assert net[0].weight.is_contiguous()
+    with exact_ops(), image_layout(net, images) as layout:
+        assert layout == torch.contiguous_format
+        assert net[0].weight.is_contiguous()
+    with image_layout(net, images) as layout:
+        assert layout == torch.channels_last
         weight = net[0].weight
         assert weight.is_contiguous(memory_format=torch.channels_last)
         assert not weight.is_contiguous()

@@ -169,11 +169,9 @@ class GnnModel(nn.Module):
             if op == "skip":
                 values.append(h)
                 continue
-            if hidden:
+            if hidden:  # else the input features (forwarded by skips), which may be sparse
                 h = dropout(F.relu(norm(h)), self.dropout, self.training)
-                values.append(sparse_forward(op, layer, h, edge_index))
-            else:  # the input features (forwarded by skips), which may be sparse
-                values.append(sparse_forward(op, layer, h, edge_index))
+            values.append(sparse_forward(op, layer, h, edge_index))
         out = self.out(F.relu(torch.cat([values[v] for v in self.leaves], dim=1)))
         return postprocess(out, self.post)  # (N, C) logits
 

@@ -12,7 +12,6 @@ of 1,433). The results equal the layer's forward pass up to floating-point round
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +21,7 @@ from torch.nn import functional as F
 from torch_geometric.nn import ARMAConv, ChebConv, GCNConv, GINConv, GraphConv, SAGEConv
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
-from nasforge.train.fastops import dense, is_exact
+from nasforge.train.fastops import TensorMemo, dense, is_exact
 
 __all__ = ["SPARSE_INPUT_OPS", "sparse_forward"]
 
@@ -96,28 +95,18 @@ def _arma(layer: ARMAConv, x: Tensor, edge_index: Tensor) -> Tensor | None:
 
 
 # a transductive graph is normalised the same way at every call: once is enough
-_norm_cache: tuple[weakref.ref[Tensor], tuple[Any, ...], tuple[Tensor, Tensor]] | None = None
-
-
-def _gcn_norm(layer: GCNConv, edge_index: Tensor, nodes: int, dtype: torch.dtype) -> Any:
-    """``gcn_norm``'s edges and weights for ``layer`` on this graph, computed once per graph
-    (the same tensors ``GCNConv`` computes at every call)."""
-    global _norm_cache
-    key = (edge_index._version, nodes, dtype, layer.improved, layer.add_self_loops, layer.flow)
-    cached = _norm_cache  # one read: another thread may replace it
-    if cached is not None and cached[0]() is edge_index and cached[1] == key:
-        return cached[2]
-    found = gcn_norm(
-        edge_index, None, nodes, layer.improved, layer.add_self_loops, layer.flow, dtype
-    )
-    _norm_cache = (weakref.ref(edge_index), key, found)
-    return found
+_NORMS: TensorMemo[tuple[Tensor, Tensor]] = TensorMemo()
 
 
 def _gcn(layer: GCNConv, x: Tensor, edge_index: Tensor) -> Tensor | None:
     if not layer.normalize or layer.cached or not isinstance(edge_index, Tensor):
         return None
-    edges, weight = _gcn_norm(layer, edge_index, x.size(0), x.dtype)
+    nodes, settings = x.size(0), (layer.improved, layer.add_self_loops, layer.flow)
+    edges, weight = _NORMS.get(  # the tensors GCNConv computes at every call
+        edge_index,
+        (nodes, x.dtype, settings),
+        lambda: gcn_norm(edge_index, None, nodes, *settings, x.dtype),
+    )
     out: Tensor = layer.propagate(edges, x=layer.lin(x), edge_weight=weight)
     return out if layer.bias is None else out + layer.bias
 

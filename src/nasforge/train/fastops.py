@@ -23,9 +23,10 @@ from __future__ import annotations
 import contextvars
 import warnings
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import torch
 from torch import Tensor
@@ -33,12 +34,12 @@ from torch.nn import functional as F
 
 __all__ = [
     "Dropout",
+    "TensorMemo",
     "dense",
     "dropout",
     "exact_ops",
     "feature_dropout",
     "image_layout",
-    "in_layout",
     "is_exact",
 ]
 
@@ -47,6 +48,8 @@ SPARSE_DENSITY = 0.25
 
 # the CSR layout is what these ops need of it, not a beta feature a user should hear about
 warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta", UserWarning)
+
+T = TypeVar("T")
 
 _EXACT: contextvars.ContextVar[bool] = contextvars.ContextVar("nasforge_exact_ops", default=False)
 
@@ -109,23 +112,37 @@ def _csr(rows: Tensor, cols: Tensor, values: Tensor, n: int, f: int) -> Tensor:
     return torch.sparse_csr_tensor(crow, cols, values, (n, f), check_invariants=False)
 
 
-# the features of one task are dropped out every epoch: their layout is found once
-_cache: tuple[weakref.ref[Tensor], int, _Layout | None] | None = None
+class TensorMemo(Generic[T]):
+    """What was computed from one tensor, kept until the tensor is gone or changed in place
+    (a task's features or graph are the same tensor at every epoch). One slot, read once per
+    call: another thread may replace it."""
+
+    def __init__(self) -> None:
+        self._slot: tuple[weakref.ref[Tensor], int, Hashable, T] | None = None
+
+    def get(self, x: Tensor, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``'s value for ``x`` (and ``key``: what else it depends on)."""
+        slot = self._slot
+        if slot is not None and slot[0]() is x and slot[1] == x._version and slot[2] == key:
+            return slot[3]
+        value = compute()
+        self._slot = (weakref.ref(x), x._version, key, value)
+        return value
+
+
+_LAYOUTS: TensorMemo[_Layout | None] = TensorMemo()
 
 
 def _layout(x: Tensor) -> _Layout | None:
     """``x``'s non-zero entries, or None when ``x`` is not sparse enough to gain from them."""
-    global _cache
-    cached = _cache  # one read: another thread may replace it
-    if cached is not None and cached[0]() is x and cached[1] == x._version:
-        return cached[2]
-    layout = None
-    if x.dim() == 2 and x.layout == torch.strided and x.numel():
+
+    def find() -> _Layout | None:
+        if x.dim() != 2 or x.layout != torch.strided or not x.numel():
+            return None
         rows, cols = x.nonzero(as_tuple=True)
-        if rows.numel() <= SPARSE_DENSITY * x.numel():
-            layout = _Layout.of(x, rows, cols)
-    _cache = (weakref.ref(x), x._version, layout)
-    return layout
+        return _Layout.of(x, rows, cols) if rows.numel() <= SPARSE_DENSITY * x.numel() else None
+
+    return _LAYOUTS.get(x, None, find)
 
 
 def feature_dropout(x: Tensor, p: float, training: bool) -> Tensor:
@@ -145,25 +162,19 @@ def feature_dropout(x: Tensor, p: float, training: bool) -> Tensor:
     return layout.kept(keep, 1.0 / (1.0 - p))
 
 
-def image_layout(x: Tensor) -> torch.memory_format:
-    """The memory layout to train on images ``x`` (N, C, H, W) in: channels last on a CPU
-    (oneDNN's convolutions and batch norms are faster there), unless the reference ops are
-    asked for; for other inputs, and on other devices, the usual contiguous layout."""
-    if x.dim() == 4 and x.device.type == "cpu" and not is_exact():
-        return torch.channels_last
-    return torch.contiguous_format
-
-
 @contextmanager
-def in_layout(model: torch.nn.Module, layout: torch.memory_format) -> Iterator[None]:
-    """Hold ``model``'s 4-d weights in ``layout`` within the block, and contiguous again after
-    it (what saving, export and the callers expect)."""
-    if layout == torch.contiguous_format:
-        yield
+def image_layout(model: torch.nn.Module, x: Tensor) -> Iterator[torch.memory_format]:
+    """Train ``model`` on images ``x`` (N, C, H, W) channels last on a CPU (oneDNN's
+    convolutions and batch norms are faster there), unless the reference ops are asked for:
+    within the block its 4-d weights are held in that layout, and contiguous again after it
+    (what saving, export and the callers expect). Yields the layout to give the batches (the
+    usual contiguous one for other inputs, devices, or the reference ops)."""
+    if x.dim() != 4 or x.device.type != "cpu" or is_exact():
+        yield torch.contiguous_format
         return
-    model.to(memory_format=layout)  # type: ignore[call-overload]
+    model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     try:
-        yield
+        yield torch.channels_last
     finally:
         model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
 

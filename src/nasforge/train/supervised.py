@@ -123,8 +123,8 @@ def train_supervised(
     diverged_at: int | None = None
     start = time.perf_counter()
     epoch = 0
-    layout = torch.contiguous_format if config.exact else fastops.image_layout(x)
-    with exact_ops(config.exact), fastops.in_layout(model, layout):  # fast or reference ops
+    # the model's ops and layout: fast, or PyTorch's reference
+    with exact_ops(config.exact), fastops.image_layout(model, x) as layout:
         for epoch in range(1, config.epochs + 1):
             model.train()
             perm = torch.randperm(n, generator=order)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import functools
 import math
 import operator
 import time
@@ -182,26 +181,23 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     """
     params = list(model.parameters())
     if config.optimizer == "adam":
-        make: Callable[..., torch.optim.Optimizer] = functools.partial(
-            torch.optim.Adam, params, lr=config.lr, weight_decay=config.weight_decay
-        )
-    else:
-        make = functools.partial(
-            torch.optim.SGD,
-            params,
-            lr=config.lr,
-            weight_decay=config.weight_decay,
-            momentum=config.momentum,
-            nesterov=config.momentum > 0,
-        )
-    # not SGD's: with momentum it fails once some parameters have a momentum buffer and
-    # others not (a supernet trains only the sampled paths), and it gained little
-    if not config.exact and params and config.optimizer == "adam":
-        try:
-            return make(fused=True)
-        except (RuntimeError, TypeError, ValueError):  # no fused kernel for these here
-            pass
-    return make()
+        # not SGD: fused with momentum it fails once some parameters have a momentum buffer
+        # and others not (a supernet trains only the sampled paths), and it gained little
+        if not config.exact and params:
+            try:
+                return torch.optim.Adam(
+                    params, lr=config.lr, weight_decay=config.weight_decay, fused=True
+                )
+            except (RuntimeError, TypeError, ValueError):  # no fused kernel for these here
+                pass
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(
+        params,
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+        momentum=config.momentum,
+        nesterov=config.momentum > 0,
+    )
 
 
 def make_schedule(

@@ -243,6 +243,7 @@ class Experiment:
             stored = self.store.trials(self.record.id)
             for trial in stored:  # replay history into the fresh strategy
                 self._learn(trial, run.view, run.state)
+            run.view.newest = max((t.number for t in stored), default=-1)
             run.state.retry_check = any(run.view.retryable(t) for t in stored)
             if getattr(self.strategy, "one_shot", False):
                 self._supernet_phase(run, on_phase)
@@ -330,10 +331,16 @@ class Experiment:
         run.last_poll = time.monotonic()
         if self._reap(run.grace, run.heartbeat):
             run.state.retry_check = True
-        for trial in self.store.trials(self.record.id, after=run.view.watermark):
-            if trial.id not in run.view.told:
-                self._learn(trial, run.view, run.state)
-                run.state.retry_check |= run.view.retryable(trial)
+        view = run.view
+        # the trials stored since the last look, and those seen before that were not settled
+        # then (running elsewhere, or lost and to be retried): never the whole history again
+        fresh = self.store.trials(self.record.id, after=view.newest)
+        again = self.store.trials(self.record.id, numbers=view.open) if view.open else []
+        for trial in sorted([*again, *fresh], key=lambda t: t.number):
+            view.newest = max(view.newest, trial.number)
+            if trial.id not in view.told:
+                self._learn(trial, view, run.state)
+                run.state.retry_check |= view.retryable(trial)
 
     def _drop_not_run(self, run: _Run, exc: WorkersUnavailable) -> None:
         """Store the trials in flight as lost before they started: no attempt is charged."""
@@ -610,7 +617,10 @@ class _View:
         self.damaged: set[int] = set()  # ids of trials whose architecture is not the space's
         self.mine: set[int] = set()  # ids of trials this run held
         self.settled: set[int] = set()  # numbers of settled trials
-        self.watermark = -1  # every trial numbered up to this one is settled and seen
+        self.open: set[int] = set()  # numbers of trials seen, not settled
+        # the highest number read from the store by a look at every trial after the last:
+        # trials are stored in number order, so every lower one was there to be read
+        self.newest = -1
 
     def retryable(self, trial: TrialRecord) -> bool:
         """A trial lost with its worker that may still be run again."""
@@ -618,6 +628,8 @@ class _View:
 
     def see(self, trial: TrialRecord) -> None:
         self.numbers.add(trial.number)
+        if trial.number not in self.settled:
+            self.open.add(trial.number)
         self.keys.add(trial.key)
         if not trial.final or self.retryable(trial):
             self.pending.update(self._ids(trial))
@@ -629,8 +641,7 @@ class _View:
     def settle(self, trial: TrialRecord) -> None:
         self.pending.difference_update(self._ids(trial))
         self.settled.add(trial.number)
-        while self.watermark + 1 in self.settled:
-            self.watermark += 1
+        self.open.discard(trial.number)
 
     @staticmethod
     def _ids(trial: TrialRecord) -> tuple[str, ...]:

@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
 from tests.store.mounts import _mount, tmpfs
 
 from nasforge.cli import main
@@ -82,30 +80,48 @@ def test_a_full_disk_stops_the_search_cleanly_and_a_resume_finishes(tmp_path: Pa
 
 
 class _FailingWrites:
-    """A shim under the store's driver: from the ``after``-th write on, every statement that
-    writes a trial fails as a failing disk makes SQLite fail (``disk I/O error``)."""
+    """Connections of the SQLite driver whose writes of a trial fail from the ``after``-th
+    on, as a failing disk makes SQLite fail (``disk I/O error``): every statement the store
+    runs goes through them, through the engine or on the connection it holds."""
 
     def __init__(self, after: int) -> None:
         self.after, self.writes = after, 0
 
-    def __call__(self, conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+    def check(self, statement: str) -> None:
         if statement.lstrip().upper().startswith(("INSERT INTO NASFORGE_TRIALS", "UPDATE")):
             self.writes += 1
             if self.writes >= self.after:
                 raise sqlite3.OperationalError("disk I/O error")
 
+    def connect(self, *args: Any, **kwargs: Any) -> sqlite3.Connection:
+        shim = self
+
+        class Cursor(sqlite3.Cursor):
+            def execute(self, sql: str, *params: Any) -> sqlite3.Cursor:
+                shim.check(sql)
+                return super().execute(sql, *params)
+
+        class Connection(sqlite3.Connection):
+            def cursor(self, factory: Any = Cursor) -> Any:
+                return super().cursor(factory)
+
+            def execute(self, sql: str, *params: Any) -> sqlite3.Cursor:
+                return self.cursor().execute(sql, *params)
+
+        return _CONNECT(*args, **kwargs, factory=Connection)
+
+
+_CONNECT = sqlite3.connect
+
 
 @pytest.mark.parametrize("after", [1, 2, 25, 60])
 def test_an_io_error_mid_search_stops_it_in_one_line_and_loses_nothing(
-    db_path: Path, capsys: pytest.CaptureFixture[str], after: int
+    db_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, after: int
 ) -> None:
     args = [*SEARCH, "--budget", "40trials", "--name", "run", "--db", str(db_path)]
-    shim = _FailingWrites(after)
-    event.listen(Engine, "before_cursor_execute", shim)
-    try:
+    with monkeypatch.context() as patched:
+        patched.setattr(sqlite3.dbapi2, "connect", _FailingWrites(after).connect)
         code = main([*args, "--no-progress"])
-    finally:
-        event.remove(Engine, "before_cursor_execute", shim)
     captured = capsys.readouterr()
     assert code == 1
     line = _one_error_line(captured.err)

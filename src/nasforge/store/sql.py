@@ -9,13 +9,14 @@ import random
 import sqlite3
 import time
 import warnings
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
@@ -34,6 +35,7 @@ from nasforge.store.base import (
     Store,
     TrialRecord,
 )
+from nasforge.store.direct import DirectSqlite, Transaction
 
 __all__ = ["DEFAULT_DB", "SCHEMA_VERSION", "SqlStore", "open_store", "store_target"]
 
@@ -127,12 +129,29 @@ _READ_EXPERIMENTS = sa.select(*(_raw(c) for c in experiments.c))
 
 # Statements built once (their compiled form is cached); values come as parameters.
 _OF_EXPERIMENT = trials.c.experiment_id == sa.bindparam("eid")
+# Queries on a few rows of one key or status carry no ORDER BY: their rows are sorted here,
+# since SQLite, asked to order by number, walks the (experiment, number) index over every trial
+# of the experiment instead of the key's or status's index (O(stored trials) per query).
 _SAME_KEY = _READ_TRIALS.where(_OF_EXPERIMENT, trials.c.key == sa.bindparam("k"))
 _SAME = {
-    "any": _SAME_KEY.order_by(trials.c.number),
-    "none": _SAME_KEY.where(trials.c.fidelity.is_(None)).order_by(trials.c.number),
-    "eq": _SAME_KEY.where(trials.c.fidelity == sa.bindparam("fid")).order_by(trials.c.number),
+    "any": _SAME_KEY,
+    "none": _SAME_KEY.where(trials.c.fidelity.is_(None)),
+    "eq": _SAME_KEY.where(trials.c.fidelity == sa.bindparam("fid")),
 }
+_NEXT_NUMBER = sa.select(sa.func.coalesce(sa.func.max(trials.c.number) + 1, 0)).where(
+    _OF_EXPERIMENT
+)  # the (experiment, number) index answers it in O(log n)
+_PG_KEY_LOCK = sa.select(
+    sa.func.pg_advisory_xact_lock(
+        sa.cast(sa.bindparam("eid"), sa.Integer), sa.func.hashtext(sa.bindparam("k"))
+    )
+)  # held until the transaction ends; keys with the same hash just wait for each other
+_PG_INSERT = (
+    postgresql.insert(trials)
+    .values(number=_NEXT_NUMBER.scalar_subquery())
+    .on_conflict_do_nothing(constraint="uq_trial_number")
+    .returning(trials.c.id, trials.c.number)
+)
 _COUNT = {
     Limit.TRIALS: sa.select(sa.func.count()).where(_OF_EXPERIMENT),
     Limit.ARCHS: sa.select(sa.func.count(sa.distinct(trials.c.key))).where(_OF_EXPERIMENT),
@@ -217,8 +236,40 @@ def _text_of(row: Any, column: str) -> str | None:
     return value
 
 
+class _EngineTransaction:
+    """A :class:`~nasforge.store.direct.Transaction` on an engine connection."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def rows(self, statement: sa.Executable, params: Mapping[str, Any]) -> list[Any]:
+        return list(self._conn.execute(statement, params))
+
+    def rowcount(self, statement: sa.Executable, params: Mapping[str, Any]) -> int:
+        return int(self._conn.execute(statement, params).rowcount)
+
+
+class _Spent(Exception):
+    """Raised inside a reservation to roll it back: the budget is spent."""
+
+
+def _by_number(rows: Iterable[Any]) -> list[Any]:
+    """Trial rows in trial order (see ``_SAME``); a damaged number sorts last."""
+
+    def order(row: Any) -> tuple[int, int, str]:
+        number = row.number
+        return (0, number, "") if _number(number) else (1, 0, str(number))
+
+    return sorted(rows, key=order)
+
+
+_ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"))  # built once: ~2x faster
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, allow_nan=False, separators=(",", ":"))
+    return _ENCODER.encode(value)
 
 
 def _is_url(target: str) -> bool:
@@ -377,16 +428,18 @@ class SqlStore(Store):
             url, durable=durable, busy_timeout=busy_timeout, read_only=self.read_only
         )
         self._writer = self.engine.execution_options(nasforge_write=True)
+        self._direct = (
+            DirectSqlite(self.engine)
+            if self.is_sqlite and url.database not in _MEMORY and not self.read_only
+            else None
+        )  # the loop's writes on a SQLite file (reserve, finish) skip the engine's overhead
         self._reported: set[tuple[str, int | None]] = set()  # damaged rows already warned of
         self._names: dict[int, str] = {}  # experiment names by id, for messages
         # built once: the next free number is computed inside the INSERT, under the write lock
-        next_number = (
-            sa.select(sa.func.coalesce(sa.func.max(trials.c.number) + 1, 0))
-            .where(trials.c.experiment_id == sa.bindparam("eid"))
-            .scalar_subquery()
-        )
         self._insert_trial = (
-            trials.insert().values(number=next_number).returning(trials.c.id, trials.c.number)
+            trials.insert()
+            .values(number=_NEXT_NUMBER.scalar_subquery())
+            .returning(trials.c.id, trials.c.number)
         )
         try:
             self._prepare_schema(create=create)
@@ -667,8 +720,27 @@ class SqlStore(Store):
                 .with_for_update()
             ).first()
 
-    def _insert(self, conn: Connection, params: dict[str, Any]) -> tuple[int, int]:
-        row = conn.execute(self._insert_trial, {"eid": params["experiment_id"], **params}).one()
+    def _write(
+        self, experiment_id: int, work: Callable[[Transaction], T], *, lock: bool = True
+    ) -> T:
+        """Run ``work`` in one write transaction of the experiment's trials (retried while
+        the database is locked): on a SQLite file through the store's held connection (SQLite
+        serialises every writer), otherwise through the engine, serialised with the
+        experiment's other writers unless ``lock`` is false."""
+        direct = self._direct
+        if direct is not None:
+            return self._run(lambda: direct.write(work), write=True)
+
+        def through_engine() -> T:
+            with self._writer.begin() as conn:
+                if lock:
+                    self._lock_experiment(conn, experiment_id)
+                return work(_EngineTransaction(conn))
+
+        return self._run(through_engine, write=True)
+
+    def _insert(self, tx: Transaction, params: dict[str, Any]) -> tuple[int, int]:
+        row = tx.rows(self._insert_trial, {"eid": params["experiment_id"], **params})[0]
         return int(row.id), int(row.number)
 
     def add_trial(
@@ -692,12 +764,7 @@ class SqlStore(Store):
             **self._outcome(result, result.fidelity, finished_at),
         }
 
-        def insert() -> tuple[int, int]:
-            with self._writer.begin() as conn:
-                self._lock_experiment(conn, experiment_id)
-                return self._insert(conn, params)
-
-        trial_id, number = self._run(insert, write=True)
+        trial_id, number = self._write(experiment_id, lambda tx: self._insert(tx, params))
         return self._record(trial_id, number, params, arch)
 
     @staticmethod
@@ -759,42 +826,77 @@ class SqlStore(Store):
         kind = "any" if not dedup_fidelity else "none" if fidelity is None else "eq"
         same = _SAME[kind]
         ids = {"eid": experiment_id, "k": key, "fid": fidelity}
+        # On a server database, processes reserving other architectures do not wait for each
+        # other: a lock on the key alone makes the look-up and the insert of one key atomic,
+        # and the unique trial number orders the inserts. The budget is then exact from the
+        # number where every trial is a distinct architecture (no fidelities in the key).
+        server = self.engine.dialect.name == "postgresql"
+        concurrent = server and (limit is None or limit[0] is Limit.TRIALS or kind == "any")
 
-        def reserve() -> Reservation:
-            with self._writer.begin() as conn:
-                self._lock_experiment(conn, experiment_id)
-                for row in conn.execute(same, ids):
-                    sound = self._sound(row)
-                    if sound is not None:  # a damaged row is passed over, never rewritten
-                        return Reservation(existing=sound)
-                if limit is not None:
-                    used = int(conn.execute(_COUNT[limit[0]], {"eid": experiment_id}).scalar_one())
-                    if used >= limit[1]:
-                        return Reservation(spent=True)
-                now = time.time()
-                params = {
-                    "experiment_id": experiment_id,
-                    "arch": arch.to_dict(),
-                    "key": key,
-                    "attempt": 1,
-                    "owner": owner,
-                    "heartbeat_at": now,
-                    "started_at": now,
-                    "fidelity": fidelity,
-                    "status": Status.RUNNING.value,
-                    "metrics": {},
-                    "test_metrics": {},
-                    "costs": {},
-                    "curve": [],
-                    "error": None,
-                    "finished_at": None,
-                    "wall_time": None,
-                    "lost": False,
-                }
-                trial_id, number = self._insert(conn, params)
+        def reserve(tx: Transaction) -> Reservation:
+            if concurrent:
+                tx.rows(_PG_KEY_LOCK, ids)
+            for row in _by_number(tx.rows(same, ids)):
+                sound = self._sound(row)
+                if sound is not None:  # a damaged row is passed over, never rewritten
+                    return Reservation(existing=sound)
+            if not concurrent and limit is not None and self._spent(tx, experiment_id, limit):
+                return Reservation(spent=True)
+            now = time.time()
+            params = {
+                "experiment_id": experiment_id,
+                "arch": arch.to_dict(),
+                "key": key,
+                "attempt": 1,
+                "owner": owner,
+                "heartbeat_at": now,
+                "started_at": now,
+                "fidelity": fidelity,
+                "status": Status.RUNNING.value,
+                "metrics": {},
+                "test_metrics": {},
+                "costs": {},
+                "curve": [],
+                "error": None,
+                "finished_at": None,
+                "wall_time": None,
+                "lost": False,
+            }
+            if concurrent:
+                trial_id, number = self._insert_numbered(tx, params)
+                if limit is not None and number >= limit[1]:
+                    raise _Spent  # numbers 0..limit-1 are taken: roll the insert back
+            else:
+                trial_id, number = self._insert(tx, params)
             return Reservation(trial=self._record(trial_id, number, params, arch))
 
-        return self._run(reserve, write=True)
+        try:
+            return self._write(experiment_id, reserve, lock=not concurrent)
+        except _Spent:
+            return Reservation(spent=True)
+
+    @staticmethod
+    def _insert_numbered(tx: Transaction, params: dict[str, Any]) -> tuple[int, int]:
+        """Insert with the next free number, without a lock on the experiment: a number
+        taken meanwhile by another process (whose insert is waited for) is passed over."""
+        values = {"eid": params["experiment_id"], **params}
+        while True:
+            rows = tx.rows(_PG_INSERT, values)
+            if rows:
+                return int(rows[0].id), int(rows[0].number)
+
+    @staticmethod
+    def _spent(tx: Transaction, experiment_id: int, limit: tuple[Limit, int]) -> bool:
+        """Whether the experiment's stored trials (or distinct keys) reach ``limit``.
+
+        Trials are numbered from 0 without gaps and never deleted, so fewer numbers than the
+        limit settle it in O(log n); only at the limit are the rows counted (once, at the end
+        of a search, or per trial past it where fidelities repeat keys under an archs budget).
+        """
+        eid = {"eid": experiment_id}
+        if int(tx.rows(_NEXT_NUMBER, eid)[0][0]) < limit[1]:
+            return False
+        return int(tx.rows(_COUNT[limit[0]], eid)[0][0]) >= limit[1]
 
     @staticmethod
     def _mine(trial: TrialRecord) -> dict[str, Any]:
@@ -810,11 +912,7 @@ class SqlStore(Store):
             values["attempt"] = trial.attempt - 1
         params = {**values, "heartbeat_at": finished_at, **self._mine(trial)}
 
-        def update() -> int:
-            with self._writer.begin() as conn:
-                return int(conn.execute(_UPDATE_MINE, params).rowcount)
-
-        if self._run(update, write=True) != 1:
+        if self._write(trial.experiment_id, lambda tx: tx.rowcount(_UPDATE_MINE, params)) != 1:
             return None
         return replace(
             trial,
@@ -886,12 +984,12 @@ class SqlStore(Store):
             trials.c.status == Status.FAILED.value,
             trials.c.lost.is_(True),
             trials.c.attempt <= max_retries,
-        ).order_by(trials.c.number)
+        )
 
         def claim() -> TrialRecord | None:
             with self._writer.begin() as conn:
                 self._lock_experiment(conn, experiment_id)
-                old = next(filter(None, map(self._sound, conn.execute(pick))), None)
+                old = next(filter(None, map(self._sound, _by_number(conn.execute(pick)))), None)
                 if old is None:
                     return None
                 values = {
@@ -1006,11 +1104,13 @@ class SqlStore(Store):
             query = query.where(trials.c.number > after)
         if numbers is not None:
             query = query.where(trials.c.number.in_(sorted({int(n) for n in numbers})))
-        query = query.order_by(trials.c.number)
+        if status is None:
+            query = query.order_by(trials.c.number)
 
         def fetch() -> list[Any]:
             with self.engine.connect() as conn:
-                return list(conn.execute(query).all())
+                rows = conn.execute(query)
+                return list(rows) if status is None else _by_number(rows)
 
         return [t for t in map(self._sound, self._run(fetch)) if t is not None]
 
@@ -1105,6 +1205,8 @@ class SqlStore(Store):
         return self._run(check)
 
     def close(self) -> None:
+        if self._direct is not None:
+            self._direct.close()
         self.engine.dispose()
 
 

@@ -1,0 +1,176 @@
+"""The search loop's hot writes on a SQLite file, run on one held driver connection.
+
+Each trial costs the loop two transactions (reserve the trial, store its result). Through
+the engine, each statement pays for a pool checkout, connection events, a compiled-cache
+look-up and a result proxy: about five times what SQLite itself spends on these statements.
+:class:`DirectSqlite` runs the same SQLAlchemy statements, compiled once for SQLite's dialect,
+on a driver connection that the store holds for its lifetime, inside ``BEGIN IMMEDIATE`` ...
+``COMMIT`` as the engine's writer does. The connection comes from the engine, so it carries the
+same settings (journal mode, synchronous level, busy timeout); driver errors are raised as the
+engine raises them (:class:`sqlalchemy.exc.DBAPIError` subclasses), so the store's retries and
+messages apply unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections import namedtuple
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.sql.expression import Executable
+
+__all__ = ["Cursor", "DirectSqlite", "Transaction"]
+
+T = TypeVar("T")
+
+
+class Statement:
+    """A statement compiled once: its SQL text, and how to bind its parameters (in order,
+    each through its type's bind processor, as the engine binds it: JSON serialised with the
+    engine's serializer, booleans as integers)."""
+
+    __slots__ = ("binds", "source", "sql")
+
+    def __init__(self, source: Executable, engine: Engine, columns: Iterable[str]) -> None:
+        dialect = engine.dialect
+        compiled = source.compile(dialect=dialect, column_keys=list(columns))  # type: ignore[attr-defined]
+        self.source = source
+        self.sql = str(compiled)
+        binds = [compiled.binds[name] for name in compiled.positiontup or ()]
+        # (name, type's processor, value of a literal the statement carries, e.g. ``max + 1``)
+        self.binds = tuple(
+            (b.key, b.type.bind_processor(dialect), _MISSING if b.required else b.effective_value)
+            for b in binds
+        )
+
+    def values(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
+        out = []
+        for name, convert, literal in self.binds:
+            value = params[name] if literal is _MISSING or name in params else literal
+            out.append(value if convert is None else convert(value))
+        return tuple(out)
+
+
+_MISSING = object()
+
+
+class Transaction(Protocol):
+    """What a write transaction runs statements with: SQLAlchemy statements and parameters,
+    as given to ``Connection.execute``."""
+
+    def rows(self, statement: Executable, params: Mapping[str, Any]) -> list[Any]:
+        """The rows ``statement`` returns, each with its columns as attributes."""
+
+    def rowcount(self, statement: Executable, params: Mapping[str, Any]) -> int:
+        """How many rows ``statement`` changed."""
+
+
+class Cursor:
+    """The :class:`Transaction` of :meth:`DirectSqlite.write`."""
+
+    __slots__ = ("_conn", "_direct")
+
+    def __init__(self, direct: DirectSqlite, conn: sqlite3.Connection) -> None:
+        self._direct = direct
+        self._conn = conn
+
+    def _run(self, statement: Executable, params: Mapping[str, Any]) -> sqlite3.Cursor:
+        compiled = self._direct.statement(statement, params)
+        return _execute(self._conn, compiled.sql, compiled.values(params))
+
+    def rows(self, statement: Executable, params: Mapping[str, Any]) -> list[Any]:
+        """The rows ``statement`` returns, each with its columns as attributes."""
+        cursor = self._run(statement, params)
+        row = _row_type(tuple(d[0] for d in cursor.description or ()))
+        return [row._make(values) for values in cursor.fetchall()]
+
+    def rowcount(self, statement: Executable, params: Mapping[str, Any]) -> int:
+        """How many rows ``statement`` changed."""
+        return int(self._run(statement, params).rowcount)
+
+
+class DirectSqlite:
+    """One driver connection of ``engine`` (a SQLite file), held for the loop's writes.
+
+    Thread-safe: a lock serialises the transactions of threads sharing the store. The
+    connection is taken from the engine on first use and handed back by :meth:`close`.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._lock = threading.Lock()
+        self._proxy: Any = None
+        self._statements: dict[tuple[int, tuple[str, ...]], Statement] = {}
+
+    def statement(self, statement: Executable, params: Mapping[str, Any]) -> Statement:
+        """``statement`` compiled for SQLite, once per statement and parameter names (an
+        INSERT or UPDATE sets the columns named by its parameters)."""
+        key = (id(statement), tuple(params))
+        found = self._statements.get(key)
+        if found is None or found.source is not statement:
+            found = self._statements[key] = Statement(statement, self.engine, key[1])
+        return found
+
+    def write(self, work: Callable[[Transaction], T]) -> T:
+        """Run ``work`` in one ``BEGIN IMMEDIATE`` ... ``COMMIT`` transaction (rolled back
+        if it raises)."""
+        with self._lock:
+            if self._proxy is None:
+                try:
+                    self._proxy = self.engine.raw_connection()
+                except sqlite3.Error as exc:
+                    raise _as_engine_error("connect", exc) from None
+            conn: sqlite3.Connection = self._proxy.driver_connection
+            try:
+                _execute(conn, "BEGIN IMMEDIATE", ())
+                out = work(Cursor(self, conn))
+                _execute(conn, "COMMIT", ())
+                return out
+            except BaseException:
+                if conn.in_transaction:
+                    try:
+                        conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        self._drop()  # a connection that cannot roll back is not reused
+                raise
+
+    def _drop(self) -> None:
+        proxy, self._proxy = self._proxy, None
+        if proxy is not None:
+            with contextlib.suppress(Exception):  # it is discarded either way
+                proxy.invalidate()
+
+    def close(self) -> None:
+        """Hand the connection back to the engine's pool."""
+        with self._lock:
+            proxy, self._proxy = self._proxy, None
+            if proxy is not None:
+                proxy.close()
+
+
+_ROW_TYPES: dict[tuple[str, ...], Any] = {}
+
+
+def _row_type(names: tuple[str, ...]) -> Any:
+    row = _ROW_TYPES.get(names)
+    if row is None:
+        row = _ROW_TYPES[names] = namedtuple("Row", names)
+    return row
+
+
+def _execute(conn: sqlite3.Connection, sql: str, values: Sequence[Any]) -> sqlite3.Cursor:
+    try:
+        return conn.execute(sql, values)
+    except sqlite3.Error as exc:
+        raise _as_engine_error(sql, exc) from None
+
+
+def _as_engine_error(sql: str, exc: sqlite3.Error) -> sa.exc.StatementError:
+    """``exc`` as the engine raises a driver error (``OperationalError`` for a locked or
+    failing database, and so on), with the driver's exception as ``orig``."""
+    return sa.exc.DBAPIError.instance(sql, None, exc, sqlite3.Error)

@@ -138,6 +138,50 @@ def test_resumed_search_continues_the_uninterrupted_one(tmp_path: Path) -> None:
     assert resumed == straight
 
 
+@pytest.mark.parametrize("retrain_every", [1, 3])
+def test_a_fit_uses_the_best_half_and_the_most_recent_within_its_window(
+    retrain_every: int,
+) -> None:
+    space = GnnSpace()
+    ev = EncodingEvaluator(space, fail_if="gat")
+    strategy = Bananas(
+        space, objective=OBJ, seed=0, n_init=4, fit_window=8, retrain_every=retrain_every
+    )
+    drive(strategy, ev, 40)
+    n = len(strategy._order)
+    size = n - (n - strategy.n_init) % retrain_every
+    first = strategy._order[:size]
+    ranked = sorted(first, key=lambda k: (-strategy._results[k][1], k))
+    best = ranked[:4]
+    recent = [k for k in reversed(first) if k not in best][:4]
+    assert strategy._fit_keys(size) == sorted(best + recent)
+    # at most fit_window results: all of them, as without a window
+    assert strategy._fit_keys(8) == sorted(strategy._order[:8])
+    # the parents are the best finite results, kept ranked as results are told
+    parents = [k for k in ranked if strategy._results[k][1] > -math.inf][:5]
+    assert [k for k, _ in strategy._parents()] == parents
+
+
+def test_a_window_larger_than_the_history_proposes_as_no_window() -> None:
+    ev = NasBenchGraphEvaluator(dataset="cora")
+
+    def keys(**options: Any) -> list[str]:
+        return drive(Bananas(ev.space, objective=OBJ, seed=2, n_init=5, **options), ev, 25)
+
+    assert keys(fit_window=25) == keys(fit_window=None)
+    assert keys(fit_window=10) != keys(fit_window=None)
+
+
+def test_the_default_window_is_not_stored_so_earlier_experiments_resume() -> None:
+    default = Bananas(GnnSpace(), objective=OBJ, seed=0)
+    assert "fit_window" not in default.options()
+    assert default.fit_window == 1000
+    other = Bananas(GnnSpace(), objective=OBJ, seed=0, fit_window=None)
+    assert other.options()["fit_window"] is None
+    again = Bananas(GnnSpace(), objective=OBJ, seed=0, **other.options())
+    assert again.fit_window is None
+
+
 # -- failures and exhaustion ----------------------------------------------------------------
 def test_failed_results_do_not_break_fitting(tmp_path: Path) -> None:
     space = GnnSpace()
@@ -231,6 +275,8 @@ def test_path_encoding_needs_a_space_that_has_one() -> None:
         ({"n_mutate_parents": 0}, "n_mutate_parents must be an integer >= 1, got 0"),
         ({"retrain_every": 0}, "retrain_every must be an integer >= 1, got 0"),
         ({"retrain_every": True}, "retrain_every must be an integer >= 1, got True"),
+        ({"fit_window": 1}, "fit_window must be an integer >= 2, got 1"),
+        ({"fit_window": 2.5}, "fit_window must be an integer >= 2, got 2.5"),
     ],
 )
 def test_bad_options_are_refused(options: dict[str, Any], message: str) -> None:

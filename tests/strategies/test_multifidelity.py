@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 from tests.strategies.test_conformance import CountingEvaluator
 
@@ -15,6 +17,8 @@ from nasforge.errors import ConfigError
 from nasforge.evaluators.benchmark import NasBenchGraphEvaluator
 from nasforge.experiment import Experiment
 from nasforge.objective import Objective
+from nasforge.result import Result
+from nasforge.spaces.gnn import GnnSpace
 from nasforge.store.sql import SqlStore
 from nasforge.strategies.multifidelity import rungs
 
@@ -139,3 +143,68 @@ def test_bad_options() -> None:
             seed=0,
             options={"min_fidelity": 50, "max_fidelity": 10},
         )
+
+
+# -- bookkeeping kept as results arrive (the loop at scale) ------------------------------------
+def _drive_async(strategy: Any, steps: int, check: Any) -> None:
+    """Ask and tell ``steps`` times with up to 4 trials in flight, told out of order, with
+    ties and failures; ``check(strategy)`` runs before every proposal and may return the
+    (key, fidelity) the proposal must be."""
+    import zlib
+    from dataclasses import replace as with_fidelity
+
+    space = strategy.space
+    rng = np.random.default_rng(0)
+    flight: list[tuple[Any, str, int]] = []
+    for step in range(steps):
+        expected = check(strategy)
+        (arch,) = strategy.ask(1)
+        fidelity = strategy.fidelity_for(arch)
+        flight.append((arch, space.canonical_key(arch), fidelity))
+        if expected is not None:
+            assert (flight[-1][1], fidelity) == expected
+        while len(flight) > 4 or (flight and step % 5 == 0):
+            arch, key, fid = flight.pop(int(rng.integers(len(flight))))
+            if "gat" in key and fid == strategy.ladder[0]:
+                result = Result.failed("gat fails at the lowest rung")
+            else:
+                value = round((zlib.crc32(key.encode()) % 1000) / 1000 * fid / 27, 2)
+                result = Result(metrics={"val_acc": value})
+            strategy.tell(arch, with_fidelity(result, fidelity=fid))
+            if step % 5:
+                break
+
+
+@pytest.mark.parametrize("name", ["hyperband", "successive-halving"])
+def test_open_brackets_are_those_rebuilt_from_scratch(name: str) -> None:
+    def check(strategy: Any) -> None:
+        opened = strategy._brackets()
+        full = strategy._brackets_from_scratch()
+        assert [(b.base, b.members) for b in full[len(full) - len(opened) :]] == [
+            (b.base, b.members) for b in opened
+        ]
+        assert strategy._n_closed == len(full) - len(opened)
+
+    strategy = make_strategy(name, GnnSpace(), objective=Objective("val_acc"), seed=3)
+    _drive_async(strategy, 600, check)
+    assert strategy._n_closed > 5  # brackets were closed and kept out
+
+
+def test_asha_promotes_what_a_sort_of_each_rung_gives() -> None:
+    """The paper's rule, by sorting every rung: the best not-yet-promoted architecture of
+    the highest rung where it is among the top 1/eta."""
+    promotions = []
+
+    def expect(strategy: Any) -> tuple[str, int] | None:
+        for rung in range(len(strategy.ladder) - 2, -1, -1):
+            finished = list(strategy.results[rung])
+            top = strategy._top(rung, finished, len(finished) // strategy.eta)
+            waiting = [k for k in top if not strategy._known(rung + 1, k)]
+            if waiting:
+                promotions.append(waiting[0])
+                return waiting[0], strategy.ladder[rung + 1]
+        return None
+
+    strategy = make_strategy("asha", GnnSpace(), objective=Objective("val_acc"), seed=3)
+    _drive_async(strategy, 600, expect)
+    assert len(promotions) > 50

@@ -20,6 +20,7 @@ References:
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -156,12 +157,55 @@ class Asha(_MultiFidelity):
 
     name = "asha"
 
+    def __init__(self, space: SearchSpace, **options: Any) -> None:
+        super().__init__(space, **options)
+        # Kept as results arrive, so that a proposal costs O(log n) per rung rather than a
+        # sort of the rung: per rung, its finite results ranked (-score, arrival, key), and
+        # the same for those not yet promoted (not known at the next rung).
+        self._ranked: list[list[tuple[float, int, str]]] = [[] for _ in self.ladder]
+        self._open: list[list[tuple[float, int, str]]] = [[] for _ in self.ladder]
+        self._entry: list[dict[str, tuple[float, int, str]]] = [{} for _ in self.ladder]
+
+    def _observe(self, arch: Architecture, key: str, score: float) -> None:
+        known = [key in r for r in self.results]
+        super()._observe(arch, key, score)
+        for k, results in enumerate(self.results):
+            if known[k] or key not in results:
+                continue  # the result that arrived is at rung k
+            self._promoted(k, key)
+            if score > -math.inf:
+                entry = (-score, len(results) - 1, key)
+                self._entry[k][key] = entry
+                bisect.insort(self._ranked[k], entry)
+                if k + 1 < len(self.ladder) and not self._known(k + 1, key):
+                    bisect.insort(self._open[k], entry)
+
+    def _submit(self, arch: Architecture, rung: int) -> Architecture:
+        out = super()._submit(arch, rung)
+        self._promoted(rung, self.space.canonical_key(arch))
+        return out
+
+    def _promoted(self, rung: int, key: str) -> None:
+        """``key`` is known at ``rung``: it no longer waits for promotion below it."""
+        if rung == 0:
+            return
+        entry = self._entry[rung - 1].get(key)
+        if entry is None:
+            return
+        waiting = self._open[rung - 1]
+        i = bisect.bisect_left(waiting, entry)
+        if i < len(waiting) and waiting[i] == entry:
+            del waiting[i]
+
     def _propose(self) -> Architecture | None:
         for rung in range(len(self.ladder) - 2, -1, -1):
-            finished = list(self.results[rung])
-            for key in self._top(rung, finished, len(finished) // self.eta):
-                if not self._known(rung + 1, key):
-                    return self._submit(self.arch_of[key], rung + 1)
+            waiting = self._open[rung]
+            if not waiting:
+                continue
+            # the best not promoted, if it is among the top 1/eta of the rung's results
+            best = waiting[0]
+            if bisect.bisect_left(self._ranked[rung], best) < len(self.results[rung]) // self.eta:
+                return self._submit(self.arch_of[best[2]], rung + 1)
         return self._new(0)
 
 
@@ -190,6 +234,40 @@ class Hyperband(_MultiFidelity):
 
     name = "hyperband"
 
+    def __init__(self, space: SearchSpace, **options: Any) -> None:
+        super().__init__(space, **options)
+        # Kept as results arrive, so that a proposal does not rebuild every bracket of the
+        # search: per rung, the keys that first appeared there with a result, in order of
+        # arrival (what _brackets_from_scratch reads from the results), and the leading
+        # brackets that are closed (every member has its last result: no more work).
+        self._first_rung: dict[str, int] = {}
+        self._result_starters: list[list[str]] = [[] for _ in self.ladder]
+        self._n_closed = 0
+        self._closed_used: defaultdict[int, int] = defaultdict(int)
+
+    def _observe(self, arch: Architecture, key: str, score: float) -> None:
+        super()._observe(arch, key, score)
+        rung = next((r for r, results in enumerate(self.results) if key in results), None)
+        if rung is None:
+            return
+        first = self._first_rung.get(key)
+        if first is None:
+            self._first_rung[key] = rung
+            self._result_starters[rung].append(key)
+        elif rung < first:  # a result below its first (another process's): rebuild
+            self._rebuild_starters()
+
+    def _rebuild_starters(self) -> None:
+        self._first_rung.clear()
+        self._result_starters = [[] for _ in self.ladder]
+        for rung, results in enumerate(self.results):
+            for key in results:
+                if key not in self._first_rung:
+                    self._first_rung[key] = rung
+                    self._result_starters[rung].append(key)
+        self._n_closed = 0
+        self._closed_used.clear()
+
     def _bracket_types(self) -> list[int]:
         top = len(self.ladder) - 1
         return list(range(top, -1, -1))  # s = K .. 0: base rung K - s
@@ -202,7 +280,54 @@ class Hyperband(_MultiFidelity):
         return _Bracket(base=top - s, size=size)
 
     def _brackets(self) -> list[_Bracket]:
-        """Rebuild the brackets from results and pending proposals, in order of arrival."""
+        """The brackets not closed, built from results and pending proposals in order of
+        arrival as :meth:`_brackets_from_scratch` builds them all; the closed ones before them
+        are counted once and kept out (they can give no more work)."""
+        top = len(self.ladder)
+        pending = {
+            rung: sorted(k for k in keys if self._first_rung.get(k, top) > rung)
+            for rung, keys in self._pending.items()
+            if keys
+        }  # keys in flight at the rung where they first appear, after those with results
+
+        def queued(rung: int) -> int:
+            return len(self._result_starters[rung]) + len(pending.get(rung, ()))
+
+        def take(rung: int, start: int, count: int) -> list[str]:
+            done = self._result_starters[rung]
+            out = done[start : start + count]
+            if len(out) < count:
+                lo = max(0, start - len(done))
+                out += pending.get(rung, [])[lo : lo + count - len(out)]
+            return out
+
+        brackets: list[_Bracket] = []
+        used = defaultdict(int, self._closed_used)
+        index = self._n_closed
+        while True:
+            bracket = self._bracket(index)
+            members = take(bracket.base, used[bracket.base], bracket.size)
+            used[bracket.base] += len(members)
+            bracket.members.append(members)
+            brackets.append(bracket)
+            index += 1
+            if len(members) < bracket.size and all(used[r] >= queued(r) for r in range(top)):
+                break
+        while len(brackets) > 1 and self._closed(brackets[0]):
+            bracket = brackets.pop(0)
+            self._n_closed += 1
+            self._closed_used[bracket.base] += bracket.size
+        return brackets
+
+    def _closed(self, bracket: _Bracket) -> bool:
+        """Whether a full ``bracket`` has every member's result at its last stage."""
+        if len(bracket.members[0]) < bracket.size:
+            return False
+        rung, members = self._stage(bracket)
+        return rung == len(self.ladder) - 1 and all(k in self.results[rung] for k in members)
+
+    def _brackets_from_scratch(self) -> list[_Bracket]:
+        """Every bracket, rebuilt from results and pending proposals, in order of arrival."""
         starters: defaultdict[int, list[str]] = defaultdict(list)  # base rung -> keys
         seen: set[str] = set()
         for rung in range(len(self.ladder)):

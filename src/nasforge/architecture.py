@@ -14,10 +14,15 @@ __all__ = ["Architecture", "Gene"]
 Gene = int | float | str | bool | tuple["Gene", ...]
 
 
+_SCALARS = (bool, int, float, str)
+
+
 def _freeze(value: Any, path: str) -> Gene:
-    if isinstance(value, bool | int | float | str):
+    if isinstance(value, _SCALARS):
         return value
     if isinstance(value, list | tuple):
+        if all(isinstance(v, _SCALARS) for v in value):  # flat, the usual gene: no recursion
+            return tuple(value)
         return tuple(_freeze(v, f"{path}[{i}]") for i, v in enumerate(value))
     raise InvalidArchitectureError(
         f"gene {path} has type {type(value).__name__}; accepted: int, float, str, bool "

@@ -412,7 +412,8 @@ class GnnSpace(SearchSpace):
             key = _canonical_form(new_links, new_ops)
             if key not in seen:
                 seen.add(key)
-                out.append(Architecture.create(self.name, links=new_links, ops=new_ops))
+                # genes already frozen (tuples of ints and strings) and in create's order
+                out.append(Architecture(self.name, (("links", new_links), ("ops", new_ops))))
         return out
 
     # -- enumeration and encodings -----------------------------------------------------------

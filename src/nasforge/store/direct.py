@@ -44,7 +44,7 @@ class Statement:
         binds = [compiled.binds[name] for name in compiled.positiontup or ()]
         # (name, type's processor, value of a literal the statement carries, e.g. ``max + 1``)
         self.binds = tuple(
-            (b.key, b.type.bind_processor(dialect), _MISSING if b.required else b.effective_value)
+            (b.key, _processor(b.type, dialect), _MISSING if b.required else b.effective_value)
             for b in binds
         )
 
@@ -57,6 +57,23 @@ class Statement:
 
 
 _MISSING = object()
+
+
+def _processor(kind: sa.types.TypeEngine[Any], dialect: Any) -> Callable[[Any], Any] | None:
+    """The type's bind processor; for JSON, empty objects and lists (most of a reserved
+    trial's columns) answered without the serializer: its text for them is ``{}`` and ``[]``."""
+    process = kind.bind_processor(dialect)
+    if process is None or not isinstance(kind, sa.JSON):
+        return process
+
+    def json_text(value: Any) -> Any:
+        if type(value) is dict and not value:
+            return "{}"
+        if type(value) is list and not value:
+            return "[]"
+        return process(value)
+
+    return json_text
 
 
 class Transaction(Protocol):

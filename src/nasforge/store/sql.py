@@ -140,7 +140,7 @@ _SAME = {
 }
 _NEXT_NUMBER = sa.select(sa.func.coalesce(sa.func.max(trials.c.number) + 1, 0)).where(
     _OF_EXPERIMENT
-)  # the (experiment, number) index answers it in O(log n)
+)  # the (experiment, number) index answers it in O(log n); inside the INSERT
 _PG_KEY_LOCK = sa.select(
     sa.func.pg_advisory_xact_lock(
         sa.cast(sa.bindparam("eid"), sa.Integer), sa.func.hashtext(sa.bindparam("k"))
@@ -152,9 +152,10 @@ _PG_INSERT = (
     .on_conflict_do_nothing(constraint="uq_trial_number")
     .returning(trials.c.id, trials.c.number)
 )
-_COUNT = {
-    Limit.TRIALS: sa.select(sa.func.count()).where(_OF_EXPERIMENT),
-    Limit.ARCHS: sa.select(sa.func.count(sa.distinct(trials.c.key))).where(_OF_EXPERIMENT),
+_OTHERS = sa.and_(_OF_EXPERIMENT, trials.c.id != sa.bindparam("own"))
+_COUNT = {  # what a budget counts, but for the row just inserted
+    Limit.TRIALS: sa.select(sa.func.count()).where(_OTHERS),
+    Limit.ARCHS: sa.select(sa.func.count(sa.distinct(trials.c.key))).where(_OTHERS),
 }
 _MINE = sa.and_(
     trials.c.id == sa.bindparam("tid"),
@@ -840,8 +841,6 @@ class SqlStore(Store):
                 sound = self._sound(row)
                 if sound is not None:  # a damaged row is passed over, never rewritten
                     return Reservation(existing=sound)
-            if not concurrent and limit is not None and self._spent(tx, experiment_id, limit):
-                return Reservation(spent=True)
             now = time.time()
             params = {
                 "experiment_id": experiment_id,
@@ -864,10 +863,18 @@ class SqlStore(Store):
             }
             if concurrent:
                 trial_id, number = self._insert_numbered(tx, params)
-                if limit is not None and number >= limit[1]:
-                    raise _Spent  # numbers 0..limit-1 are taken: roll the insert back
             else:
                 trial_id, number = self._insert(tx, params)
+            # trials are numbered from 0 without gaps and never deleted: a number below the
+            # limit settles it in O(1); at the limit, the trials or architectures stored before
+            # this one are counted (once, at the end of a search; per reservation past it only
+            # where fidelities repeat keys under an archs budget), and the insert rolled back
+            if (
+                limit is not None
+                and number >= limit[1]
+                and (concurrent or self._spent(tx, experiment_id, limit, trial_id))
+            ):
+                raise _Spent
             return Reservation(trial=self._record(trial_id, number, params, arch))
 
         try:
@@ -886,17 +893,13 @@ class SqlStore(Store):
                 return int(rows[0].id), int(rows[0].number)
 
     @staticmethod
-    def _spent(tx: Transaction, experiment_id: int, limit: tuple[Limit, int]) -> bool:
-        """Whether the experiment's stored trials (or distinct keys) reach ``limit``.
-
-        Trials are numbered from 0 without gaps and never deleted, so fewer numbers than the
-        limit settle it in O(log n); only at the limit are the rows counted (once, at the end
-        of a search, or per trial past it where fidelities repeat keys under an archs budget).
-        """
-        eid = {"eid": experiment_id}
-        if int(tx.rows(_NEXT_NUMBER, eid)[0][0]) < limit[1]:
-            return False
-        return int(tx.rows(_COUNT[limit[0]], eid)[0][0]) >= limit[1]
+    def _spent(
+        tx: Transaction, experiment_id: int, limit: tuple[Limit, int], inserted: int
+    ) -> bool:
+        """Whether the trials (or distinct keys) stored before row ``inserted`` reach
+        ``limit``."""
+        found = tx.rows(_COUNT[limit[0]], {"eid": experiment_id, "own": inserted})
+        return int(found[0][0]) >= limit[1]
 
     @staticmethod
     def _mine(trial: TrialRecord) -> dict[str, Any]:

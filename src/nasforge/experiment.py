@@ -439,7 +439,8 @@ class Experiment:
         """
         if trial.id in view.damaged:
             return
-        if trial.id not in view.told:
+        asked_here = trial.id in view.mine and trial.id not in state.taken_up  # validated
+        if trial.id not in view.told and not asked_here:
             damage = foreign_arch(self.space, self.record.name, trial)
             if damage is not None:
                 view.damaged.add(trial.id)

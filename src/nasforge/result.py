@@ -27,6 +27,8 @@ class Status(StrEnum):
 def _number(value: Any) -> float | None:
     """``value`` as a float if it is a real number (a numpy or a one-element torch scalar
     too); ``None`` for anything else, text and booleans included."""
+    if type(value) is float:  # the usual case, before the slower ABC check
+        return value
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         return float(value)
     item = getattr(value, "item", None)  # numpy arrays and torch tensors of one element

@@ -143,6 +143,36 @@ def _canonical_form(links: Links, ops: Ops) -> str:
     return _Tree(links, ops).form[0]
 
 
+@lru_cache(maxsize=20_000)
+def _neighbors(
+    name: str, space_ops: Ops, n_nodes: int, links: Links, ops: Ops
+) -> tuple[Architecture, ...]:
+    """One architecture per canonical class one gene edit away (see :func:`_edits`)."""
+    seen = {_canonical_form(links, ops)}
+    out: list[Architecture] = []
+    for new_links, new_ops in _edits(space_ops, n_nodes, links, ops):
+        if all(op == "skip" for op in new_ops):
+            continue
+        key = _canonical_form(new_links, new_ops)
+        if key not in seen:
+            seen.add(key)
+            # genes already frozen (tuples of ints and strings) and in create's order
+            out.append(Architecture(name, (("links", new_links), ("ops", new_ops))))
+    return tuple(out)
+
+
+def _edits(space_ops: Ops, n_nodes: int, links: Links, ops: Ops) -> Iterator[tuple[Links, Ops]]:
+    """Every single-gene change (valid or not), in a fixed order."""
+    for i in range(1, n_nodes):
+        for value in range(i + 1):
+            if value != links[i]:
+                yield (*links[:i], value, *links[i + 1 :]), ops
+    for i in range(n_nodes):
+        for op in space_ops:
+            if op != ops[i]:
+                yield links, (*ops[:i], op, *ops[i + 1 :])
+
+
 class GnnSpace(SearchSpace):
     """The NAS-Bench-Graph macro space (genes ``links`` and ``ops``); its models are PyG node
     classifiers (:mod:`nasforge.spaces.gnn_model`) with :class:`GnnHyper` settings.
@@ -384,17 +414,6 @@ class GnnSpace(SearchSpace):
         links, ops = self._random_genes(rng)
         return Architecture.create(self.name, links=links, ops=ops)
 
-    def _edits(self, links: Links, ops: Ops) -> Iterator[tuple[Links, Ops]]:
-        """Every single-gene change (valid or not), in a fixed order."""
-        for i in range(1, self.n_nodes):
-            for value in range(i + 1):
-                if value != links[i]:
-                    yield (*links[:i], value, *links[i + 1 :]), ops
-        for i in range(self.n_nodes):
-            for op in self.ops:
-                if op != ops[i]:
-                    yield links, (*ops[:i], op, *ops[i + 1 :])
-
     def mutate(self, arch: Architecture, rng: np.random.Generator) -> Architecture:
         candidates = self.neighbors(arch)
         if not candidates:  # only possible in degenerate spaces
@@ -403,18 +422,8 @@ class GnnSpace(SearchSpace):
 
     def neighbors(self, arch: Architecture) -> list[Architecture]:
         links, ops = self.genes(arch)
-        own = _canonical_form(links, ops)
-        seen = {own}
-        out: list[Architecture] = []
-        for new_links, new_ops in self._edits(links, ops):
-            if all(op == "skip" for op in new_ops):
-                continue
-            key = _canonical_form(new_links, new_ops)
-            if key not in seen:
-                seen.add(key)
-                # genes already frozen (tuples of ints and strings) and in create's order
-                out.append(Architecture(self.name, (("links", new_links), ("ops", new_ops))))
-        return out
+        # remembered per genotype: evolution mutates each member of its population many times
+        return list(_neighbors(self.name, self.ops, self.n_nodes, links, ops))
 
     # -- enumeration and encodings -----------------------------------------------------------
     def _all_genes(self) -> Iterator[tuple[Links, Ops]]:

@@ -32,7 +32,7 @@ from nasforge.spaces.base import SearchSpace
 from nasforge.spaces.mlp import MlpSpace
 from nasforge.store.sql import SqlStore
 
-WINDOWS = ((1, 100), (901, 1000), (9_901, 10_000), (99_901, 100_000))
+WINDOWS = ((1, 100), (901, 1000), (1_901, 2_000), (9_901, 10_000), (99_901, 100_000))
 """Trial windows (1-based, inclusive) whose per-trial times are reported."""
 
 GOAL_GROWTH = 1.2
@@ -85,6 +85,14 @@ class Run:
     storage: str
     stamps: list[float] = field(default_factory=list)
     detail: str = ""
+    asks: list[int] = field(default_factory=list)  # proposals made by each trial's end
+
+    def proposals(self, first: int, last: int) -> float | None:
+        """Proposals per stored trial in trials ``first``..``last`` (duplicates included)."""
+        if len(self.asks) < last:
+            return None
+        before = self.asks[first - 2] if first > 1 else 0
+        return (self.asks[last - 1] - before) / (last - first + 1)
 
     def window(self, first: int, last: int) -> tuple[float, float] | None:
         """Median and mean ms per trial of trials ``first``..``last`` (1-based), if run."""
@@ -115,24 +123,30 @@ def nasforge_run(
 ) -> Run:
     """``strategy`` for ``trials`` trials on a new SQLite file store (default durability)."""
     run = Run(system, "SQLite file (WAL, synchronous=NORMAL)")
+    searcher = api.make_strategy(
+        strategy, space, objective=evaluator.objectives[0], seed=0, options=options or {}
+    )
+    asked = [0]
+    ask = searcher.ask
+
+    def counted(n: int = 1) -> list[Architecture]:
+        asked[0] += 1
+        return ask(n)
+
+    searcher.ask = counted  # type: ignore[method-assign]
     with SqlStore(db) as store:
         experiment = Experiment(
             name=f"scale-{strategy}",
             space=space,
             evaluator=evaluator,
-            strategy=api.make_strategy(
-                strategy,
-                space,
-                objective=evaluator.objectives[0],
-                seed=0,
-                options=options or {},
-            ),
+            strategy=searcher,
             store=store,
         )
         start = time.perf_counter()
 
         def stamp(_: Progress) -> None:
             run.stamps.append(time.perf_counter() - start)
+            run.asks.append(asked[0])
 
         summary = experiment.run(Budget.parse(f"{trials}trials"), callback=stamp)
     run.detail = (
@@ -179,7 +193,13 @@ def optuna_run(
 
 def windows_table(runs: Sequence[Run]) -> list[str]:
     """Markdown rows: each run's median (mean) ms/trial per window and its growth."""
-    head = ["system", "storage", *(f"{a:,}-{b:,}" for a, b in WINDOWS), "last / first (median)"]
+    head = [
+        "system",
+        "storage",
+        *(f"{a:,}-{b:,}" for a, b in WINDOWS),
+        "last / first (median)",
+        "proposals per trial, first / last window",
+    ]
     lines = [
         "| " + " | ".join(head) + " |",
         "|" + "---|" * len(head),
@@ -191,6 +211,12 @@ def windows_table(runs: Sequence[Run]) -> list[str]:
             cells.append("-" if got is None else f"{got[0]:.3f} ({got[1]:.3f})")
         growth = run.growth()
         cells.append("-" if growth is None else f"{growth[1]:.2f}x")
+        done = [w for w in WINDOWS if run.proposals(*w) is not None]
+        cells.append(
+            f"{run.proposals(*done[0]):.2f} / {run.proposals(*done[-1]):.2f}"
+            if run.asks and len(done) > 1
+            else "-"
+        )
         lines.append("| " + " | ".join([run.system, run.storage, *cells]) + " |")
     return lines
 
@@ -207,6 +233,8 @@ class PgResult:
     stored: int
     numbers_ok: bool
     duplicate_keys: int
+    client_cpu_s: float  # CPU seconds of the search processes during their searches, summed
+    machine_busy: float  # CPUs of the whole machine busy meanwhile (server included), on average
 
     @property
     def rate(self) -> float:
@@ -215,13 +243,13 @@ class PgResult:
 
 
 def pg_child(url: str, name: str, budget: int, go: str, out: str) -> None:
-    """Child mode: wait for the ``go`` file, search, write ``trials start end``."""
+    """Child mode: wait for the ``go`` file, search, write ``trials start end cpu``."""
     from nasforge.benchmarks.nas_bench_graph import load_table
 
     load_table("cora")
     while not os.path.exists(go):
         time.sleep(0.001)
-    start = time.time()
+    start, cpu = time.time(), time.process_time()
     result = api.search(
         benchmark="nas-bench-graph:cora",
         strategy="random",
@@ -230,8 +258,8 @@ def pg_child(url: str, name: str, budget: int, go: str, out: str) -> None:
         name=name,
         db=url,
     )
-    end = time.time()
-    Path(out).write_text(f"{result.summary.new_trials} {start} {end}\n", encoding="utf-8")
+    end, cpu = time.time(), time.process_time() - cpu
+    Path(out).write_text(f"{result.summary.new_trials} {start} {end} {cpu}\n", encoding="utf-8")
 
 
 def pg_shared_run(script: Path, url: str, processes: int, budget: int) -> PgResult:
@@ -247,13 +275,16 @@ def pg_shared_run(script: Path, url: str, processes: int, budget: int) -> PgResu
             for o in outs
         ]
         time.sleep(8.0)  # imports and the table, before the start
+        busy_before, clock_before = _machine_busy(), time.monotonic()
         go.write_text("go", encoding="utf-8")
         for proc in procs:
             if proc.wait() != 0:
                 raise RuntimeError(f"a PostgreSQL child failed with exit code {proc.returncode}")
+        machine = (_machine_busy() - busy_before) / (time.monotonic() - clock_before)
         parts = [o.read_text(encoding="utf-8").split() for o in outs]
     counts = tuple(int(p[0]) for p in parts)
     wall = max(float(p[2]) for p in parts) - min(float(p[1]) for p in parts)
+    cpu = sum(float(p[3]) for p in parts)  # each process's own, during its search
     store = SqlStore(url, create=False)
     try:
         record = store.get_experiment(name)
@@ -270,7 +301,17 @@ def pg_shared_run(script: Path, url: str, processes: int, budget: int) -> PgResu
         stored=len(stored),
         numbers_ok=numbers == list(range(len(numbers))),
         duplicate_keys=len(keys) - len(set(keys)),
+        client_cpu_s=cpu,
+        machine_busy=machine,
     )
+
+
+def _machine_busy() -> float:
+    """CPU seconds the whole machine has spent busy (not idle or waiting) since boot."""
+    fields = Path("/proc/stat").read_text(encoding="utf-8").splitlines()[0].split()[1:]
+    ticks = [int(f) for f in fields]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def fresh_pg_database(admin_url: str) -> tuple[str, Callable[[], None]]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import random
 import signal
@@ -26,8 +27,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import optuna
 
@@ -379,6 +381,18 @@ def windows_section(
     """Markdown for one windows table, with the growth goal for ``goal_systems``."""
     lines = [f"### {title}", "", protocol, "", *_scale.windows_table(runs), ""]
     lines += [f"- {r.system}: {r.detail}" for r in runs]
+    per_proposal = []
+    for run in runs:
+        done = [w for w in _scale.WINDOWS if run.window(*w) is not None]
+        if run.asks and len(done) > 1:
+            first, last = (run.window(*done[i])[1] / run.proposals(*done[i]) for i in (0, -1))  # type: ignore[index, operator]
+            per_proposal.append(f"{run.system} {first:.3f} -> {last:.3f} ms ({last / first:.2f}x)")
+    if per_proposal:
+        lines += [
+            "",
+            "Per proposal (a window's mean ms per trial / its proposals per trial), first and "
+            "last window: " + "; ".join(per_proposal) + ".",
+        ]
     verdicts = []
     for run in runs:
         growth = run.growth()
@@ -409,6 +423,8 @@ def pg_section(results: Sequence[_scale.PgResult] | str) -> list[str]:
             r.stored,
             f"{r.wall_s:.2f}",
             f"{r.rate:.0f}",
+            f"{r.client_cpu_s / r.wall_s:.2f}",
+            f"{r.machine_busy:.2f}",
             "yes" if r.numbers_ok else "NO",
             r.duplicate_keys,
         ]
@@ -423,6 +439,8 @@ def pg_section(results: Sequence[_scale.PgResult] | str) -> list[str]:
             "stored",
             "wall s",
             "trials/s (all)",
+            "CPUs busy: search processes",
+            "CPUs busy: whole machine",
             "numbers 0..n-1",
             "dup keys",
         ],
@@ -434,6 +452,11 @@ def pg_section(results: Sequence[_scale.PgResult] | str) -> list[str]:
         "- exact counts (stored = budget = the processes' trials summed, for every run): "
         f"**{'yes' if exact else 'NO'}**",
     ]
+    lines.append(
+        f"- the machine has {os.cpu_count()} CPUs for the search processes and the server "
+        f"together; one process with its server backend keeps {one.machine_busy:.2f} of them "
+        "busy (`/proc/stat`), so more processes can add at most what is left"
+    )
     for r in results[1:]:
         lines.append(
             f"- **{r.processes} processes / 1 process, trials per second: "
@@ -565,7 +588,12 @@ def report(
                 f"{args.window_trials} trials (`bananas`: {args.bananas_trials}, its default "
                 f"`fit_window={DEFAULT_FIT_WINDOW}` bounding each fit); Optuna's rows are part 1's "
                 "runs. Random search without replacement samples more often as the table fills "
-                f"({args.window_trials / 26206:.0%} of it at the end), which is in its figures.",
+                f"({args.window_trials / 26206:.0%} of it at the end), which is in its figures. "
+                "A proposal of an architecture already stored is answered from the store (the "
+                "strategy is told its result; nothing is stored or counted): the last column "
+                "counts proposals per stored trial, which grows for evolution as its population "
+                "converges. BANANAS' fit grows with its results up to `fit_window` and then "
+                "stays: compare 901-1,000 with 1,901-2,000.",
                 scale.nbg,
                 GOAL_STRATEGIES,
             ),
@@ -623,6 +651,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="Markdown output file")
     parser.add_argument("--child", nargs=3, metavar=("DB", "SIDE", "NAME"), help=argparse.SUPPRESS)
     parser.add_argument("--pg-child", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--job", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     counts = (args.trials, args.optuna_trials, args.resume_trials, args.repeats, args.pg_trials)
     if min(counts) < 1 or args.rounds < 0 or min(args.window_trials, args.scale_trials) < 100:
@@ -643,13 +672,62 @@ def run_durability(
     return rounds, resume_check(paths[0], args.resume_trials)
 
 
+def in_child(job: dict[str, Any], workdir: Path) -> Any:
+    """Run ``job`` (see :func:`run_job`) in a new Python process, so that no run inherits
+    another's warm caches (the same seed proposes the same architectures); its JSON answer."""
+    out = workdir / f"job-{len(list(workdir.glob('job-*.json')))}.json"
+    script = str(Path(__file__).resolve())
+    subprocess.run([sys.executable, script, "--job", json.dumps(job), str(out)], check=True)
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+def run_job(job: dict[str, Any], out: str) -> None:
+    """Child mode: one timed run, written to ``out`` as JSON."""
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    load_table(DATASET)  # read the table once, outside every timing
+    workdir, kind = Path(job["workdir"]), job["kind"]
+    data: Any
+    if kind == "nasforge":
+        data = asdict(time_nasforge_default(job["trials"], workdir, job["index"]))
+    elif kind == "full-sync":
+        data = asdict(time_nasforge_full_sync(job["trials"], workdir))
+    elif kind == "optuna":
+        memory = job["in_memory"]
+        timing = time_optuna(job["trials"], workdir, in_memory=memory, index=job["index"])
+        data = {"timing": asdict(timing), "run": asdict(OPTUNA_RUNS[memory])}
+    else:  # a windows run: kind is the suite, nbg or large
+        if kind == "nbg":
+            evaluator: Any = NasBenchGraphEvaluator(dataset=DATASET)
+            space = SPACES.create(evaluator.space_name)
+        else:
+            space = _scale.large_space()
+            evaluator = _scale.FunctionTable(space)
+        strategy = job["strategy"]
+        if strategy == "optuna":
+            run = _scale.optuna_run(space, evaluator, job["trials"])
+        else:
+            db = workdir / f"{kind}-{strategy}.db"
+            run = _scale.nasforge_run(
+                f"nasforge {strategy}", space, evaluator, strategy, job["trials"], db
+            )
+        data = asdict(run)
+    Path(out).write_text(json.dumps(data), encoding="utf-8")
+
+
+def timing_of(data: dict[str, Any]) -> Timing:
+    return Timing(**{**data, "repeats": tuple(data["repeats"])})
+
+
 def run_overhead(args: argparse.Namespace, workdir: Path) -> list[Timing]:
-    """Part 1: nasforge and Optuna in memory alternately, ``--repeats`` times; then the
-    synchronous=FULL row and Optuna on SQLite once."""
+    """Part 1: nasforge and Optuna in memory alternately, ``--repeats`` times, then the
+    synchronous=FULL row and Optuna on SQLite once; each run in a new process."""
+    base = {"workdir": str(workdir)}
     nasforge_runs, memory_runs = [], []
     for i in range(args.repeats):
-        nasforge_runs.append(time_nasforge_default(args.trials, workdir, i))
-        memory_runs.append(time_optuna(args.optuna_trials, workdir, in_memory=True, index=i))
+        job = {**base, "kind": "nasforge", "trials": args.trials, "index": i}
+        nasforge_runs.append(timing_of(in_child(job, workdir)))
+        job = {**base, "kind": "optuna", "trials": args.optuna_trials, "index": i}
+        memory_runs.append(timing_of(in_child({**job, "in_memory": True}, workdir)["timing"]))
         print(
             f"[overhead] run {i + 1}: nasforge {nasforge_runs[-1].ms_per_trial:.3f}, Optuna in "
             f"memory {memory_runs[-1].ms_per_trial:.3f} ms/trial",
@@ -657,43 +735,28 @@ def run_overhead(args: argparse.Namespace, workdir: Path) -> list[Timing]:
         )
     timings = [repeated(nasforge_runs)]
     if not args.no_full_sync:
-        timings.append(time_nasforge_full_sync(args.trials, workdir))
-    timings += [repeated(memory_runs), time_optuna(args.optuna_trials, workdir, in_memory=False)]
-    return timings
+        job = {**base, "kind": "full-sync", "trials": args.trials}
+        timings.append(timing_of(in_child(job, workdir)))
+    job = {**base, "kind": "optuna", "trials": args.optuna_trials, "index": 0}
+    rdb = in_child({**job, "in_memory": False}, workdir)
+    OPTUNA_RUNS[False] = _scale.Run(**rdb["run"])
+    return [*timings, repeated(memory_runs), timing_of(rdb["timing"])]
 
 
 def run_scale(args: argparse.Namespace, workdir: Path) -> Scale:
-    """Part 2: the windows on NAS-Bench-Graph and at 100,000 trials, and PostgreSQL."""
-    evaluator = NasBenchGraphEvaluator(dataset=DATASET)
-    space = SPACES.create(evaluator.space_name)
-    nbg = []
-    for strategy in (*GOAL_STRATEGIES, "bananas"):
-        trials = args.bananas_trials if strategy == "bananas" else args.window_trials
-        nbg.append(
-            _scale.nasforge_run(
-                f"nasforge {strategy}",
-                space,
-                evaluator,
-                strategy,
-                trials,
-                workdir / f"w-{strategy}.db",
-            )
-        )
-        print(f"[windows] {nbg[-1].system}: {nbg[-1].detail}", file=sys.stderr)
-    nbg.append(_scale.optuna_run(space, evaluator, args.window_trials))
-    nbg.append(OPTUNA_RUNS[False])
-    large_space = _scale.large_space()
-    table = _scale.FunctionTable(large_space)
-    large = []
-    for strategy in GOAL_STRATEGIES:
-        db = workdir / f"large-{strategy}.db"
-        large.append(
-            _scale.nasforge_run(
-                f"nasforge {strategy}", large_space, table, strategy, args.scale_trials, db
-            )
-        )
-        print(f"[100k] {large[-1].system}: {large[-1].detail}", file=sys.stderr)
-    large.append(_scale.optuna_run(large_space, table, args.scale_trials))
+    """Part 2: the windows on NAS-Bench-Graph and at 100,000 trials (each run in a new
+    process), and PostgreSQL."""
+
+    def window(suite: str, strategy: str, trials: int) -> _scale.Run:
+        job = {"workdir": str(workdir), "kind": suite, "strategy": strategy, "trials": trials}
+        run = _scale.Run(**in_child(job, workdir))
+        print(f"[{suite}] {run.system}: {run.detail}", file=sys.stderr)
+        return run
+
+    nbg = [window("nbg", s, args.window_trials) for s in GOAL_STRATEGIES]
+    nbg.append(window("nbg", "bananas", args.bananas_trials))
+    nbg += [window("nbg", "optuna", args.window_trials), OPTUNA_RUNS[False]]
+    large = [window("large", s, args.scale_trials) for s in (*GOAL_STRATEGIES, "optuna")]
     return Scale(nbg, large, run_pg(args))
 
 
@@ -719,6 +782,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     if args.child:
         child_main(*args.child)
+        return
+    if args.job:
+        run_job(json.loads(args.job[0]), args.job[1])
         return
     if args.pg_child:
         url, name, budget, go, out = args.pg_child

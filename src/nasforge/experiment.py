@@ -8,7 +8,7 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -243,7 +243,7 @@ class Experiment:
             stored = self.store.trials(self.record.id)
             for trial in stored:  # replay history into the fresh strategy
                 self._learn(trial, run.view, run.state)
-            run.view.newest = max((t.number for t in stored), default=-1)
+            run.view.read(t.number for t in stored)
             run.state.retry_check = any(run.view.retryable(t) for t in stored)
             if getattr(self.strategy, "one_shot", False):
                 self._supernet_phase(run, on_phase)
@@ -334,13 +334,13 @@ class Experiment:
         view = run.view
         # the trials stored since the last look, and those seen before that were not settled
         # then (running elsewhere, or lost and to be retried): never the whole history again
-        fresh = self.store.trials(self.record.id, after=view.newest)
+        fresh = self.store.trials(self.record.id, after=view.through)
         again = self.store.trials(self.record.id, numbers=view.open) if view.open else []
         for trial in sorted([*again, *fresh], key=lambda t: t.number):
-            view.newest = max(view.newest, trial.number)
             if trial.id not in view.told:
                 self._learn(trial, view, run.state)
                 run.state.retry_check |= view.retryable(trial)
+        view.read(t.number for t in fresh)
 
     def _drop_not_run(self, run: _Run, exc: WorkersUnavailable) -> None:
         """Store the trials in flight as lost before they started: no attempt is charged."""
@@ -444,6 +444,7 @@ class Experiment:
             damage = foreign_arch(self.space, self.record.name, trial)
             if damage is not None:
                 view.damaged.add(trial.id)
+                view.skip(trial.number)
                 warnings.warn(DamagedRowWarning(f"{damage}; it is skipped"), stacklevel=2)
                 return
         view.see(trial)
@@ -619,9 +620,8 @@ class _View:
         self.mine: set[int] = set()  # ids of trials this run held
         self.settled: set[int] = set()  # numbers of settled trials
         self.open: set[int] = set()  # numbers of trials seen, not settled
-        # the highest number read from the store by a look at every trial after the last:
-        # trials are stored in number order, so every lower one was there to be read
-        self.newest = -1
+        self.skipped: set[int] = set()  # numbers of rows never to be learned (damaged)
+        self.through = -1  # every trial numbered up to this one was seen or skipped
 
     def retryable(self, trial: TrialRecord) -> bool:
         """A trial lost with its worker that may still be run again."""
@@ -629,11 +629,33 @@ class _View:
 
     def see(self, trial: TrialRecord) -> None:
         self.numbers.add(trial.number)
+        if trial.number == self.through + 1:
+            self._advance()
         if trial.number not in self.settled:
             self.open.add(trial.number)
         self.keys.add(trial.key)
         if not trial.final or self.retryable(trial):
             self.pending.update(self._ids(trial))
+
+    def read(self, numbers: Iterable[int]) -> None:
+        """After a read of every trial numbered above ``through``, which returned ``numbers``:
+        the numbers below the highest it returned and not among them are rows the store
+        skipped (damaged): trials are stored in number order, so they were there to be read."""
+        got = set(numbers)
+        if got:
+            for number in range(self.through + 1, max(got)):
+                if number not in got and number not in self.numbers:
+                    self.skipped.add(number)
+        self._advance()
+
+    def skip(self, number: int) -> None:
+        """A row read but never to be learned (its architecture is not the space's)."""
+        self.skipped.add(number)
+        self._advance()
+
+    def _advance(self) -> None:
+        while self.through + 1 in self.numbers or self.through + 1 in self.skipped:
+            self.through += 1
 
     def hold(self, trial: TrialRecord) -> None:
         self.mine.add(trial.id)

@@ -66,6 +66,16 @@ def test_overhead_smoke(tmp_path: Path) -> None:
         "100",
         "--optuna-trials",
         "30",
+        "--repeats",
+        "1",
+        "--window-trials",
+        "150",
+        "--bananas-trials",
+        "15",
+        "--scale-trials",
+        "150",
+        "--pg-trials",
+        "20",
         "--rounds",
         "1",
         "--resume-trials",
@@ -74,7 +84,11 @@ def test_overhead_smoke(tmp_path: Path) -> None:
         str(out),
     )
     text = out.read_text()
-    assert "Ratio Optuna / nasforge" in text
+    assert "Ratio Optuna (SQLite) / nasforge (default store)" in text
+    assert "nasforge durable (default store) / Optuna in memory" in text
+    assert "| nasforge evolution | SQLite file" in text  # the windows tables
+    assert "To 100,000 trials, on a larger space" in text
+    assert "## PostgreSQL: processes sharing one experiment" in text  # run, or why not
     assert "trials lost (reported done but not in the store) at the last check: **0**" in text
 
 

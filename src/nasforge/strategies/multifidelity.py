@@ -102,7 +102,15 @@ class _MultiFidelity(Strategy):
         if rung is None:
             return  # a result at another fidelity (e.g. an earlier search's) has no rung
         self._pending[rung].discard(key)
-        self.results[rung].setdefault(key, score)
+        if key not in self.results[rung]:  # the first result counts
+            self.results[rung][key] = score
+            self._recorded(rung, key, score)
+
+    def _recorded(self, rung: int, key: str, score: float) -> None:
+        """Hook: ``key`` has its result ``score`` at ``rung`` (once per rung)."""
+
+    def _submitted(self, rung: int, key: str) -> None:
+        """Hook: ``key`` was proposed at ``rung``."""
 
     def tell(self, arch: Architecture, result: Result) -> None:
         self._last_fidelity = result.fidelity
@@ -113,6 +121,7 @@ class _MultiFidelity(Strategy):
         self.arch_of.setdefault(key, arch)
         self._pending[rung].add(key)
         self._next[key].append(self.ladder[rung])
+        self._submitted(rung, key)
         return arch
 
     def fidelity_for(self, arch: Architecture) -> int | None:
@@ -166,26 +175,16 @@ class Asha(_MultiFidelity):
         self._open: list[list[tuple[float, int, str]]] = [[] for _ in self.ladder]
         self._entry: list[dict[str, tuple[float, int, str]]] = [{} for _ in self.ladder]
 
-    def _observe(self, arch: Architecture, key: str, score: float) -> None:
-        known = [key in r for r in self.results]
-        super()._observe(arch, key, score)
-        for k, results in enumerate(self.results):
-            if known[k] or key not in results:
-                continue  # the result that arrived is at rung k
-            self._promoted(k, key)
-            if score > -math.inf:
-                entry = (-score, len(results) - 1, key)
-                self._entry[k][key] = entry
-                bisect.insort(self._ranked[k], entry)
-                if k + 1 < len(self.ladder) and not self._known(k + 1, key):
-                    bisect.insort(self._open[k], entry)
+    def _recorded(self, rung: int, key: str, score: float) -> None:
+        self._submitted(rung, key)
+        if score > -math.inf:
+            entry = (-score, len(self.results[rung]) - 1, key)
+            self._entry[rung][key] = entry
+            bisect.insort(self._ranked[rung], entry)
+            if rung + 1 < len(self.ladder) and not self._known(rung + 1, key):
+                bisect.insort(self._open[rung], entry)
 
-    def _submit(self, arch: Architecture, rung: int) -> Architecture:
-        out = super()._submit(arch, rung)
-        self._promoted(rung, self.space.canonical_key(arch))
-        return out
-
-    def _promoted(self, rung: int, key: str) -> None:
+    def _submitted(self, rung: int, key: str) -> None:
         """``key`` is known at ``rung``: it no longer waits for promotion below it."""
         if rung == 0:
             return
@@ -238,18 +237,14 @@ class Hyperband(_MultiFidelity):
         super().__init__(space, **options)
         # Kept as results arrive, so that a proposal does not rebuild every bracket of the
         # search: per rung, the keys that first appeared there with a result, in order of
-        # arrival (what _brackets_from_scratch reads from the results), and the leading
-        # brackets that are closed (every member has its last result: no more work).
+        # arrival, and the leading brackets that are closed (every member has its last
+        # result: no more work).
         self._first_rung: dict[str, int] = {}
         self._result_starters: list[list[str]] = [[] for _ in self.ladder]
         self._n_closed = 0
         self._closed_used: defaultdict[int, int] = defaultdict(int)
 
-    def _observe(self, arch: Architecture, key: str, score: float) -> None:
-        super()._observe(arch, key, score)
-        rung = next((r for r, results in enumerate(self.results) if key in results), None)
-        if rung is None:
-            return
+    def _recorded(self, rung: int, key: str, score: float) -> None:
         first = self._first_rung.get(key)
         if first is None:
             self._first_rung[key] = rung
@@ -281,8 +276,9 @@ class Hyperband(_MultiFidelity):
 
     def _brackets(self) -> list[_Bracket]:
         """The brackets not closed, built from results and pending proposals in order of
-        arrival as :meth:`_brackets_from_scratch` builds them all; the closed ones before them
-        are counted once and kept out (they can give no more work)."""
+        arrival: each rung's starters (the keys that first appear there, those with results
+        first, then those in flight, sorted) fill the brackets based there in turn. The closed
+        ones before them are counted once and kept out (they can give no more work)."""
         top = len(self.ladder)
         pending = {
             rung: sorted(k for k in keys if self._first_rung.get(k, top) > rung)
@@ -325,30 +321,6 @@ class Hyperband(_MultiFidelity):
             return False
         rung, members = self._stage(bracket)
         return rung == len(self.ladder) - 1 and all(k in self.results[rung] for k in members)
-
-    def _brackets_from_scratch(self) -> list[_Bracket]:
-        """Every bracket, rebuilt from results and pending proposals, in order of arrival."""
-        starters: defaultdict[int, list[str]] = defaultdict(list)  # base rung -> keys
-        seen: set[str] = set()
-        for rung in range(len(self.ladder)):
-            for key in [*self.results[rung], *sorted(self._pending[rung])]:
-                if key not in seen:
-                    seen.add(key)
-                    starters[rung].append(key)  # first appeared at this rung: a starter
-        brackets: list[_Bracket] = []
-        used: defaultdict[int, int] = defaultdict(int)
-        index = 0
-        while True:
-            bracket = self._bracket(index)
-            queue = starters[bracket.base]
-            take = queue[used[bracket.base] : used[bracket.base] + bracket.size]
-            used[bracket.base] += len(take)
-            bracket.members.append(take)
-            brackets.append(bracket)
-            index += 1
-            # the first bracket that is not full is the last, once every starter is placed
-            if len(take) < bracket.size and all(used[r] >= len(q) for r, q in starters.items()):
-                return brackets
 
     def _stage(self, bracket: _Bracket) -> tuple[int, list[str]]:
         """The current stage of a full ``bracket``: its rung and the members due there."""

@@ -96,59 +96,27 @@ def test_the_budget_check_counts_rows_only_at_the_limit(tmp_path: Path) -> None:
         space = GnnSpace()
         record, _ = store.get_or_create_experiment("b", {"space": "gnn"})
         archs = list(space.enumerate())[:5]
-        for arch in archs[:3]:
-            reservation = store.reserve_trial(
+
+        def reserve(i: int, limit: tuple[Limit, int], fidelity: int | None = None) -> Any:
+            return store.reserve_trial(
                 record.id,
-                arch,
-                space.canonical_key(arch),
-                fidelity=None,
+                archs[i],
+                space.canonical_key(archs[i]),
+                fidelity=fidelity,
                 owner="o",
-                dedup_fidelity=False,
-                limit=(Limit.TRIALS, 3),
+                dedup_fidelity=limit[0] is Limit.ARCHS,
+                limit=limit,
             )
-            assert reservation.trial is not None
-        fourth = archs[3]
-        spent = store.reserve_trial(
-            record.id,
-            fourth,
-            space.canonical_key(fourth),
-            fidelity=None,
-            owner="o",
-            dedup_fidelity=False,
-            limit=(Limit.TRIALS, 3),
-        )
-        assert spent.spent and store.count_trials(record.id) == 3
+
+        for i in range(3):
+            assert reserve(i, (Limit.TRIALS, 3)).trial is not None
+        assert reserve(3, (Limit.TRIALS, 3)).spent and store.count_trials(record.id) == 3
         # an archs budget: one key at two fidelities is one architecture
-        again = store.reserve_trial(
-            record.id,
-            archs[0],
-            space.canonical_key(archs[0]),
-            fidelity=7,
-            owner="o",
-            dedup_fidelity=True,
-            limit=(Limit.ARCHS, 4),
-        )
+        again = reserve(0, (Limit.ARCHS, 4), fidelity=7)
         assert again.trial is not None and again.trial.number == 3
-        last = store.reserve_trial(
-            record.id,
-            fourth,
-            space.canonical_key(fourth),
-            fidelity=None,
-            owner="o",
-            dedup_fidelity=True,
-            limit=(Limit.ARCHS, 4),
-        )
-        assert last.trial is not None  # 4 trials but 3 architectures: room for one more
-        over = store.reserve_trial(
-            record.id,
-            archs[4],
-            space.canonical_key(archs[4]),
-            fidelity=None,
-            owner="o",
-            dedup_fidelity=True,
-            limit=(Limit.ARCHS, 4),
-        )
-        assert over.spent
+        # 4 trials but 3 architectures: room for one more
+        assert reserve(3, (Limit.ARCHS, 4)).trial is not None
+        assert reserve(4, (Limit.ARCHS, 4)).spent
 
 
 def test_a_damaged_row_does_not_make_each_look_at_the_store_read_the_history(

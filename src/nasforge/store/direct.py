@@ -34,13 +34,14 @@ class Statement:
     each through its type's bind processor, as the engine binds it: JSON serialised with the
     engine's serializer, booleans as integers)."""
 
-    __slots__ = ("binds", "source", "sql")
+    __slots__ = ("binds", "row", "source", "sql")
 
     def __init__(self, source: Executable, engine: Engine, columns: Iterable[str]) -> None:
         dialect = engine.dialect
         compiled = source.compile(dialect=dialect, column_keys=list(columns))  # type: ignore[attr-defined]
         self.source = source
         self.sql = str(compiled)
+        self.row: Any = None  # the type of its rows, from the first execution's columns
         binds = [compiled.binds[name] for name in compiled.positiontup or ()]
         # (name, type's processor, value of a literal the statement carries, e.g. ``max + 1``)
         self.binds = tuple(
@@ -96,19 +97,18 @@ class Cursor:
         self._direct = direct
         self._conn = conn
 
-    def _run(self, statement: Executable, params: Mapping[str, Any]) -> sqlite3.Cursor:
-        compiled = self._direct.statement(statement, params)
-        return _execute(self._conn, compiled.sql, compiled.values(params))
-
     def rows(self, statement: Executable, params: Mapping[str, Any]) -> list[Any]:
         """The rows ``statement`` returns, each with its columns as attributes."""
-        cursor = self._run(statement, params)
-        row = _row_type(tuple(d[0] for d in cursor.description or ()))
-        return [row._make(values) for values in cursor.fetchall()]
+        compiled = self._direct.statement(statement, params)
+        cursor = _execute(self._conn, compiled.sql, compiled.values(params))
+        if compiled.row is None:
+            compiled.row = namedtuple("Row", [d[0] for d in cursor.description or ()])  # type: ignore[misc]
+        return [compiled.row._make(values) for values in cursor.fetchall()]
 
     def rowcount(self, statement: Executable, params: Mapping[str, Any]) -> int:
         """How many rows ``statement`` changed."""
-        return int(self._run(statement, params).rowcount)
+        compiled = self._direct.statement(statement, params)
+        return int(_execute(self._conn, compiled.sql, compiled.values(params)).rowcount)
 
 
 CHECKPOINT_EVERY = 256
@@ -239,16 +239,6 @@ class _Checkpointer:
             if proxy is not None:
                 with contextlib.suppress(Exception):
                     proxy.close()
-
-
-_ROW_TYPES: dict[tuple[str, ...], Any] = {}
-
-
-def _row_type(names: tuple[str, ...]) -> Any:
-    row = _ROW_TYPES.get(names)
-    if row is None:
-        row = _ROW_TYPES[names] = namedtuple("Row", names)
-    return row
 
 
 def _execute(conn: sqlite3.Connection, sql: str, values: Sequence[Any]) -> sqlite3.Cursor:

@@ -285,20 +285,13 @@ def pg_shared_run(script: Path, url: str, processes: int, budget: int) -> PgResu
     counts = tuple(int(p[0]) for p in parts)
     wall = max(float(p[2]) for p in parts) - min(float(p[1]) for p in parts)
     cpu = sum(float(p[3]) for p in parts)  # each process's own, during its search
-    store = SqlStore(url, create=False)
-    try:
-        record = store.get_experiment(name)
-        stored = store.trials(record.id)
-    finally:
-        store.close()
-    numbers = [t.number for t in stored]
-    keys = [t.key for t in stored]
+    numbers, keys, _ = inspect_store(url, name)
     return PgResult(
         processes=processes,
         budget=budget,
         per_process=counts,
         wall_s=wall,
-        stored=len(stored),
+        stored=len(numbers),
         numbers_ok=numbers == list(range(len(numbers))),
         duplicate_keys=len(keys) - len(set(keys)),
         client_cpu_s=cpu,
@@ -312,6 +305,18 @@ def _machine_busy() -> float:
     ticks = [int(f) for f in fields]
     idle = ticks[3] + ticks[4]  # idle, iowait
     return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def inspect_store(target: str | Path, name: str) -> tuple[list[int], list[str], str]:
+    """Stored trial numbers and keys of ``name``, and the store's integrity check (SQLite's
+    ``PRAGMA integrity_check``; ``ok`` on a server)."""
+    store = SqlStore(target, create=False)
+    try:
+        record = store.get_experiment(name)
+        stored = store.trials(record.id)
+        return [t.number for t in stored], [t.key for t in stored], store.integrity_check()
+    finally:
+        store.close()
 
 
 def fresh_pg_database(admin_url: str) -> tuple[str, Callable[[], None]]:

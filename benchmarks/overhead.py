@@ -226,17 +226,6 @@ def reported_numbers(side: Path) -> list[int]:
     return [int(line) for line in lines]
 
 
-def inspect_store(db: Path, name: str) -> tuple[list[int], list[str], str]:
-    """Stored trial numbers and keys of ``name``, and ``PRAGMA integrity_check``."""
-    store = SqlStore(db, create=False)
-    try:
-        record = store.get_experiment(name)
-        stored = store.trials(record.id)
-        return [t.number for t in stored], [t.key for t in stored], store.integrity_check()
-    finally:
-        store.close()
-
-
 def wait_for_growth(side: Path, before: int, proc: subprocess.Popen[bytes], limit: float) -> None:
     """Wait until the child reports a new trial, exits, or ``limit`` seconds pass."""
     deadline = time.monotonic() + limit
@@ -261,7 +250,7 @@ def kill_round(index: int, paths: tuple[Path, Path, Path], rng: random.Random) -
             proc.send_signal(signal.SIGKILL)
         returncode = proc.wait()
     reported = reported_numbers(side)
-    numbers, keys, integrity = inspect_store(db, "durable")
+    numbers, keys, integrity = _scale.inspect_store(db, "durable")
     present = set(numbers)
     return Round(
         index=index,
@@ -280,7 +269,7 @@ def kill_round(index: int, paths: tuple[Path, Path, Path], rng: random.Random) -
 
 def resume_check(db: Path, extra: int) -> dict[str, object]:
     """Resume the killed search in-process for ``extra`` more trials and check the numbering."""
-    before, _, _ = inspect_store(db, "durable")
+    before, _, _ = _scale.inspect_store(db, "durable")
     result = api.search(
         benchmark=BENCHMARK,
         strategy="random",
@@ -289,7 +278,7 @@ def resume_check(db: Path, extra: int) -> dict[str, object]:
         name="durable",
         db=db,
     )
-    numbers, keys, integrity = inspect_store(db, "durable")
+    numbers, keys, integrity = _scale.inspect_store(db, "durable")
     expected_new = list(range(len(before), len(before) + extra))
     return {
         "stored before": len(before),

@@ -4,6 +4,7 @@ from nasforge import _builtins  # noqa: F401  (registers what nasforge ships, fi
 from nasforge.api import (
     SearchResult,
     best,
+    compress,
     export,
     list_benchmarks,
     list_executors,
@@ -56,6 +57,7 @@ __all__ = [
     "UnknownNameError",
     "__version__",
     "best",
+    "compress",
     "export",
     "list_benchmarks",
     "list_executors",

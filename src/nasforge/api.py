@@ -402,6 +402,82 @@ def export(
     )
 
 
+def compress(
+    name: str,
+    *,
+    method: str,
+    sparsity: str | Sequence[float] = (0.5, 0.8, 0.9, 0.95),
+    trial: int | None = None,
+    db: str | os.PathLike[str] | None = None,
+    into: str | None = None,
+    data_root: str | os.PathLike[str] | None = None,
+    download: bool = False,
+    task: str | None = None,
+    task_options: Mapping[str, Any] | None = None,
+    prune_ratio: float = 0.5,
+    rewind_epoch: int | None = None,
+    progress: Callable[[Any], None] | None = None,
+) -> Any:
+    """Prune a trained trial of experiment ``name`` to each ``sparsity``, storing every result
+    as a trial of a compression experiment (``into``, default ``<name>-compressed``).
+
+    The trial's architecture is first trained again as the search trained it (the dense
+    reference, stored as a trial too); then ``method`` prunes its weight matrices and kernels:
+    ``magnitude`` (one-shot global magnitude pruning, then fine-tuning), ``imp`` (iterative
+    magnitude pruning, ``prune_ratio`` of the remaining weights per round, rewinding to
+    ``rewind_epoch``: lottery tickets) or ``random`` (random masks with magnitude pruning's
+    per-layer sparsity, the baseline). Weights and masks are kept as safetensors beside the
+    store; a run killed at any point resumes by calling this again. Export a compressed trial
+    with :func:`export` (the pruned weights, zeros kept).
+
+    Example:
+        >>> run = nasforge.compress("my-run", method="imp", sparsity=[0.5, 0.9])
+        >>> [(t.sparsity, t.val) for t in run.trials]
+
+    Args:
+        name: The source experiment (a training search, or a benchmark search whose data can
+            be loaded, as for :func:`export`).
+        method: ``magnitude``, ``imp`` or ``random``.
+        sparsity: Shares of the prunable weights to remove, each in (0, 1): numbers or
+            ``"0.5,0.9"``.
+        trial: The trial to compress; default the best COMPLETE trial.
+        db: Store path or SQLAlchemy URL (as for :func:`search`).
+        into: The compression experiment's name.
+        data_root, download, task, task_options: Where the data is, as for :func:`export`.
+        prune_ratio: ``imp``: share of the remaining weights each round removes.
+        rewind_epoch: Epoch whose weights ``imp`` and ``random`` train from (default 5% of
+            the search's epochs, at least 1).
+        progress: Called with each step's :class:`~nasforge.compression.run.CompressedTrial` as
+            it is stored (or found stored).
+
+    Returns:
+        A :class:`~nasforge.compression.run.CompressionRun`: the experiment's name and its steps.
+
+    Raises:
+        ConfigError: For an unknown method, a sparsity outside (0, 1), a missing experiment or
+            trial, a trial that is not COMPLETE, a benchmark search whose data cannot be
+            loaded, or an ``into`` experiment made otherwise; nothing is written then.
+        StoreError: If the store cannot be read or written.
+    """
+    from nasforge.compression.run import compress_experiment  # imports torch: only when used
+
+    return compress_experiment(
+        name,
+        method=method,
+        sparsity=sparsity,
+        trial=trial,
+        db=db,
+        into=into,
+        data_root=data_root,
+        download=download,
+        task=task,
+        task_options=task_options,
+        prune_ratio=prune_ratio,
+        rewind_epoch=rewind_epoch,
+        progress=progress,
+    )
+
+
 def report(
     name: str,
     out: str | os.PathLike[str],

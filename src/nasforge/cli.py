@@ -30,6 +30,7 @@ from rich.table import Table
 from nasforge import api
 from nasforge.architecture import Architecture
 from nasforge.budget import Budget, BudgetUnit
+from nasforge.compression.plan import compression_of, step_of_key
 from nasforge.config import MAX_SEED, SearchConfig, check_seed
 from nasforge.constraint import Constraint
 from nasforge.errors import ConfigError, DamagedRowWarning, NasforgeError
@@ -562,6 +563,55 @@ def _output_parsers(sub: Any) -> None:
     )
     _add_db(ex)
 
+    cp = sub.add_parser(
+        "compress",
+        help="prune a trained trial (magnitude, imp, random); each sparsity is stored as a trial",
+    )
+    _add_name(cp)
+    pick = cp.add_mutually_exclusive_group()
+    pick.add_argument("--trial", type=int, metavar="N", help="trial number to compress")
+    pick.add_argument(
+        "--best", action="store_true", help="compress the best COMPLETE trial (the default)"
+    )
+    cp.add_argument(
+        "--method",
+        required=True,
+        help="magnitude (one-shot, then fine-tuning), imp (iterative, with rewinding: lottery "
+        "tickets) or random (random masks, the baseline)",
+    )
+    cp.add_argument(
+        "--sparsity",
+        default="0.5,0.8,0.9,0.95",
+        help="shares of the weights to remove, comma-separated, each in (0, 1) "
+        "(default 0.5,0.8,0.9,0.95)",
+    )
+    cp.add_argument(
+        "--into",
+        metavar="NAME",
+        help="the compression experiment to store the trials in (default <name>-compressed)",
+    )
+    cp.add_argument(
+        "--prune-ratio",
+        type=float,
+        default=0.5,
+        help="imp: share of the remaining weights each round removes (default 0.5)",
+    )
+    cp.add_argument(
+        "--rewind-epoch",
+        type=int,
+        metavar="E",
+        help="imp and random train from the weights of this epoch (default 5%% of the epochs)",
+    )
+    cp.add_argument("--data-root", help="folder holding <Name>/raw/ of Planetoid data")
+    cp.add_argument(
+        "--download", action="store_true", help="download missing Planetoid files (internet)"
+    )
+    cp.add_argument(
+        "--task",
+        help="benchmark experiments only: data to train on (as for export --task)",
+    )
+    _add_db(cp)
+
     rp = sub.add_parser("report", help="write a self-contained HTML report of an experiment")
     _add_name(rp)
     rp.add_argument(
@@ -805,17 +855,21 @@ def _cmd_trials(args: argparse.Namespace) -> int:
         for t in rows:
             out.print_json(_dumps(_trial_json(t)), indent=None)
         return EXIT_OK
+    compressed = compression_of(api.experiment(args.name, db=args.db)) is not None
+    what = "compression" if compressed else "architecture"
     table = Table(title=f"{escape(args.name)}: {len(rows)} trials")
-    for col in ("#", "status", "architecture", "val", "test", "latency ms", "params"):
-        left = col in ("status", "architecture")
+    for col in ("#", "status", what, "val", "test", "latency ms", "params"):
+        left = col in ("status", what)
         table.add_column(col, justify="left" if left else "right", overflow="fold")
     for t in rows:
         val = next(iter(t.metrics.values()), None)
         test = next(iter(t.test_metrics.values()), None)
+        step = step_of_key(t.key) if compressed else None
+        shown = str(t.arch) if step is None else f"{step[0]} {step[1]:.1%}"
         table.add_row(
             str(t.number),
             escape(f"{t.status.value}: {t.error}") if t.error else t.status.value,
-            escape(str(t.arch)),
+            escape(shown),
             _fmt(val),
             _fmt(test),
             _fmt(t.costs.get("latency_ms"), 3),
@@ -1069,6 +1123,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
             f"trained {run['epochs_run']} of {run['epochs']} epochs (best epoch "
             f"{run['best_epoch']}, seed {run['seed']}): {scores}"
         )
+    elif meta.get("compression"):
+        sparsity = meta["compression"].get("sparsity")
+        shown = "-" if sparsity is None else f"{sparsity:.1%}"
+        out.print(f"weights: {escape(str(source))} (sparsity {shown}): {scores}")
     else:
         out.print(f"weights: {escape(str(source))}, not retrained (--retrain trains): {scores}")
     onnx = meta["onnx"]
@@ -1078,6 +1136,61 @@ def _cmd_export(args: argparse.Namespace) -> int:
         out.print(escape(str(onnx["message"])))
     out.print(escape(f"load it with: nasforge.load({str(folder)!r})"))
     return EXIT_OK
+
+
+def _cmd_compress(args: argparse.Namespace) -> int:
+    from nasforge.compression.run import CompressedTrial
+
+    def show(row: CompressedTrial) -> None:
+        what = "dense" if row.method == "dense" else f"{row.method} {row.sparsity:.1%}"
+        if row.status is not Status.COMPLETE:
+            out.print(f"trial {row.number}: {what}: {row.status.value}: {_line(str(row.error))}")
+            return
+        done = "stored before" if row.stored_before else "done"
+        out.print(
+            f"trial {row.number}: {what}: val {_fmt(row.val)}, test {_fmt(row.test)}, "
+            f"{row.nonzero_params:.0f} of {row.params:.0f} parameters non-zero ({done})"
+        )
+
+    run = api.compress(
+        args.name,
+        method=args.method,
+        sparsity=args.sparsity,
+        trial=args.trial,
+        db=args.db,
+        into=args.into,
+        data_root=args.data_root,
+        download=args.download,
+        task=args.task,
+        prune_ratio=args.prune_ratio,
+        rewind_epoch=args.rewind_epoch,
+        progress=show,
+    )
+    table = Table(
+        title=f"{escape(run.experiment)}: trial {run.source_trial} of {escape(run.source)}, "
+        f"{escape(run.method)}"
+    )
+    for col in ("#", "method", "sparsity", f"val {run.metric}", f"test {run.metric}", "non-zero"):
+        table.add_column(col, justify="left" if col == "method" else "right")
+    for row in run.trials:
+        if row.method != "dense" and not row.level:
+            continue  # an intermediate imp round
+        table.add_row(
+            str(row.number),
+            row.method if row.status is Status.COMPLETE else f"{row.method} ({row.status.value})",
+            f"{row.sparsity:.1%}",
+            _fmt(row.val),
+            _fmt(row.test),
+            _fmt(row.nonzero_params),
+        )
+    out.print(table)
+    out.print(
+        f"stored in experiment {escape(run.experiment)}: nasforge trials --name "
+        f"{escape(run.experiment)}; export one with nasforge export --name "
+        f"{escape(run.experiment)} --trial N"
+    )
+    failed = [r for r in run.trials if r.status is not Status.COMPLETE]
+    return EXIT_ERROR if failed else EXIT_OK
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -1097,11 +1210,12 @@ _COMMANDS = {
     "pareto": _cmd_pareto,
     "dashboard": _cmd_dashboard,
     "export": _cmd_export,
+    "compress": _cmd_compress,
     "report": _cmd_report,
 }
 
 
-_NAMED = ("trials", "best", "pareto", "export", "report")
+_NAMED = ("trials", "best", "pareto", "export", "compress", "report")
 """Commands that read one experiment: ``--name`` defaults to the store's only one."""
 
 

@@ -27,6 +27,7 @@ import torch
 
 from nasforge.architecture import Architecture
 from nasforge.artifacts import ArtifactError, ArtifactPathError, ArtifactStore
+from nasforge.compression.plan import compression_of, step_of_key
 from nasforge.errors import ConfigError
 from nasforge.exporting.onnx import ONNX_FILE, export_onnx
 from nasforge.exporting.rebuild import Rebuilt, rebuild
@@ -71,9 +72,14 @@ def check_out(out: str | os.PathLike[str]) -> Path:
 
 
 def choose_trial(
-    record: ExperimentRecord, trials: list[TrialRecord], number: int | None
+    record: ExperimentRecord,
+    trials: list[TrialRecord],
+    number: int | None,
+    *,
+    verb: str = "exported",
 ) -> TrialRecord:
-    """Trial ``number`` of the experiment, or its best trial when ``number`` is ``None``.
+    """Trial ``number`` of the experiment, or its best trial when ``number`` is ``None``
+    (``verb`` says what is done with it, in the messages).
 
     Raises:
         ConfigError: For a trial number the experiment does not have, a trial that is not
@@ -86,7 +92,7 @@ def choose_trial(
             counts = {s.value: sum(t.status is s for t in trials) for s in Status}
             held = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no trials"
             raise ConfigError(
-                f"experiment {record.name!r} has no COMPLETE trial to export ({held})"
+                f"experiment {record.name!r} has no COMPLETE trial to be {verb} ({held})"
             )
         return best
     chosen = next((t for t in trials if t.number == number), None)
@@ -99,7 +105,7 @@ def choose_trial(
         reason = f": {chosen.error}" if chosen.error else ""
         raise ConfigError(
             f"trial {number} of experiment {record.name!r} is {chosen.status.value}{reason}; "
-            f"only COMPLETE trials can be exported{hint}"
+            f"only COMPLETE trials can be {verb}{hint}"
         )
     return chosen
 
@@ -181,6 +187,56 @@ def _mismatch(expected: dict[str, torch.Tensor], stored: dict[str, torch.Tensor]
 def _warn(message: str) -> str:
     warnings.warn(message, StoredWeightsWarning, stacklevel=3)
     return message
+
+
+def _compression(
+    record: ExperimentRecord, chosen: TrialRecord, *, retrain: bool, epochs: int | None
+) -> dict[str, Any] | None:
+    """What ``nasforge.json`` says of a compressed trial (``None`` for a search's trial).
+
+    Raises:
+        ConfigError: If ``retrain`` or ``epochs`` is asked of a compressed trial: its pruned
+            weights are what it is.
+    """
+    source = compression_of(record)
+    if source is None:
+        return None
+    if retrain or epochs is not None:
+        raise ConfigError(
+            f"trial {chosen.number} of {record.name!r} is a compressed network: export writes "
+            "its stored pruned weights (--retrain and --epochs apply to a search's trials)"
+        )
+    step = step_of_key(chosen.key)
+    return {
+        "of": source,
+        "method": None if step is None else step[0],
+        "key": chosen.key,
+        "sparsity": chosen.costs.get("sparsity"),
+        "params": chosen.costs.get("params"),
+        "what": "unstructured: pruned weights are stored zeros in model.safetensors and model.onnx",
+    }
+
+
+def _pruned_state(
+    setup: Rebuilt, chosen: TrialRecord, artifacts: ArtifactStore
+) -> dict[str, torch.Tensor]:
+    """A compressed trial's stored weights (pruned entries are zeros), checked to fit.
+
+    Raises:
+        ArtifactError: If its file is missing or damaged, or does not fit the network.
+    """
+    from nasforge.compression.run import stored_step
+
+    state = stored_step(artifacts, chosen).state
+    torch.manual_seed(setup.train.seed)
+    net = setup.space.build(chosen.arch, setup.task, setup.hyper)
+    mismatch = _mismatch(net.state_dict(), state)
+    if mismatch is not None:
+        raise ArtifactError(
+            f"the stored weights of compressed trial {chosen.number} do not fit its "
+            f"architecture ({mismatch})"
+        )
+    return state
 
 
 def _from_stored(
@@ -278,7 +334,11 @@ def export_experiment(
         setup = replace(setup, train=replace(setup.train, epochs=epochs))
     artifacts = ArtifactStore.for_experiment(target, record.id)
     note: str | None
-    if retrain:
+    compression = _compression(record, chosen, retrain=retrain, epochs=epochs)
+    if compression is not None:
+        state, note = _pruned_state(setup, chosen, artifacts), "the pruned weights, zeros kept"
+        compression["nonzero_params"] = sum(int((v != 0).sum()) for v in state.values())
+    elif retrain:
         state, note = None, "retraining was asked for (--retrain)"
     else:
         state, note = _stored_state(setup, record, chosen, artifacts, epochs)
@@ -286,6 +346,8 @@ def export_experiment(
         trained = setup.train.epochs if chosen.fidelity is None else chosen.fidelity
         net, run = _from_stored(setup, chosen.arch, state, trained)
         source = f"stored weights of trial {chosen.number}"
+        if compression is not None:
+            source = f"pruned weights of compressed trial {chosen.number}"
     else:
         net, run = _train(setup, chosen.arch)
         source = RETRAINED
@@ -321,6 +383,7 @@ def export_experiment(
             "test_metrics": dict(chosen.test_metrics),
             "costs": dict(chosen.costs),
         },
+        "compression": compression,  # None for a search's trial
         "weights_source": source,  # "stored weights of trial N" or "retrained"
         "weights_note": note,  # the stored file used, or why the trial was retrained
         "export_metrics": run,

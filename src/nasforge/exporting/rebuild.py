@@ -64,6 +64,7 @@ def rebuild(
     download: bool = False,
     task: str | None = None,
     task_options: Mapping[str, Any] | None = None,
+    use: str = "export",
 ) -> Rebuilt:
     """Load the data and settings experiment ``record`` trained with (see the module docstring).
 
@@ -74,6 +75,7 @@ def rebuild(
         task: Other data to train on, for table-look-up experiments only (a task spec as for
             ``search --task``).
         task_options: Options of ``task`` (as for ``search``).
+        use: The command that trains (``export``, ``compress``), named in the messages.
 
     Raises:
         ConfigError: If the data is not available (saying which option to pass), differs from
@@ -86,10 +88,10 @@ def rebuild(
     if kind == "training":
         if task is not None:
             raise ConfigError(
-                f"experiment {record.name!r} trained on its own data; export retrains on it, "
+                f"experiment {record.name!r} trained on its own data; {use} trains on it, "
                 "so --task applies only to table-look-up (benchmark) experiments"
             )
-        return _training(record, space, data_root=data_root, download=download)
+        return _training(record, space, data_root=data_root, download=download, use=use)
     if task is not None:
         return _from_task(
             record,
@@ -102,7 +104,7 @@ def rebuild(
         )
     if kind == "nas-bench-graph":
         return _nas_bench_graph(
-            record, space, str(stored.evaluator.get("dataset")), seed, data_root, download
+            record, space, str(stored.evaluator.get("dataset")), seed, data_root, download, use
         )
     if kind == "nas-bench-201":
         raise ConfigError(
@@ -112,8 +114,9 @@ def rebuild(
             "image:digits) to train the chosen cell on other images"
         )
     raise ConfigError(
-        f"experiment {record.name!r} was evaluated by {kind!r}, which export cannot retrain; "
-        "exportable: training searches, nas-bench-graph and nas-bench-201 experiments"
+        f"experiment {record.name!r} was evaluated by {kind!r}: it kept no weights and names no "
+        f"data for {use} to train on; {use} takes training searches, nas-bench-graph and "
+        "nas-bench-201 experiments"
     )
 
 
@@ -123,6 +126,7 @@ def _training(
     *,
     data_root: str | os.PathLike[str] | None,
     download: bool,
+    use: str,
 ) -> Rebuilt:
     stored = record.search
     evaluator = stored.evaluator
@@ -130,7 +134,7 @@ def _training(
     if source is None or not source.get("task"):
         raise ConfigError(
             f"experiment {record.name!r} does not record its data source (it was stored by an "
-            "older nasforge); run the search again to export its models"
+            f"older nasforge); run the search again to {use} its models"
         )
     root = data_root if data_root is not None else source.get("data_root")
     spec = str(source["task"])
@@ -144,7 +148,7 @@ def _training(
     if differ:
         raise ConfigError(
             f"the data at {spec!r} is not what experiment {record.name!r} searched on (it differs "
-            f"in {', '.join(differ)}); export needs the same data"
+            f"in {', '.join(differ)}); {use} needs the same data"
         )
     hyper = space.settings_from_dict(evaluator.get("hyper"))
     train = _train_config(evaluator.get("train") or {})
@@ -168,6 +172,7 @@ def _nas_bench_graph(
     seed: int,
     data_root: str | os.PathLike[str] | None,
     download: bool,
+    use: str,
 ) -> Rebuilt:
     names = {n.lower(): n for n in PLANETOID}
     if dataset not in names:
@@ -185,7 +190,7 @@ def _nas_bench_graph(
             raise
         raise ConfigError(
             f"experiment {record.name!r} looked architectures up in the NAS-Bench-Graph table; "
-            f"export trains the chosen one on the real {names[dataset]} data with the benchmark's "
+            f"{use} trains the chosen one on the real {names[dataset]} data with the benchmark's "
             f"protocol, and that data is not available offline ({exc}); pass --data-root DIR "
             f"(a folder holding {names[dataset]}/raw/) or --download (needs internet)"
         ) from None

@@ -1,0 +1,213 @@
+"""Compression of searched networks: test accuracy against sparsity for imp, magnitude and random.
+
+For each task and seed, a search finds an architecture, and ``nasforge.compress`` prunes its
+best trial with every method to every sparsity (each method's trials, and the one dense
+reference they share, in one compression experiment):
+
+* ``gnn``: a NAS-Bench-Graph Cora search (table look-up, random search), its best
+  architecture trained and pruned on the real Cora data under NAS-Bench-Graph's protocol (the
+  raw Planetoid files under ``--data-root``);
+* ``nb201``: a NAS-Bench-201-cell search trained on the scikit-learn digits images
+  (``image:digits``);
+* ``mlp``: an MLP search trained on the scikit-learn digits table (``tabular:digits``).
+
+Reported: test accuracy (mean, standard deviation and the per-seed values) of the dense
+reference and of each method at each sparsity; the goals of the issue "Compress the found
+network": ``imp`` within 1 point of the dense model at 90% sparsity on every task, and
+``random`` below ``imp`` at 90% (reported whatever it shows).
+
+Example::
+
+    python benchmarks/compress.py --seeds 3 --data-root ../shared/datasets/planetoid
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from _report import header, machine_lines, markdown_table, publish
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "compress.md"
+DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "planetoid"
+METHODS = ("imp", "magnitude", "random")
+TASKS = ("gnn", "nb201", "mlp")
+GOAL_LEVEL, GOAL_POINTS = 0.9, 1.0
+
+
+@dataclass
+class Case:
+    """One task at one seed: the searched trial and what compression made of it."""
+
+    task: str
+    seed: int
+    source: str = ""
+    dense: float = float("nan")
+    accuracy: dict[tuple[str, float], float] = field(default_factory=dict)
+    nonzero: dict[tuple[str, float], float] = field(default_factory=dict)
+    seconds: float = 0.0
+    search_seconds: float = 0.0
+
+
+def _search(task: str, seed: int, db: Path, args: argparse.Namespace) -> None:
+    import nasforge
+
+    common: dict[str, Any] = {"db": db, "name": "src", "seed": seed, "strategy": "random"}
+    if task == "gnn":
+        nasforge.search(benchmark="nas-bench-graph:cora", budget=args.gnn_budget, **common)
+        return
+    spec = "image:digits" if task == "nb201" else "tabular:digits"
+    extra = {} if args.epochs is None else {"epochs": args.epochs}
+    nasforge.search(task=spec, budget=args.budget, executor="inline", **common, **extra)
+
+
+def run_case(task: str, seed: int, args: argparse.Namespace, methods: Sequence[str]) -> Case:
+    import nasforge
+
+    case = Case(task, seed)
+    with tempfile.TemporaryDirectory(prefix="nasforge-compress-") as tmp:
+        db = Path(tmp) / "c.db"
+        start = time.perf_counter()
+        _search(task, seed, db, args)
+        case.search_seconds = time.perf_counter() - start
+        best = nasforge.best("src", db=db)
+        assert best is not None
+        case.source = f"trial {best.number}: {best.arch}"
+        start = time.perf_counter()
+        for method in methods:
+            run = nasforge.compress(
+                "src",
+                method=method,
+                sparsity=args.sparsity,
+                db=db,
+                data_root=args.data_root if task == "gnn" else None,
+                prune_ratio=args.prune_ratio,
+            )
+            for row in run.trials:
+                if row.method == "dense":
+                    case.dense = row.test
+                elif row.level:
+                    case.accuracy[(method, row.sparsity)] = row.test
+                    case.nonzero[(method, row.sparsity)] = row.nonzero_params / row.params
+        case.seconds = time.perf_counter() - start
+    levels = " ".join(
+        f"{m}@{s:.2f}={a:.3f}" for (m, s), a in sorted(case.accuracy.items(), key=str)
+    )
+    print(f"{task} seed {seed}: dense {case.dense:.3f} {levels} ({case.seconds:.0f} s)", flush=True)
+    return case
+
+
+def _points(values: Sequence[float]) -> str:
+    """``mean ± std`` in accuracy points, with the per-seed values."""
+    shown = [100 * v for v in values]
+    if not shown:
+        return "-"
+    spread = statistics.stdev(shown) if len(shown) > 1 else 0.0
+    each = ", ".join(f"{v:.1f}" for v in shown)
+    return f"{statistics.fmean(shown):.2f} ± {spread:.2f} ({each})"
+
+
+def report(cases: list[Case], args: argparse.Namespace, methods: Sequence[str], wall: float) -> str:
+    started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = header("Compression of searched networks", started, wall, machine_lines())
+    levels = tuple(args.sparsity)
+    lines += [
+        "",
+        "Test accuracy in points: mean ± standard deviation over seeds (each seed's value in "
+        "parentheses). The dense row is the searched architecture trained again with the "
+        "search's settings and seed (the reference every method starts from). `imp`: prune "
+        f"ratio {args.prune_ratio} of the remaining weights per round, rewinding to 5% of the "
+        "epochs; `magnitude`: one shot, then fine-tuned for the epochs after the rewind epoch; "
+        "`random`: magnitude pruning's per-layer counts at random positions, trained from the "
+        "rewind point as `imp`. Sparsity counts the weight matrices and kernels (biases and "
+        "normalisation stay dense).",
+    ]
+    goals: list[list[object]] = []
+    for task in TASKS:
+        mine = [c for c in cases if c.task == task]
+        if not mine:
+            continue
+        lines += ["", f"## {task}", ""]
+        lines += [
+            f"- seed {c.seed}: {c.source}; search {c.search_seconds:.0f} s, compression "
+            f"{c.seconds:.0f} s"
+            for c in mine
+        ]
+        lines.append("")
+        dense = [c.dense for c in mine]
+        rows: list[list[object]] = [["dense", _points(dense), *["" for _ in levels]]]
+        for method in methods:
+            cells = [
+                _points([c.accuracy[(method, s)] for c in mine if (method, s) in c.accuracy])
+                for s in levels
+            ]
+            rows.append([method, "", *cells])
+        head = ["method", "0%", *(f"{s:.0%}" for s in levels)]
+        lines += markdown_table(head, rows)
+        if "imp" in methods and GOAL_LEVEL in levels:
+            imp = [c.accuracy.get(("imp", GOAL_LEVEL), float("nan")) for c in mine]
+            gap = 100 * (statistics.fmean(dense) - statistics.fmean(imp))
+            goals.append(
+                [
+                    task,
+                    f"imp {GOAL_LEVEL:.0%} vs dense",
+                    f"{gap:+.2f} points below dense",
+                    "met" if gap <= GOAL_POINTS else "NOT met",
+                ]
+            )
+            if "random" in methods:
+                rnd = [c.accuracy.get(("random", GOAL_LEVEL), float("nan")) for c in mine]
+                diff = 100 * (statistics.fmean(imp) - statistics.fmean(rnd))
+                per = ", ".join(f"{100 * (a - b):+.1f}" for a, b in zip(imp, rnd, strict=True))
+                goals.append(
+                    [
+                        task,
+                        f"random {GOAL_LEVEL:.0%} vs imp",
+                        f"imp {diff:+.2f} points ({per})",
+                        "random below imp" if diff > 0 else "random NOT below imp",
+                    ]
+                )
+    if goals:
+        lines += ["", "## Goals", ""]
+        lines += markdown_table(["task", "comparison", "measured", "verdict"], goals)
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")
+    parser.add_argument("--tasks", default=",".join(TASKS), help="gnn,nb201,mlp")
+    parser.add_argument("--methods", default=",".join(METHODS), help="imp,magnitude,random")
+    parser.add_argument("--sparsity", default="0.5,0.8,0.9,0.95")
+    parser.add_argument("--prune-ratio", type=float, default=0.5)
+    parser.add_argument("--budget", type=int, default=6, help="trained trials per search")
+    parser.add_argument("--gnn-budget", type=int, default=50, help="table look-ups on Cora")
+    parser.add_argument(
+        "--epochs", type=int, help="training epochs of the searches (default theirs)"
+    )
+    parser.add_argument("--data-root", type=Path, default=DEFAULT_ROOT)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args(argv)
+    args.sparsity = [float(s) for s in args.sparsity.split(",")]
+    tasks = [t for t in args.tasks.split(",") if t]
+    methods = [m for m in args.methods.split(",") if m]
+    unknown = sorted(set(tasks) - set(TASKS)) + sorted(set(methods) - set(METHODS))
+    if unknown:
+        parser.error(f"unknown task or method: {', '.join(unknown)}")
+    if "gnn" in tasks and not (args.data_root / "Cora" / "raw").is_dir():
+        print(f"no Cora raw files under {args.data_root}: skipping gnn (pass --data-root)")
+        tasks.remove("gnn")
+    start = time.perf_counter()
+    cases = [run_case(t, s, args, methods) for t in tasks for s in range(args.seeds)]
+    publish(report(cases, args, methods, time.perf_counter() - start), args.out)
+
+
+if __name__ == "__main__":
+    main()

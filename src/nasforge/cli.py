@@ -577,13 +577,14 @@ def _output_parsers(sub: Any) -> None:
         "--method",
         required=True,
         help="magnitude (one-shot, then fine-tuning), imp (iterative, with rewinding: lottery "
-        "tickets) or random (random masks, the baseline)",
+        "tickets), random (random masks, the baseline) or channels (structured: narrower "
+        "widths, trained with distillation)",
     )
     cp.add_argument(
         "--sparsity",
         default="0.5,0.8,0.9,0.95",
-        help="shares of the weights to remove, comma-separated, each in (0, 1) "
-        "(default 0.5,0.8,0.9,0.95)",
+        help="shares of the weights to remove (channels: of the FLOPs), comma-separated, each "
+        "in (0, 1) (default 0.5,0.8,0.9,0.95)",
     )
     cp.add_argument(
         "--into",
@@ -1147,9 +1148,14 @@ def _cmd_compress(args: argparse.Namespace) -> int:
             out.print(f"trial {row.number}: {what}: {row.status.value}: {_line(str(row.error))}")
             return
         done = "stored before" if row.stored_before else "done"
+        size = f"{row.nonzero_params:.0f} of {row.params:.0f} parameters non-zero"
+        if row.widths:
+            shown = ", ".join(f"{k} {v}" for k, v in row.widths.items())
+            size = f"widths {shown}: {row.params:.0f} parameters, {row.flops:.0f} FLOPs"
+        note = f"; {row.error}" if row.error else ""
         out.print(
-            f"trial {row.number}: {what}: val {_fmt(row.val)}, test {_fmt(row.test)}, "
-            f"{row.nonzero_params:.0f} of {row.params:.0f} parameters non-zero ({done})"
+            f"trial {row.number}: {what}: val {_fmt(row.val)}, test {_fmt(row.test)}, {size}, "
+            f"latency {row.latency_ms:.3f} ms ({done}{note})"
         )
 
     run = api.compress(
@@ -1170,7 +1176,8 @@ def _cmd_compress(args: argparse.Namespace) -> int:
         title=f"{escape(run.experiment)}: trial {run.source_trial} of {escape(run.source)}, "
         f"{escape(run.method)}"
     )
-    for col in ("#", "method", "sparsity", f"val {run.metric}", f"test {run.metric}", "non-zero"):
+    cols = ("#", "method", "sparsity", f"val {run.metric}", f"test {run.metric}", "non-zero")
+    for col in (*cols, "latency ms"):
         table.add_column(col, justify="left" if col == "method" else "right")
     for row in run.trials:
         if row.method != "dense" and not row.level:
@@ -1182,6 +1189,7 @@ def _cmd_compress(args: argparse.Namespace) -> int:
             _fmt(row.val),
             _fmt(row.test),
             _fmt(row.nonzero_params),
+            _fmt(row.latency_ms, 3),
         )
     out.print(table)
     out.print(

@@ -258,3 +258,66 @@ def test_latency_decomposition_covers_every_part(space: SearchSpace) -> None:
     for arch in _samples(space, 50):
         terms = space.latency_terms(arch, settings)
         assert terms and set(terms) <= names and min(terms.values()) >= 1
+
+
+def test_widths_narrow_the_network_and_name_where_their_channels_run(
+    space: SearchSpace,
+) -> None:
+    """Every width a space offers to structured pruning: the narrowest options build, a site's
+    channel axis holds ``blocks * scale * width`` channels in the model built with any option,
+    and unknown names or values are refused."""
+    import torch
+
+    from nasforge.errors import ConfigError
+
+    task = _tiny_task(space)
+    graph = hasattr(task, "data")
+    settings = space.default_settings()
+    for arch in _samples(space, 6, seed=3):
+        options = space.width_options(arch, settings)
+        if not options:
+            continue
+        assert all(list(v) == sorted(set(v)) for v in options.values())
+        narrow = {name: values[0] for name, values in options.items()}
+        for widths in (narrow, {name: values[-1] for name, values in options.items()}):
+            narrow_arch, narrow_settings = space.with_widths(arch, settings, widths)
+            space.validate(narrow_arch)
+            net = space.build(narrow_arch, task, narrow_settings).eval()
+            seen: list[tuple[int, int]] = []
+            sites = space.width_sites(net, narrow_arch, narrow_settings)
+            assert set(sites) == set(options)
+            hooks = []
+            for name, group in sites.items():
+                for site in group:
+                    want = site.blocks * site.scale * widths[name]
+
+                    def check(
+                        tensor: Any, site: Any = site, want: int = want, seen: list = seen
+                    ) -> None:
+                        seen.append((tensor.shape[site.axis], want))
+
+                    if site.inputs:
+                        hooks.append(
+                            site.module.register_forward_pre_hook(
+                                lambda _m, args, check=check: check(args[0])
+                            )
+                        )
+                    else:
+                        hooks.append(
+                            site.module.register_forward_hook(
+                                lambda _m, _a, out, check=check: check(out)
+                            )
+                        )
+            with torch.no_grad():
+                if graph:
+                    net(task.data.x, task.data.edge_index)
+                else:
+                    net(task.x_train[:4])
+            for hook in hooks:
+                hook.remove()
+            assert seen and all(got == want for got, want in seen), seen
+        name = next(iter(options))
+        with pytest.raises(ConfigError, match="cannot be"):
+            space.with_widths(arch, settings, {name: options[name][-1] + 1})
+        with pytest.raises(ConfigError, match="has no width"):
+            space.with_widths(arch, settings, {"nonexistent": 1})

@@ -13,7 +13,11 @@ search's own settings and seed, keeping its weights at the rewind epoch. Then, p
   trains again; a round never passes a requested sparsity, so each one is reached exactly;
 * ``random``: for each sparsity, a random mask with the same number of weights per layer as
   global magnitude pruning keeps, trained from the rewind point as ``imp`` trains (the
-  baseline of "Random Search as a Baseline for Sparse Neural Network Architecture Search").
+  baseline of "Random Search as a Baseline for Sparse Neural Network Architecture Search");
+* ``channels``: structured pruning. For each level, the share of the dense network's FLOPs
+  to remove, a width search on the trained network chooses narrower widths that meet the
+  budget (TAS, :mod:`nasforge.compression.channels`), and the narrower dense network is
+  trained from scratch with knowledge distillation from the trained one.
 
 A step's key names its method, source trial and sparsity (and ``imp``'s ratio and round), so a
 resumed run finds the steps it finished.
@@ -47,6 +51,8 @@ METHODS: dict[str, str] = {
     "magnitude": "one-shot global magnitude pruning of the trained network, then fine-tuning",
     "imp": "iterative magnitude pruning with rewinding to an early epoch (lottery tickets)",
     "random": "random masks with magnitude pruning's per-layer sparsity (the baseline)",
+    "channels": "structured: a width search on the trained network (TAS), then the narrower "
+    "network trained with distillation; each level is the share of FLOPs removed",
 }
 """The compression methods, with one line each."""
 

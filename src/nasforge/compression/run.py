@@ -23,6 +23,7 @@ import contextlib
 import copy
 import fcntl
 import functools
+import json
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -33,7 +34,9 @@ import torch
 from torch import nn
 
 from nasforge.architecture import Architecture
-from nasforge.artifacts import ArtifactError, ArtifactStore
+from nasforge.artifacts import ArtifactStore
+from nasforge.compression.channels import search_widths
+from nasforge.compression.files import FILE_FORMAT, StoredStep, stored_step
 from nasforge.compression.masks import (
     Masks,
     apply_masks,
@@ -44,7 +47,6 @@ from nasforge.compression.masks import (
 )
 from nasforge.compression.plan import (
     COMPRESSION_KEY,
-    DENSE,
     METHODS,
     CompressPlan,
     Step,
@@ -60,11 +62,9 @@ from nasforge.store.base import ExperimentRecord, Store, TrialRecord
 from nasforge.store.sql import open_store
 from nasforge.train import threads
 from nasforge.train.cost import count_flops, count_params, measure_latency_ms
-from nasforge.train.trainer import FitOutcome, TrainingDiverged
+from nasforge.train.trainer import Distill, FitOutcome, TrainingDiverged
 
-__all__ = ["CompressedTrial", "CompressionRun", "compress_experiment", "stored_step"]
-
-FILE_FORMAT = "nasforge-compression"
+__all__ = ["CompressedTrial", "CompressionRun", "compress_experiment"]
 
 
 class CompressionBusy(NasforgeError):
@@ -86,6 +86,9 @@ class CompressedTrial:
         latency_ms: Measured inference latency.
         stored_before: Whether an earlier run had stored it (this run skipped it).
         level: Whether the sparsity is one asked for (not an intermediate ``imp`` round).
+        error: Why it FAILED, or a note on a COMPLETE one.
+        widths: ``channels``: the narrower network's widths.
+        flops: FLOPs of one forward pass.
     """
 
     number: int
@@ -100,6 +103,8 @@ class CompressedTrial:
     stored_before: bool
     level: bool
     error: str | None = None
+    widths: dict[str, int] | None = None
+    flops: float = float("nan")
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,15 +284,6 @@ def compress_experiment(
     )
 
 
-@dataclass
-class _Trained:
-    """A step's outcome in memory: the plain weights (zeros stored) and its masks."""
-
-    state: dict[str, torch.Tensor]
-    masks: Masks
-    rewind: dict[str, torch.Tensor] | None = None
-
-
 class _Runner:
     """Runs a plan's steps in order, skipping those stored by an earlier run."""
 
@@ -333,8 +329,8 @@ class _Runner:
 
     # -- one step ----------------------------------------------------------------------------
     def _step(
-        self, step: Step, compute: Callable[[Step], tuple[_Trained | None, Result]]
-    ) -> tuple[_Trained | None, CompressedTrial]:
+        self, step: Step, compute: Callable[[Step], tuple[StoredStep | None, Result]]
+    ) -> tuple[StoredStep | None, CompressedTrial]:
         stored = self.stored.get(step.key)
         if stored is not None:
             complete = stored.status is Status.COMPLETE
@@ -347,7 +343,7 @@ class _Runner:
                 self._save(step, trained)
             record = self.store.add_trial(
                 self.record.id,
-                self.arch,
+                self.arch if trained is None or trained.arch is None else trained.arch,
                 step.key,
                 result,
                 started_at=started,
@@ -373,34 +369,43 @@ class _Runner:
             stored_before=before,
             level=step.level,
             error=trial.error,
+            widths={
+                k.removeprefix("width:"): int(v)
+                for k, v in trial.costs.items()
+                if k.startswith("width:")
+            }
+            or None,
+            flops=float(trial.costs.get("flops", nan)),
         )
 
-    def _save(self, step: Step, trained: _Trained) -> None:
+    def _save(self, step: Step, trained: StoredStep) -> None:
         tensors = {f"weight/{k}": v for k, v in trained.state.items()}
         tensors.update({f"mask/{k}": v for k, v in trained.masks.items()})
         if trained.rewind is not None:
             tensors.update({f"rewind/{k}": v for k, v in trained.rewind.items()})
-        self.artifacts.save_tensors(
-            step.file,
-            tensors,
-            {
-                "format": FILE_FORMAT,
-                "key": step.key,
-                "method": step.method,
-                "sparsity": f"{step.sparsity:.6f}",
-                "source_trial": str(self.plan.source),
-            },
-        )
+        meta = {
+            "format": FILE_FORMAT,
+            "key": step.key,
+            "method": step.method,
+            "sparsity": f"{step.sparsity:.6f}",
+            "source_trial": str(self.plan.source),
+        }
+        if trained.widths is not None:
+            meta["widths"] = json.dumps(trained.widths, sort_keys=True)
+            meta["settings"] = json.dumps(trained.settings, sort_keys=True)
+        self.artifacts.save_tensors(step.file, tensors, meta)
 
     # -- the methods -----------------------------------------------------------------------------
-    def _dense(self, step: Step) -> tuple[_Trained | None, Result]:
+    def _dense(self, step: Step) -> tuple[StoredStep | None, Result]:
         """Train the architecture as the search did, keeping the rewind epoch's weights."""
         return self._train(step, masks={}, start=None, epochs=self.setup.train.epochs, keep=True)
 
     def _sparse(
-        self, step: Step, *, index: int, dense: _Trained, previous: _Trained
-    ) -> tuple[_Trained | None, Result]:
+        self, step: Step, *, index: int, dense: StoredStep, previous: StoredStep
+    ) -> tuple[StoredStep | None, Result]:
         assert dense.rewind is not None  # the dense step keeps it
+        if step.method == "channels":
+            return self._channels(step, index, dense)
         weights = {n: dense.state[n] for n in prunable(self._net())}
         epochs = self.setup.train.epochs - self.plan.rewind_epoch
         if step.method == "magnitude":
@@ -415,6 +420,66 @@ class _Runner:
         masks = magnitude_masks(last, step.sparsity)
         return self._train(step, masks=masks, start=dense.rewind, epochs=epochs)
 
+    def _channels(
+        self, step: Step, index: int, dense: StoredStep
+    ) -> tuple[StoredStep | None, Result]:
+        """Search widths within the FLOPs budget on the trained network, then train the
+        narrower network from scratch, distilled from the trained one."""
+        began = time.perf_counter()
+        setup = self.setup
+        teacher = self._net()
+        teacher.load_state_dict(dense.state, strict=True)
+        teacher.eval()
+        seed = setup.train.seed * 1009 + index + 1
+        choice = search_widths(
+            setup.space,
+            self.arch,
+            setup.hyper,
+            setup.task,
+            teacher,
+            1.0 - step.sparsity,
+            seed=seed,
+        )
+        arch, settings = setup.space.with_widths(self.arch, setup.hyper, choice.widths)
+        torch.manual_seed(setup.train.seed)
+        net = setup.space.build(arch, setup.task, settings)
+        try:
+            fit = setup.task.fit(net, setup.train, keep_state=True, distill=Distill(teacher))
+        except TrainingDiverged as exc:
+            return None, Result.failed(str(exc), wall_time=time.perf_counter() - began)
+        if fit.state is not None:
+            net.load_state_dict(fit.state)
+        net.eval()
+        dense_weights = sum(w.numel() for w in prunable(teacher).values())
+        costs = self._costs(net, {})
+        kept = sum(w.numel() for w in prunable(net).values())
+        costs["sparsity"] = 1.0 - kept / dense_weights  # the weights removed
+        costs["flops_ratio"] = choice.flops / choice.dense_flops
+        costs.update({f"width:{n}": float(v) for n, v in choice.widths.items()})
+        note = (
+            None
+            if choice.met
+            else (
+                f"even the narrowest widths keep {choice.flops / choice.dense_flops:.1%} of the "
+                f"FLOPs, above the budget of {1 - step.sparsity:.1%}"
+            )
+        )
+        hyper = settings.to_dict() if hasattr(settings, "to_dict") else None
+        trained = StoredStep(
+            _cpu(net.state_dict()), {}, arch=arch, settings=hyper, widths=dict(choice.widths)
+        )
+        result = Result(
+            status=Status.COMPLETE,
+            metrics={f"val_{fit.metric}": fit.val},
+            test_metrics={f"test_{fit.metric}": fit.test},
+            costs=costs,
+            curve=tuple(fit.curve),
+            fidelity=setup.train.epochs,
+            wall_time=time.perf_counter() - began,
+            reason=note or _diverged(fit),
+        )
+        return trained, result
+
     def _net(self) -> nn.Module:
         torch.manual_seed(self.setup.train.seed)
         return self.setup.space.build(self.arch, self.setup.task, self.setup.hyper)
@@ -427,7 +492,7 @@ class _Runner:
         start: Mapping[str, torch.Tensor] | None,
         epochs: int,
         keep: bool = False,
-    ) -> tuple[_Trained | None, Result]:
+    ) -> tuple[StoredStep | None, Result]:
         began = time.perf_counter()
         net = self._net()
         if start is not None:
@@ -460,7 +525,7 @@ class _Runner:
         final = self._net()
         final.load_state_dict(plain, strict=True)
         final.eval()
-        trained = _Trained(_cpu(final.state_dict()), {k: v.cpu() for k, v in masks.items()})
+        trained = StoredStep(_cpu(final.state_dict()), {k: v.cpu() for k, v in masks.items()})
         if keep:
             trained.rewind = _cpu(snapshot)
         result = Result(
@@ -493,36 +558,6 @@ class _Runner:
         with threads.at_base():
             costs["latency_ms"] = measure_latency_ms(forward)
         return costs
-
-
-def stored_step(artifacts: ArtifactStore, trial: TrialRecord) -> _Trained:
-    """The weights and masks a compression trial stored (read with safetensors).
-
-    Raises:
-        ArtifactError: If its file is missing, damaged, or of another trial.
-    """
-    step = Step("", 0.0, 0, trial.key, False)
-    loaded = artifacts.load_tensors(step.file)
-    if loaded is None:
-        raise ArtifactError(
-            f"the weights and masks of compressed trial {trial.number} ({trial.key}) are "
-            f"missing: no file {artifacts.path(step.file)}"
-        )
-    tensors, meta = loaded
-    if meta.get("format") != FILE_FORMAT or meta.get("key") != trial.key:
-        raise ArtifactError(
-            f"{artifacts.path(step.file)} is not the file of compressed trial {trial.number} "
-            f"({trial.key})"
-        )
-    parts: dict[str, dict[str, torch.Tensor]] = {"weight": {}, "mask": {}, "rewind": {}}
-    for key, value in tensors.items():
-        kind, _, name = key.partition("/")
-        if kind in parts:
-            parts[kind][name] = value
-    rewind = parts["rewind"] or None
-    if trial.key.startswith(f"{DENSE}:") and rewind is None:
-        raise ArtifactError(f"{artifacts.path(step.file)} lacks the dense trial's rewind weights")
-    return _Trained(parts["weight"], parts["mask"], rewind)
 
 
 def _cpu(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -213,21 +213,27 @@ def _compression(
         "key": chosen.key,
         "sparsity": chosen.costs.get("sparsity"),
         "params": chosen.costs.get("params"),
-        "what": "unstructured: pruned weights are stored zeros in model.safetensors and model.onnx",
+        "what": "structured: a narrower dense network (its widths in 'hyper' and the architecture)"
+        if step is not None and step[0] == "channels"
+        else "unstructured: pruned weights are stored zeros in model.safetensors and model.onnx",
     }
 
 
-def _pruned_state(
+def _pruned(
     setup: Rebuilt, chosen: TrialRecord, artifacts: ArtifactStore
-) -> dict[str, torch.Tensor]:
-    """A compressed trial's stored weights (pruned entries are zeros), checked to fit.
+) -> tuple[Rebuilt, dict[str, torch.Tensor]]:
+    """A compressed trial's setup (a narrower network's settings, for ``channels``) and
+    stored weights (pruned entries are zeros), checked to fit.
 
     Raises:
         ArtifactError: If its file is missing or damaged, or does not fit the network.
     """
-    from nasforge.compression.run import stored_step
+    from nasforge.compression.files import stored_step
 
-    state = stored_step(artifacts, chosen).state
+    stored = stored_step(artifacts, chosen)
+    state = stored.state
+    if stored.settings is not None:
+        setup = replace(setup, hyper=setup.space.settings_from_dict(stored.settings))
     torch.manual_seed(setup.train.seed)
     net = setup.space.build(chosen.arch, setup.task, setup.hyper)
     mismatch = _mismatch(net.state_dict(), state)
@@ -236,7 +242,7 @@ def _pruned_state(
             f"the stored weights of compressed trial {chosen.number} do not fit its "
             f"architecture ({mismatch})"
         )
-    return state
+    return setup, state
 
 
 def _from_stored(
@@ -336,7 +342,8 @@ def export_experiment(
     note: str | None
     compression = _compression(record, chosen, retrain=retrain, epochs=epochs)
     if compression is not None:
-        state, note = _pruned_state(setup, chosen, artifacts), "the pruned weights, zeros kept"
+        setup, state = _pruned(setup, chosen, artifacts)
+        note = "the pruned weights, zeros kept"
         compression["nonzero_params"] = sum(int((v != 0).sum()) for v in state.values())
     elif retrain:
         state, note = None, "retraining was asked for (--retrain)"

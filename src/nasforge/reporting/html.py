@@ -17,9 +17,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from html import escape
 from pathlib import Path
 
+from nasforge.compression.plan import compression_of
 from nasforge.errors import ConfigError, NasforgeError
 from nasforge.objective import Direction, Objective, is_better, rank_trials
 from nasforge.pareto import objective_values, pareto_front
+from nasforge.reporting.compression import compression_section
 from nasforge.reporting.diagram import diagram_svg
 from nasforge.reporting.phase import phase_section
 from nasforge.reporting.plots import Chart, Mark, Series, column_format, fmt_number
@@ -511,6 +513,8 @@ def render_report(
     ]
     if phase:
         sections.append(phase_section(phase))
+    if compression_of(record) is not None:
+        sections.append(compression_section(record, trials))
     if len(objectives) > 1:
         sections.append(_pareto_section(trials, objectives))
     fidelity_rule = (

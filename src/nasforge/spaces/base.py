@@ -29,10 +29,13 @@ __all__ = [
     "LatencyEntry",
     "SearchSpace",
     "TaskShape",
+    "WidthSite",
+    "checked_widths",
     "foreign_arch",
     "register_space",
     "space_members",
     "split_members",
+    "width_grid",
 ]
 
 MODALITIES = ("graph", "image", "tabular")
@@ -118,6 +121,54 @@ class LatencyEntry:
     module: Any
     inputs: tuple[Any, ...]
     minus: str | None = None
+
+
+def width_grid(current: int, *, step: int = 1, parts: int = 8) -> tuple[int, ...]:
+    """The widths ``current * k / parts`` for ``k = 1..parts``, rounded to multiples of
+    ``step`` (at least ``step``), ascending and without repeats; the last is ``current``."""
+    out = {max(step, round(current * k / parts / step) * step) for k in range(1, parts + 1)}
+    return tuple(sorted(w for w in out if w <= current) or (current,))
+
+
+def checked_widths(
+    space: SearchSpace, options: Mapping[str, Sequence[int]], widths: Mapping[str, int]
+) -> dict[str, int]:
+    """``widths`` checked against ``options`` (:meth:`SearchSpace.width_options`), with the
+    widths not given at their current values.
+
+    Raises:
+        ConfigError: For a name or value that is not an option.
+    """
+    for name, value in widths.items():
+        if name not in options:
+            raise ConfigError(
+                f"space {space.name!r} has no width {name!r}; its widths: {', '.join(options)}"
+            )
+        if value not in options[name]:
+            raise ConfigError(
+                f"width {name!r} cannot be {value!r}; options: "
+                f"{', '.join(str(v) for v in options[name])}"
+            )
+    return {name: int(widths.get(name, values[-1])) for name, values in options.items()}
+
+
+@dataclass(frozen=True, eq=False)
+class WidthSite:
+    """A place in a network where one width's channels run (:meth:`SearchSpace.width_sites`).
+
+    Attributes:
+        module: The module.
+        axis: The channel axis of its output (or input) tensor.
+        scale: The channels there are ``scale * width`` (a stage of 2C channels: 2).
+        blocks: The axis holds ``blocks`` such groups side by side (a concatenation).
+        inputs: The channels are in the module's first input, not its output.
+    """
+
+    module: nn.Module
+    axis: int = -1
+    scale: int = 1
+    blocks: int = 1
+    inputs: bool = False
 
 
 class SearchSpace(ABC):
@@ -371,6 +422,37 @@ class SearchSpace(ABC):
             f"space {self.name!r} has no supernet, so weight-sharing (one-shot) strategies "
             f"cannot search it; spaces with one: {', '.join(with_one) or 'none'}"
         )
+
+    # -- structured pruning (``nasforge compress --method channels``) ------------------------
+    def width_options(self, arch: Architecture, settings: Any) -> dict[str, tuple[int, ...]]:
+        """The widths of ``arch``'s network (built with ``settings``) that structured pruning
+        may shrink, by name, each with the values it may take: ascending, the last one the
+        network's own. Empty (the default): the space's networks have none.
+        """
+        return {}
+
+    def with_widths(
+        self, arch: Architecture, settings: Any, widths: Mapping[str, int]
+    ) -> tuple[Architecture, Any]:
+        """The architecture and settings of ``arch``'s network with ``widths`` (names and
+        values from :meth:`width_options`; the others unchanged).
+
+        Raises:
+            ConfigError: If the space has no widths, or a name or value is not an option.
+        """
+        raise ConfigError(f"space {self.name!r} has no widths that structured pruning shrinks")
+
+    def width_sites(
+        self, net: nn.Module, arch: Architecture, settings: Any
+    ) -> dict[str, list[WidthSite]]:
+        """Where each width of :meth:`width_options` runs in ``net`` (``build(arch, ...,
+        settings)``'s model): the modules whose outputs (or inputs) hold its channels. A
+        structured-pruning search scales those channels to learn which widths to keep.
+
+        Raises:
+            ConfigError: If the space has no widths.
+        """
+        raise ConfigError(f"space {self.name!r} has no widths that structured pruning shrinks")
 
     def check_task(self, task: Any) -> None:
         """Refuse a task whose data this space's models cannot take.

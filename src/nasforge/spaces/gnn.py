@@ -24,7 +24,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +32,16 @@ import numpy as np
 
 from nasforge.architecture import Architecture
 from nasforge.errors import ConfigError, InvalidArchitectureError
-from nasforge.spaces.base import ArchGraph, GraphEdge, GraphNode, LatencyEntry, SearchSpace
+from nasforge.spaces.base import (
+    ArchGraph,
+    GraphEdge,
+    GraphNode,
+    LatencyEntry,
+    SearchSpace,
+    WidthSite,
+    checked_widths,
+    width_grid,
+)
 
 if TYPE_CHECKING:
     from torch import nn
@@ -297,6 +306,38 @@ class GnnSpace(SearchSpace):
         links, ops = self.genes(self.canonicalize(arch))
         hyper = self._hyper(settings)
         return GnnModel(links, ops, task.num_features, task.num_classes, hyper)
+
+    def width_options(self, arch: Architecture, settings: Any) -> dict[str, tuple[int, ...]]:
+        """``hidden``: eighths of the hidden width, in multiples of ``gat_heads``."""
+        hyper = self._hyper(settings)
+        return {"hidden": width_grid(hyper.hidden, step=hyper.gat_heads)}
+
+    def with_widths(
+        self, arch: Architecture, settings: Any, widths: Mapping[str, int]
+    ) -> tuple[Architecture, GnnHyper]:
+        hyper = self._hyper(settings)
+        chosen = checked_widths(self, self.width_options(arch, hyper), widths)
+        return arch, replace(hyper, hidden=chosen["hidden"])
+
+    def width_sites(
+        self, net: nn.Module, arch: Architecture, settings: Any
+    ) -> dict[str, list[WidthSite]]:
+        """The hidden channels: after each pre-processing layer, after each op's input
+        normalisation, in the output layer's input (one block per leaf) and after every
+        hidden post-processing layer."""
+        from torch import nn as tnn
+
+        from nasforge.spaces.gnn_model import GnnModel
+
+        if not isinstance(net, GnnModel):
+            raise ConfigError(f"space {self.name!r} finds widths in its own models only")
+        sites = [WidthSite(layer) for layer in net.pre]
+        sites += [WidthSite(norm) for norm in net.norms if isinstance(norm, tnn.BatchNorm1d)]
+        sites.append(WidthSite(net.out, blocks=len(net.leaves), inputs=True))
+        if len(net.post):
+            sites.append(WidthSite(net.out))
+            sites += [WidthSite(layer) for layer in list(net.post)[:-1]]
+        return {"hidden": sites}
 
     def supernet(self, task: Any, settings: Any = None, *, partial: int = 1) -> GnnSupernet:
         """Every op and every input of every node at once

@@ -27,7 +27,15 @@ import numpy as np
 
 from nasforge.architecture import Architecture
 from nasforge.errors import ConfigError, InvalidArchitectureError
-from nasforge.spaces.base import ArchGraph, GraphEdge, GraphNode, SearchSpace, TaskShape
+from nasforge.spaces.base import (
+    ArchGraph,
+    GraphEdge,
+    GraphNode,
+    SearchSpace,
+    TaskShape,
+    WidthSite,
+    checked_widths,
+)
 
 if TYPE_CHECKING:
     from torch import nn
@@ -328,6 +336,36 @@ class MlpSpace(SearchSpace):
             dropout=g.dropout,
             norm=g.norm,
         )
+
+    def width_options(self, arch: Architecture, settings: Any) -> dict[str, tuple[int, ...]]:
+        """``width_<i>`` for each hidden layer: the space's widths up to the layer's own."""
+        g = self.genes(arch)
+        return {
+            f"width_{i}": tuple(w for w in self.widths if w <= width)
+            for i, width in enumerate(g.hidden)
+        }
+
+    def with_widths(
+        self, arch: Architecture, settings: Any, widths: Mapping[str, int]
+    ) -> tuple[Architecture, Any]:
+        """The architecture with the hidden layers' widths replaced (the settings are
+        unchanged: the genes fix the model)."""
+        g = self.genes(arch)
+        chosen = checked_widths(self, self.width_options(arch, settings), widths)
+        hidden = tuple(chosen[f"width_{i}"] for i in range(g.depth))
+        return self._arch(replace(g, widths=(*hidden, *g.widths[g.depth :]))), settings
+
+    def width_sites(
+        self, net: nn.Module, arch: Architecture, settings: Any
+    ) -> dict[str, list[WidthSite]]:
+        """Each hidden layer's features, after its activation."""
+        from nasforge.spaces.mlp_model import ACTIVATION_LAYERS, MlpModel
+
+        if not isinstance(net, MlpModel):
+            raise ConfigError(f"space {self.name!r} finds widths in its own models only")
+        kinds = tuple(ACTIVATION_LAYERS.values())
+        acts = [m for m in net.body if isinstance(m, kinds)]  # type: ignore[arg-type]
+        return {f"width_{i}": [WidthSite(act)] for i, act in enumerate(acts)}
 
     def supernet(self, task: Any, settings: Any = None, *, partial: int = 1) -> MlpSupernet:
         """Every network of the space as slices of the largest one

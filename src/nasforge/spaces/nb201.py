@@ -53,7 +53,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +68,9 @@ from nasforge.spaces.base import (
     LatencyEntry,
     SearchSpace,
     TaskShape,
+    WidthSite,
+    checked_widths,
+    width_grid,
 )
 from nasforge.spaces.nb201_cell import NB201_EDGES, NB201_OPS, prune_dead_edges
 
@@ -391,6 +394,34 @@ class Nb201Space(SearchSpace):
 
         self.check_task(task)
         return Nb201Supernet(self, task, self._hyper(settings), partial)
+
+    def width_options(self, arch: Architecture, settings: Any) -> dict[str, tuple[int, ...]]:
+        """``channels``: eighths of the first stage's channels C (the later stages have 2C
+        and 4C)."""
+        return {"channels": width_grid(self._hyper(settings).channels)}
+
+    def with_widths(
+        self, arch: Architecture, settings: Any, widths: Mapping[str, int]
+    ) -> tuple[Architecture, Nb201Hyper]:
+        hyper = self._hyper(settings)
+        chosen = checked_widths(self, self.width_options(arch, hyper), widths)
+        return arch, replace(hyper, channels=chosen["channels"])
+
+    def width_sites(
+        self, net: nn.Module, arch: Architecture, settings: Any
+    ) -> dict[str, list[WidthSite]]:
+        """The channels after the stem and after every cell and reduction block (C, 2C,
+        4C)."""
+        from nasforge.spaces.nb201_model import Nb201Model, ResNetBasicBlock
+
+        if not isinstance(net, Nb201Model):
+            raise ConfigError(f"space {self.name!r} finds widths in its own models only")
+        sites, scale = [WidthSite(net.stem, axis=1)], 1
+        for block in net.cells:
+            if isinstance(block, ResNetBasicBlock):
+                scale *= 2
+            sites.append(WidthSite(block, axis=1, scale=scale))
+        return {"channels": sites}
 
     def _hyper(self, settings: Any) -> Nb201Hyper:
         if settings is None:

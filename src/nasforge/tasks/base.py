@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from torch import Tensor, nn
 
     from nasforge.spaces.base import SearchSpace
-    from nasforge.train.trainer import FitOutcome, StopRule, TrainConfig
+    from nasforge.train.trainer import Distill, FitOutcome, StopRule, TrainConfig
 
 __all__ = [
     "TASKS",
@@ -148,8 +148,10 @@ class Task(ABC):
         *,
         keep_state: bool = False,
         stop: StopRule | None = None,
+        distill: Distill | None = None,
     ) -> FitOutcome:
-        """Train ``model`` (built and seeded by the caller) with this task's trainer.
+        """Train ``model`` (built and seeded by the caller) with this task's trainer; with
+        ``distill``, its loss also follows a trained teacher's outputs.
 
         Raises:
             TrainingDiverged: When the loss becomes NaN or infinite.

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from torch import Tensor, nn
     from torch_geometric.data import Data
 
-    from nasforge.train.trainer import FitOutcome, StopRule, TrainConfig
+    from nasforge.train.trainer import Distill, FitOutcome, StopRule, TrainConfig
 
 __all__ = [
     "PLANETOID",
@@ -118,11 +118,14 @@ class NodeClassificationTask(Task):
         *,
         keep_state: bool = False,
         stop: StopRule | None = None,
+        distill: Distill | None = None,
     ) -> FitOutcome:
         """Full-batch training (:func:`~nasforge.train.trainer.train_node_classifier`)."""
         from nasforge.train.trainer import FitOutcome, train_node_classifier
 
-        run = train_node_classifier(model, self.data, config, keep_state=keep_state, stop=stop)
+        run = train_node_classifier(
+            model, self.data, config, keep_state=keep_state, stop=stop, distill=distill
+        )
         return FitOutcome(
             metric="acc",
             val=run.val_acc,

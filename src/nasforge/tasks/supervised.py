@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from nasforge.train.trainer import FitOutcome, StopRule, TrainConfig
+    from nasforge.train.trainer import Distill, FitOutcome, StopRule, TrainConfig
 
 __all__ = ["KINDS", "SupervisedTask", "check_split_seed", "split_arrays"]
 
@@ -117,11 +117,14 @@ class SupervisedTask(Task):
         *,
         keep_state: bool = False,
         stop: StopRule | None = None,
+        distill: Distill | None = None,
     ) -> FitOutcome:
         """Mini-batch training (:func:`~nasforge.train.supervised.train_supervised`)."""
         from nasforge.train.supervised import train_supervised
 
-        return train_supervised(model, self, config, keep_state=keep_state, stop=stop)
+        return train_supervised(
+            model, self, config, keep_state=keep_state, stop=stop, distill=distill
+        )
 
     def score(self, model: nn.Module) -> dict[str, float]:
         from nasforge.train.supervised import predict, score

@@ -14,6 +14,7 @@ from torch import nn
 from nasforge.train import fastops
 from nasforge.train.fastops import exact_ops
 from nasforge.train.trainer import (
+    Distill,
     EpochLog,
     FitOutcome,
     StopRule,
@@ -80,6 +81,7 @@ def train_supervised(
     *,
     keep_state: bool = False,
     stop: StopRule | None = None,
+    distill: Distill | None = None,
 ) -> FitOutcome:
     """Train ``model`` on ``task``'s training split in shuffled mini-batches.
 
@@ -91,6 +93,8 @@ def train_supervised(
     validation metrics. The model is built by the caller (seed it with
     ``torch.manual_seed(config.seed)`` first); ``config.seed`` also fixes the batch order and
     dropout. ``stop`` may end the run after any epoch; its reason is returned as ``stopped``.
+    With ``distill``, the loss also follows a teacher's outputs
+    (:class:`~nasforge.train.trainer.Distill`).
 
     Raises:
         TrainingDiverged: When the training loss becomes NaN or infinite (with
@@ -110,6 +114,7 @@ def train_supervised(
         mean, std = 0.0, 1.0
         target = y
         loss_fn = nn.CrossEntropyLoss()
+    soft = None if distill is None else distill.targets(x)  # (N, outputs), teacher's units
     better: Callable[[float, float], bool] = operator.lt if regression else operator.gt
     metric = task.metric
     n = len(x)
@@ -139,6 +144,8 @@ def train_supervised(
                 loss: torch.Tensor = loss_fn(
                     out.view_as(target[idx]) if regression else out, target[idx]
                 )
+                if distill is not None and soft is not None:
+                    loss = distill.loss(loss, out, soft[idx], regression=regression)
                 value = float(loss.detach())
                 if not math.isfinite(value):
                     finite = False

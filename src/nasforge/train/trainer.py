@@ -19,6 +19,7 @@ from nasforge.train import threads
 from nasforge.train.fastops import exact_ops
 
 __all__ = [
+    "Distill",
     "EpochLog",
     "FitOutcome",
     "StopRule",
@@ -172,6 +173,55 @@ class FitOutcome:
     stopped: str | None = None
 
 
+@dataclass(frozen=True, eq=False)
+class Distill:
+    """Knowledge distillation from a trained teacher (Hinton et al., "Distilling the Knowledge
+    in a Neural Network", 2015): the training loss becomes ``(1 - weight) * loss + weight *
+    soft``, where ``soft`` is ``temperature**2 * KL(teacher || student)`` of the outputs
+    softened by ``temperature`` for classification, and the mean squared difference of the
+    outputs for regression.
+
+    Attributes:
+        teacher: The trained network; it is run in eval mode, without gradients.
+        temperature: Softening of classification outputs.
+        weight: Share of the soft loss, in [0, 1].
+    """
+
+    teacher: nn.Module
+    temperature: float = 4.0
+    weight: float = 0.9
+
+    def __post_init__(self) -> None:
+        if not self.temperature > 0:
+            raise ConfigError(f"temperature must be > 0, got {self.temperature}")
+        if not 0.0 <= self.weight <= 1.0:
+            raise ConfigError(f"the distillation weight must be in [0, 1], got {self.weight}")
+
+    def targets(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """The teacher's outputs on ``inputs``."""
+        self.teacher.eval()
+        with torch.no_grad():
+            out: torch.Tensor = self.teacher(*inputs)
+        return out
+
+    def loss(
+        self, hard: torch.Tensor, student: torch.Tensor, teacher: torch.Tensor, *, regression: bool
+    ) -> torch.Tensor:
+        """The combined loss of a batch: ``hard`` (the task's loss), the student's and the
+        teacher's outputs on the same rows."""
+        if regression:
+            soft = nn.functional.mse_loss(student, teacher.view_as(student))
+        else:
+            t = self.temperature
+            soft = nn.functional.kl_div(
+                nn.functional.log_softmax(student / t, dim=-1),
+                nn.functional.log_softmax(teacher / t, dim=-1),
+                reduction="batchmean",
+                log_target=True,
+            ) * (t * t)
+        return (1.0 - self.weight) * hard + self.weight * soft
+
+
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     """The optimizer ``config`` names, over all of ``model``'s parameters.
 
@@ -283,6 +333,7 @@ def train_node_classifier(
     *,
     keep_state: bool = False,
     stop: StopRule | None = None,
+    distill: Distill | None = None,
 ) -> TrainOutcome:
     """Train ``model`` on ``data.train_mask``; evaluate every epoch on validation and test.
 
@@ -291,7 +342,8 @@ def train_node_classifier(
     loss) picks the reported epoch and drives early stopping; the returned validation and
     test accuracies are the ones at that epoch (earliest on ties), and the curve holds only
     training loss and validation metrics. ``stop`` (e.g. a learning-curve predictor) may end
-    the run after any epoch; its reason is returned as ``stopped``.
+    the run after any epoch; its reason is returned as ``stopped``. With ``distill``, the
+    loss also follows a teacher's outputs (:class:`Distill`).
 
     Raises:
         TrainingDiverged: When the training loss becomes NaN or infinite.
@@ -301,6 +353,7 @@ def train_node_classifier(
     schedule = make_schedule(opt, config)
     x, edge_index, y = data.x, data.edge_index, data.y
     train_mask, val_mask, test_mask = data.train_mask, data.val_mask, data.test_mask
+    soft = None if distill is None else distill.targets(x, edge_index)[train_mask]
     n_val, n_test = int(val_mask.sum()), int(test_mask.sum())
     by_loss = config.select == "loss"
     if by_loss:
@@ -316,6 +369,8 @@ def train_node_classifier(
             opt.zero_grad(set_to_none=True)
             out = model(x, edge_index)  # (N, C) logits
             loss = nn.functional.cross_entropy(out[train_mask], y[train_mask])
+            if distill is not None and soft is not None:
+                loss = distill.loss(loss, out[train_mask], soft, regression=False)
             loss_value = float(loss.detach())
             if not math.isfinite(loss_value):
                 if config.on_divergence == "fail" or log.best_epoch == 0:

@@ -426,9 +426,12 @@ def compress(
     ``magnitude`` (one-shot global magnitude pruning, then fine-tuning), ``imp`` (iterative
     magnitude pruning, ``prune_ratio`` of the remaining weights per round, rewinding to
     ``rewind_epoch``: lottery tickets) or ``random`` (random masks with magnitude pruning's
-    per-layer sparsity, the baseline). Weights and masks are kept as safetensors beside the
-    store; a run killed at any point resumes by calling this again. Export a compressed trial
-    with :func:`export` (the pruned weights, zeros kept).
+    per-layer sparsity, the baseline) or ``channels`` (structured: a width search on the
+    trained network within a FLOPs budget, then the narrower network trained with
+    distillation; each ``sparsity`` is then the share of FLOPs removed). Weights and masks are
+    kept as safetensors beside the store; a run killed at any point resumes by calling this
+    again. Export a compressed trial with :func:`export` (the pruned weights, zeros kept, or
+    the narrower network).
 
     Example:
         >>> run = nasforge.compress("my-run", method="imp", sparsity=[0.5, 0.9])
@@ -437,7 +440,7 @@ def compress(
     Args:
         name: The source experiment (a training search, or a benchmark search whose data can
             be loaded, as for :func:`export`).
-        method: ``magnitude``, ``imp`` or ``random``.
+        method: ``magnitude``, ``imp``, ``random`` or ``channels``.
         sparsity: Shares of the prunable weights to remove, each in (0, 1): numbers or
             ``"0.5,0.9"``.
         trial: The trial to compress; default the best COMPLETE trial.

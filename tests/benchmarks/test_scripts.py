@@ -293,3 +293,18 @@ def test_fast_paths_stats_smoke(tmp_path: Path) -> None:
     text = out.read_text()
     assert text.count("image:digits recipe |") == 2 and text.count("tabular:digits recipe |") == 2
     assert "Welch p" in text
+
+
+@pytest.mark.slow
+def test_compress_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "compress.md"
+    _run(
+        "compress.py",
+        *("--seeds", "1", "--tasks", "mlp", "--methods", "imp,random,channels"),
+        *("--sparsity", "0.5,0.9", "--budget", "1", "--epochs", "2", "--latency-rounds", "1"),
+        *("--out", str(out)),
+    )
+    text = out.read_text()
+    assert "## mlp" in text and "| imp |" in text and "| random |" in text
+    assert "channels, 90% of FLOPs removed" in text and "latency ms (32 examples)" in text
+    assert "imp 90% vs dense" in text and "random 90% vs imp" in text

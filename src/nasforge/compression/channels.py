@@ -5,12 +5,14 @@ Each width the space names (:meth:`~nasforge.spaces.base.SearchSpace.width_optio
 hidden layers, a GNN's hidden width, a NAS-Bench-201 network's channels) gets a learnable
 distribution over its options. On the trained network (its weights fixed), a width choice is
 relaxed as TAS does: a Gumbel-softmax sample ``p`` over the options scales channel ``c`` of
-the width's sites (:meth:`~nasforge.spaces.base.SearchSpace.width_sites`) by ``sum of p_j
-over the options j wider than c``, so the loss of the task sees every width at once. The loss
-adds TAS's cost term on the expected FLOPs (measured for each option, added up over the
-widths) against the budget: ``log(E[F] / target)`` above it, ``-log`` below it, zero within a
-tolerance. The most likely widths are then narrowed further, least likely step first, until
-the network built with them meets the FLOPs budget; that narrower dense network is trained
+the width's sites (:meth:`~nasforge.spaces.base.SearchSpace.width_sites`) by the sum of
+``p_j`` over the options ``j`` wider than ``c``, so the task's loss sees every width at once.
+The loss adds TAS's FLOPs term: ``log(F / budget)`` above the budget, ``-log`` below it, zero
+within a tolerance, where ``F`` is the FLOPs of the network at the expected widths, from a
+polynomial of the widths (constant, linear, square and pairwise terms) fitted to networks
+built and counted with PyTorch's FLOP counter. The widths chosen are the most likely ones
+(by the learned distributions) among those whose FLOPs fill the budget without passing it;
+the network built with them is counted again. That narrower dense network is then trained
 from scratch with knowledge distillation from the original (done by the caller).
 """
 

@@ -345,3 +345,17 @@ def test_channels_trains_a_narrower_network_that_exports(tmp_path: Path) -> None
     again = nasforge.compress("src", method="channels", sparsity=[0.6], db=db)
     assert [t.stored_before for t in again.trials] == [True, True]
     assert again.trials[1].widths == narrow.widths
+
+
+def test_channels_on_a_space_without_widths_is_refused(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from nasforge.spaces.mlp import MlpSpace
+
+    _search(db_path)
+    before = _digest(db_path)
+    monkeypatch.setattr(MlpSpace, "width_options", lambda self, arch, settings: {})
+    code = main(["compress", "--db", str(db_path), "--name", "src", "--method", "channels"])
+    assert code == 2
+    assert "names no widths to shrink" in capsys.readouterr().err
+    assert _digest(db_path) == before

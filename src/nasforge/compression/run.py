@@ -263,6 +263,11 @@ def compress_experiment(
             raise ConfigError(
                 f"rewind_epoch must be below the search's {epochs} training epochs, got {rewind}"
             )
+        if method == "channels" and not setup.space.width_options(chosen.arch, setup.hyper):
+            raise ConfigError(
+                f"space {setup.space.name!r} names no widths to shrink, so --method channels "
+                "cannot prune its networks; use magnitude, imp or random"
+            )
         plan = CompressPlan(method, levels, chosen.number, prune_ratio, rewind)
         target = into or f"{name}-compressed"
         config = _target_config(record, setup, rewind)

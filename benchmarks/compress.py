@@ -296,7 +296,7 @@ def report(cases: list[Case], args: argparse.Namespace, methods: Sequence[str], 
         if "channels" in methods:
             lines += ["", *_channels_table(mine, levels)]
             goals += _channels_goals(task, mine, levels)
-        if "imp" in methods and GOAL_LEVEL in levels and "imp" in methods:
+        if "imp" in methods and GOAL_LEVEL in levels:
             imp = [c.accuracy.get(("imp", GOAL_LEVEL), float("nan")) for c in mine]
             gap = 100 * (statistics.fmean(dense) - statistics.fmean(imp))
             goals.append(

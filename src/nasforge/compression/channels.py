@@ -187,11 +187,20 @@ def _most_likely_within(cost: _CostModel, logp: Sequence[torch.Tensor], budget: 
             key=lambda c: sum(float(p[i]) for p, i in zip(logp, c, strict=True)),
         )
     index = [int(torch.argmax(p)) for p in logp]
-    while cost.predict(index) > budget * (1 + 1e-9) and any(i > 0 for i in index):
-        lower = [k for k, i in enumerate(index) if i > 0]
-        k = max(lower, key=lambda k: float(logp[k][index[k] - 1] - logp[k][index[k]]))
-        index[k] -= 1
+    while cost.predict(index) > budget * (1 + 1e-9) and _narrow_once(index, logp):
+        pass
     return index
+
+
+def _narrow_once(index: list[int], logp: Sequence[torch.Tensor]) -> bool:
+    """Step one width of ``index`` down an option: the step that loses the least
+    log-probability. False (nothing changed) when every width is at its narrowest."""
+    lower = [k for k, i in enumerate(index) if i > 0]
+    if not lower:
+        return False
+    k = max(lower, key=lambda k: float(logp[k][index[k] - 1] - logp[k][index[k]]))
+    index[k] -= 1
+    return True
 
 
 def _site_mask(site: WidthSite, options: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
@@ -301,8 +310,8 @@ def search_widths(
         opt.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
         opt.step()
-    logp = {n: torch.log_softmax(a.detach(), 0) for n, a in alpha.items()}
-    index = _most_likely_within(cost, [logp[n] for n in names], budget * dense)
+    logp = [torch.log_softmax(alpha[n].detach(), 0) for n in names]
+    index = _most_likely_within(cost, logp, budget * dense)
 
     def built(chosen: Sequence[int]) -> float:
         if tuple(chosen) not in cost.measured:
@@ -312,17 +321,14 @@ def search_widths(
         return cost.measured[tuple(chosen)]
 
     flops = built(index)
-    while flops > budget * dense * (1 + 1e-9):  # the model erred: narrow the least likely
-        lower = [k for k, i in enumerate(index) if i > 0]
-        if not lower:
-            break
-        k = max(lower, key=lambda k: float(logp[names[k]][index[k] - 1] - logp[names[k]][index[k]]))
-        index[k] -= 1
+    while flops > budget * dense * (1 + 1e-9) and _narrow_once(index, logp):  # the model erred
         flops = built(index)
     return WidthChoice(
         widths={n: options[n][i] for n, i in zip(names, index, strict=True)},
         flops=flops,
         dense_flops=dense,
-        probabilities={n: [round(float(v), 4) for v in p.exp()] for n, p in logp.items()},
+        probabilities={
+            n: [round(float(v), 4) for v in p.exp()] for n, p in zip(names, logp, strict=True)
+        },
         met=flops <= budget * dense * (1 + 1e-9),
     )

@@ -56,13 +56,12 @@ from nasforge.compression.plan import (
 from nasforge.config import StoredSearch
 from nasforge.errors import ConfigError, NasforgeError
 from nasforge.exporting.rebuild import Rebuilt, rebuild
+from nasforge.latency.timing import measure_costs
 from nasforge.result import Result, Status
 from nasforge.spaces.base import space_members
 from nasforge.store.base import ExperimentRecord, Store, TrialRecord
 from nasforge.store.sql import open_store
-from nasforge.train import threads
-from nasforge.train.cost import count_flops, count_params, measure_latency_ms
-from nasforge.train.trainer import Distill, FitOutcome, TrainingDiverged
+from nasforge.train.trainer import Distill, TrainingDiverged, cpu_state, diverged_reason
 
 __all__ = ["CompressedTrial", "CompressionRun", "compress_experiment"]
 
@@ -311,6 +310,7 @@ class _Runner:
         self.progress = progress
         self.metric = setup.task.metric
         self.stored = {t.key: t for t in store.trials(record.id)}
+        self.pruned = list(prunable(self._net()))  # the names; the same network every step
 
     def run(self) -> list[CompressedTrial]:
         out: list[CompressedTrial] = []
@@ -411,7 +411,7 @@ class _Runner:
         assert dense.rewind is not None  # the dense step keeps it
         if step.method == "channels":
             return self._channels(step, index, dense)
-        weights = {n: dense.state[n] for n in prunable(self._net())}
+        weights = {n: dense.state[n] for n in self.pruned}
         epochs = self.setup.train.epochs - self.plan.rewind_epoch
         if step.method == "magnitude":
             masks = magnitude_masks(weights, step.sparsity)
@@ -471,7 +471,7 @@ class _Runner:
         )
         hyper = settings.to_dict() if hasattr(settings, "to_dict") else None
         trained = StoredStep(
-            _cpu(net.state_dict()), {}, arch=arch, settings=hyper, widths=dict(choice.widths)
+            cpu_state(net.state_dict()), {}, arch=arch, settings=hyper, widths=dict(choice.widths)
         )
         result = Result(
             status=Status.COMPLETE,
@@ -481,7 +481,7 @@ class _Runner:
             curve=tuple(fit.curve),
             fidelity=setup.train.epochs,
             wall_time=time.perf_counter() - began,
-            reason=note or _diverged(fit),
+            reason=note or diverged_reason(fit.diverged_at),
         )
         return trained, result
 
@@ -530,9 +530,9 @@ class _Runner:
         final = self._net()
         final.load_state_dict(plain, strict=True)
         final.eval()
-        trained = StoredStep(_cpu(final.state_dict()), {k: v.cpu() for k, v in masks.items()})
+        trained = StoredStep(cpu_state(final.state_dict()), {k: v.cpu() for k, v in masks.items()})
         if keep:
-            trained.rewind = _cpu(snapshot)
+            trained.rewind = cpu_state(snapshot)
         result = Result(
             status=Status.COMPLETE,
             metrics={f"val_{fit.metric}": fit.val},
@@ -541,35 +541,17 @@ class _Runner:
             curve=tuple(fit.curve),
             fidelity=epochs,
             wall_time=time.perf_counter() - began,
-            reason=_diverged(fit),
+            reason=diverged_reason(fit.diverged_at),
         )
         return trained, result
 
     def _costs(self, net: nn.Module, masks: Masks) -> dict[str, float]:
-        inputs = self.setup.task.example_inputs()
-
-        def forward() -> object:
-            return net(*inputs)
-
+        """The evaluator's costs, with the non-zero parameters and the sparsity."""
         weights = prunable(net)
         total = sum(w.numel() for w in weights.values())
         zeros = sum(int((w == 0).sum()) for w in weights.values()) if masks else 0
-        costs = {
-            "params": float(count_params(net)),
+        return {
+            **measure_costs(net, self.setup.task.example_inputs()),
             "nonzero_params": float(sum(int((p != 0).sum()) for p in net.parameters())),
             "sparsity": zeros / total,
-            "flops": float(count_flops(forward)),
         }
-        with threads.at_base():
-            costs["latency_ms"] = measure_latency_ms(forward)
-        return costs
-
-
-def _cpu(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in state.items()}
-
-
-def _diverged(fit: FitOutcome) -> str | None:
-    if fit.diverged_at is None:
-        return None
-    return f"loss diverged at epoch {fit.diverged_at}; best of the epochs before"

@@ -13,14 +13,19 @@ import torch
 from nasforge.architecture import Architecture
 from nasforge.errors import ConfigError, InvalidArchitectureError
 from nasforge.evaluators.base import Evaluator
-from nasforge.latency.timing import BACKENDS
+from nasforge.latency.timing import BACKENDS, measure_costs
 from nasforge.result import Result, Status
 from nasforge.spaces.base import SearchSpace
 from nasforge.stopping import LearningCurveStopper
 from nasforge.tasks.base import Task
-from nasforge.train import threads
-from nasforge.train.cost import count_flops, count_params, measure_latency_ms
-from nasforge.train.trainer import StopRule, TrainConfig, TrainingDiverged
+from nasforge.train.cost import count_flops, count_params
+from nasforge.train.trainer import (
+    StopRule,
+    TrainConfig,
+    TrainingDiverged,
+    cpu_state,
+    diverged_reason,
+)
 
 __all__ = ["TrainingEvaluator"]
 
@@ -119,8 +124,8 @@ class TrainingEvaluator(Evaluator):
             curve=tuple(fit.curve),
             fidelity=config.epochs,
             wall_time=time.perf_counter() - start,
-            reason=fit.stopped or _diverged(fit.diverged_at),
-            weights=_cpu(fit.state) if status is Status.COMPLETE else None,
+            reason=fit.stopped or diverged_reason(fit.diverged_at),
+            weights=cpu_state(fit.state) if status is Status.COMPLETE and fit.state else None,
         )
 
     def known_costs(self, arch: Architecture, names: Collection[str]) -> dict[str, float]:
@@ -161,22 +166,7 @@ class TrainingEvaluator(Evaluator):
         return None if self.stopper is None else self.stopper.should_stop
 
     def _costs(self, model: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> dict[str, float]:
-        def forward() -> object:
-            return model(*inputs)
-
-        costs: dict[str, float] = {
-            "params": float(count_params(model)),
-            "flops": float(count_flops(forward)),
-        }
-        # timed at the process's base threads, as every trial of the search is
-        with threads.at_base():
-            if self.latency and self.latency_backend == "torch":
-                costs["latency_ms"] = measure_latency_ms(forward)
-            elif self.latency:
-                from nasforge.latency.timing import measure_latency
-
-                costs["latency_ms"] = measure_latency(model, inputs, backend=self.latency_backend)
-        return costs
+        return measure_costs(model, inputs, latency=self.latency_backend if self.latency else None)
 
     def describe(self) -> dict[str, Any]:
         hyper = self.hyper.to_dict() if hasattr(self.hyper, "to_dict") else None
@@ -201,16 +191,3 @@ def _check_latency_backend(backend: str) -> str:
             "the onnxruntime latency backend needs the onnx extra: pip install 'nasforge[onnx]'"
         )
     return backend
-
-
-def _cpu(state: dict[str, torch.Tensor] | None) -> dict[str, torch.Tensor] | None:
-    """Contiguous CPU copies of a state dict (``None`` when none was kept)."""
-    if state is None:
-        return None
-    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in state.items()}
-
-
-def _diverged(epoch: int | None) -> str | None:
-    if epoch is None:
-        return None
-    return f"loss diverged at epoch {epoch}; best of the epochs before"

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from nasforge.architecture import Architecture
 from nasforge.errors import ConfigError
 from nasforge.spaces.base import SearchSpace
-from nasforge.train.cost import measure_latency_ms
+from nasforge.train.cost import count_flops, count_params, measure_latency_ms
 
 __all__ = [
     "BACKENDS",
@@ -20,6 +20,7 @@ __all__ = [
     "check_timing",
     "example_inputs",
     "measure_architecture",
+    "measure_costs",
     "measure_latency",
     "seeded",
 ]
@@ -141,3 +142,26 @@ def measure_architecture(
     return measure_latency(
         model, example_inputs(task), backend=backend, warmup=warmup, repeats=repeats
     )
+
+
+def measure_costs(
+    model: nn.Module, inputs: tuple[torch.Tensor, ...], *, latency: str | None = "torch"
+) -> dict[str, float]:
+    """``params``, ``flops`` and (unless ``latency`` is ``None``) ``latency_ms`` of one
+    forward pass of ``model`` on ``inputs``; latency is timed at the process's base threads,
+    by torch or by another backend of :data:`BACKENDS` (``onnxruntime``)."""
+    from nasforge.train import threads
+
+    def forward() -> object:
+        return model(*inputs)
+
+    costs: dict[str, float] = {
+        "params": float(count_params(model)),
+        "flops": float(count_flops(forward)),
+    }
+    with threads.at_base():
+        if latency == "torch":
+            costs["latency_ms"] = measure_latency_ms(forward)
+        elif latency is not None:
+            costs["latency_ms"] = measure_latency(model, inputs, backend=latency)
+    return costs

@@ -102,7 +102,7 @@ def compression_section(record: ExperimentRecord, trials: Sequence[TrialRecord])
             scale=100.0,
         )
     ]
-    structured = {m: p for m, p in _points(trials, "latency_ms", metric).items()}
+    structured = _points(trials, "latency_ms", metric)
     if any(m not in (DENSE, "imp", "magnitude", "random") for m in structured):
         charts.append(
             _chart(

@@ -26,6 +26,8 @@ __all__ = [
     "TrainConfig",
     "TrainOutcome",
     "TrainingDiverged",
+    "cpu_state",
+    "diverged_reason",
     "make_optimizer",
     "make_schedule",
     "train_node_classifier",
@@ -220,6 +222,18 @@ class Distill:
                 log_target=True,
             ) * (t * t)
         return (1.0 - self.weight) * hard + self.weight * soft
+
+
+def cpu_state(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Contiguous CPU copies of a state dict (to save, or to keep past the model)."""
+    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in state.items()}
+
+
+def diverged_reason(epoch: int | None) -> str | None:
+    """What a run that diverged at ``epoch`` (and kept its best epoch before) reports."""
+    if epoch is None:
+        return None
+    return f"loss diverged at epoch {epoch}; best of the epochs before"
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:

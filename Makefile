@@ -32,7 +32,7 @@ typecheck:
 	$(PYTHON) -m mypy
 
 pytest:
-	bash scripts/ensure-postgres.sh
+	bash scripts/postgres-binaries.sh
 	bash scripts/ensure-chromium.sh
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 

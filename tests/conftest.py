@@ -5,15 +5,13 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-PG_ADMIN_URL = os.environ.get(
-    "NASFORGE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-
+from tests.pg_cluster import ClusterUnavailable, private_cluster
 
 SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 MISSING_CORA = "no Planetoid raw files"
@@ -47,21 +45,38 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """URL of a fresh PostgreSQL database, dropped after the session.
+def pg_admin_url() -> Iterator[str]:
+    """URL of a PostgreSQL superuser's connection: ``NASFORGE_TEST_PG_URL`` when set, else the
+    session's own cluster (tests/pg_cluster.py), stopped and deleted after the session.
 
-    Skips (with the reason) when no server answers: `make test` starts one on loopback first.
+    Skips (with the reason) when neither can be had.
     """
+    given = os.environ.get("NASFORGE_TEST_PG_URL")
+    if given:
+        yield given
+        return
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(private_cluster())
+        except ClusterUnavailable as exc:
+            pytest.skip(f"no PostgreSQL for the tests: {exc}")
+        yield url
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_admin_url: str) -> Iterator[str]:
+    """URL of a fresh PostgreSQL database, dropped after the session."""
     try:
-        admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        admin = sa.create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
     except Exception as exc:
-        pytest.skip(f"no PostgreSQL server at {PG_ADMIN_URL} ({type(exc).__name__}: {exc})")
+        shown = sa.make_url(pg_admin_url).render_as_string(hide_password=True)
+        pytest.skip(f"no PostgreSQL server at {shown} ({type(exc).__name__}: {exc})")
     name = f"nasforge_test_{uuid.uuid4().hex[:12]}"
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = sa.make_url(PG_ADMIN_URL).set(database=name)
+    url = sa.make_url(pg_admin_url).set(database=name)
     yield url.render_as_string(hide_password=False)
     with admin.connect() as conn:
         conn.exec_driver_sql(

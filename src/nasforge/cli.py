@@ -15,7 +15,6 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -27,7 +26,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from nasforge import api
+from nasforge import api, terminal
 from nasforge.architecture import Architecture
 from nasforge.budget import Budget, BudgetUnit
 from nasforge.compression.plan import compression_of, step_of_key
@@ -53,16 +52,16 @@ __all__ = ["main"]
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = terminal.console()
+err = terminal.console(stderr=True)
 
 T = TypeVar("T")
 
 
 def _line(text: str) -> str:
-    """``text`` as one line of console text: control characters and line breaks of user input
-    are shown escaped (``\\n``, ``\\x1e``), and nothing is read as console markup."""
-    return escape("".join(c if c.isprintable() else repr(c)[1:-1] for c in text))
+    """``text`` as one line of console text (:func:`terminal.printable`), nothing read as
+    markup."""
+    return escape(terminal.printable(text))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -714,6 +713,12 @@ def _all_failed(name: str, db: str) -> str | None:
 
 
 def _run_with_progress(settings: api.SearchPlan, args: argparse.Namespace) -> api.SearchResult:
+    """The search, drawing a progress bar on a terminal and writing one plain line per finished
+    trial elsewhere (a log, CI); neither with ``--no-progress``."""
+    if args.no_progress:
+        return settings.run(db=args.db)
+    if not err.is_terminal:
+        return settings.run(db=args.db, callback=_trial_line(settings), on_phase=_phase_line)
     budget = settings.budget
     total = budget.amount
     with Progress(
@@ -725,18 +730,12 @@ def _run_with_progress(settings: api.SearchPlan, args: argparse.Namespace) -> ap
         TextColumn("best [cyan]{task.fields[best]}"),
         TimeElapsedColumn(),
         console=err,
-        disable=args.no_progress,
         transient=False,
     ) as bar:
         task = bar.add_task(escape(settings.name), total=total, unit=budget.unit.value, best="-")
 
         def on_progress(p: SearchProgress) -> None:
-            done = {
-                BudgetUnit.ARCHS: p.archs,
-                BudgetUnit.TRIALS: p.trials,
-                BudgetUnit.SECONDS: p.elapsed,
-            }[budget.unit]
-            bar.update(task, completed=min(done, total), best=_fmt(p.best_value))
+            bar.update(task, completed=min(terminal.spent(p), total), best=_fmt(p.best_value))
 
         def on_phase(p: PhaseProgress) -> None:
             bar.update(
@@ -747,6 +746,20 @@ def _run_with_progress(settings: api.SearchPlan, args: argparse.Namespace) -> ap
                 bar.update(task, description=escape(settings.name))
 
         return settings.run(db=args.db, callback=on_progress, on_phase=on_phase)
+
+
+def _trial_line(settings: api.SearchPlan) -> Callable[[SearchProgress], None]:
+    """The progress callback for output that is not a terminal: one line per finished trial."""
+
+    def on_progress(p: SearchProgress) -> None:
+        err.print(terminal.trial_line(settings.name, p), markup=False)
+
+    return on_progress
+
+
+def _phase_line(p: PhaseProgress) -> None:
+    """One line per supernet epoch or generation (output that is not a terminal)."""
+    err.print(f"supernet {terminal.printable(p.kind)} {p.step}/{p.total}", markup=False)
 
 
 def _print_search(settings: api.SearchPlan, result: api.SearchResult) -> None:

@@ -22,14 +22,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from nasforge import api
+from nasforge import api, terminal
 from nasforge.benchmarks.nas_bench_graph import load_table
 from nasforge.errors import NasforgeError
 from nasforge.objective import trial_score
 
 __all__ = ["main"]
 
-_err = Console(stderr=True, highlight=False)
+_err = terminal.console(stderr=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -51,10 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="cells trained on digits in part 2 (0 skips it)",
     )
     args = parser.parse_args(argv)
-    console = Console(highlight=False)
+    console = terminal.console()
     benchmark = f"nas-bench-graph:{args.dataset}"
     name = f"demo-{args.dataset}-{args.strategy}-seed{args.seed}"
-    console.rule(f"nasforge demo: {args.strategy} on {benchmark}, budget {args.budget}")
+    terminal.rule(console, f"nasforge demo: {args.strategy} on {benchmark}, budget {args.budget}")
     try:
         result = api.search(
             benchmark=benchmark,
@@ -114,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if digits is not None and code == 0:  # the digits search has its own report
             out = Path(args.report)
             reports.append((digits[1], out.with_name(f"{out.stem}-digits{out.suffix}")))
-        console.rule("nasforge demo: reports")
+        terminal.rule(console, "nasforge demo: reports")
         for experiment, out in reports:
             try:
                 path = api.report(experiment, out, db=args.db, top=5)
@@ -133,7 +133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _digits(console: Console, db: str, budget: int, seed: int) -> tuple[int, str]:
     """Part 2: evolution over NAS-Bench-201 cells, each trained on digits."""
     name = f"demo-digits-nb201-evolution-seed{seed}"
-    console.rule(f"nasforge demo: evolution over nb201 cells trained on digits, budget {budget}")
+    terminal.rule(
+        console, f"nasforge demo: evolution over nb201 cells trained on digits, budget {budget}"
+    )
     try:
         settings = api.plan(
             task="image:digits",
@@ -143,7 +145,9 @@ def _digits(console: Console, db: str, budget: int, seed: int) -> tuple[int, str
             seed=seed,
             name=name,
         )
-        result = settings.run(db=db)
+        result = settings.run(
+            db=db, callback=lambda p: console.print(terminal.trial_line(name, p), markup=False)
+        )
     except NasforgeError as exc:
         _err.print(f"[bold red]error:[/] {escape(str(exc))}")
         return 2, name

@@ -28,6 +28,7 @@ from nasforge.strategies.oneshot import Darts, Enas, Gdas, PcDarts, ProxylessNas
 from nasforge.strategies.optuna import OptunaGP, OptunaNSGA2, OptunaRandom, OptunaTPE
 from nasforge.strategies.random import RandomSearch
 from nasforge.strategies.reinforce import Reinforce
+from nasforge.strategies.transfer import Transfer
 from nasforge.tasks.base import register_task
 from nasforge.tasks.image import ImageKind
 from nasforge.tasks.node import NodeKind
@@ -73,6 +74,12 @@ register_strategy(
     Bananas,
     summary="BANANAS: predictor-guided search (MLP + GBT ensemble, Thompson sampling), "
     "White et al. 2021",
+)
+register_strategy(
+    "transfer",
+    Transfer,
+    summary="learns from earlier searches and NAS-Bench-Graph's tables: probes, task matching "
+    "by ranking, then BANANAS with the known tasks' rankings as features",
 )
 register_strategy(
     "reinforce",

@@ -250,6 +250,15 @@ def _search_parser(sub: Any) -> None:
         metavar="KEY=VALUE",
         help="strategy option, e.g. -o population_size=30 (repeatable)",
     )
+    s.add_argument(
+        "--knowledge",
+        action="append",
+        default=[],
+        metavar="DB_OR_URL",
+        help="with --strategy transfer: a store of earlier searches to learn from, read only "
+        "(repeatable; default: the search's own store); NAS-Bench-Graph's tables are added "
+        "unless -o tables=false",
+    )
     s.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
     _add_db(s)
     _execution_flags(s)
@@ -671,6 +680,15 @@ def _search_config(args: argparse.Namespace) -> SearchConfig:
         if getattr(args, keyword, None) is not None
     }
     settings["options"] = dict(args.options)
+    if args.knowledge:
+        if getattr(args, "strategy", None) != "transfer":
+            raise ConfigError(
+                "--knowledge applies to --strategy transfer (the strategy that learns from "
+                "earlier searches)"
+            )
+        if "knowledge" in settings["options"]:
+            raise ConfigError("give the knowledge sources once: --knowledge or -o knowledge=")
+        settings["options"]["knowledge"] = list(args.knowledge)
     settings["training"] = {
         dest: getattr(args, dest) for dest in args.override_flags if getattr(args, dest) is not None
     }
@@ -716,9 +734,11 @@ def _run_with_progress(settings: api.SearchPlan, args: argparse.Namespace) -> ap
     """The search, drawing a progress bar on a terminal and writing one plain line per finished
     trial elsewhere (a log, CI); neither with ``--no-progress``."""
     if args.no_progress:
-        return settings.run(db=args.db)
+        return settings.run(db=args.db, on_note=_note)
     if not err.is_terminal:
-        return settings.run(db=args.db, callback=_trial_line(settings), on_phase=_phase_line)
+        return settings.run(
+            db=args.db, callback=_trial_line(settings), on_phase=_phase_line, on_note=_note
+        )
     budget = settings.budget
     total = budget.amount
     with Progress(
@@ -745,7 +765,10 @@ def _run_with_progress(settings: api.SearchPlan, args: argparse.Namespace) -> ap
             if p.step == p.total:
                 bar.update(task, description=escape(settings.name))
 
-        return settings.run(db=args.db, callback=on_progress, on_phase=on_phase)
+        def on_note(text: str) -> None:
+            bar.console.print(text, markup=False)
+
+        return settings.run(db=args.db, callback=on_progress, on_phase=on_phase, on_note=on_note)
 
 
 def _trial_line(settings: api.SearchPlan) -> Callable[[SearchProgress], None]:
@@ -755,6 +778,11 @@ def _trial_line(settings: api.SearchPlan) -> Callable[[SearchProgress], None]:
         err.print(terminal.trial_line(settings.name, p), markup=False)
 
     return on_progress
+
+
+def _note(text: str) -> None:
+    """What the strategy says of its start (e.g. the knowledge a transfer search found)."""
+    err.print(text, markup=False)
 
 
 def _phase_line(p: PhaseProgress) -> None:

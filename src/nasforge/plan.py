@@ -105,13 +105,18 @@ class SearchPlan:
         db: str | os.PathLike[str] | None = None,
         callback: Callable[[Progress], None] | None = None,
         on_phase: Callable[[PhaseProgress], None] | None = None,
+        on_note: Callable[[str], None] | None = None,
     ) -> SearchResult:
         """Run (or resume) the search in the store ``db``; ``on_phase`` hears each epoch of
-        a one-shot strategy's supernet phase."""
+        a one-shot strategy's supernet phase, ``on_note`` what the strategy says of its
+        start (the knowledge a ``transfer`` search found, and the tasks it matched)."""
+        from nasforge.knowledge import task_label
         from nasforge.store.sql import open_store, store_target  # SQLAlchemy: when it runs
 
         target = store_target(db)
         self.evaluator.bind(target, self.name)  # e.g. learning curves read from the store
+        # before the store is opened for writing: a bad knowledge source leaves nothing behind
+        self.strategy.bind(target, self.name, task_label(self.source), on_note)
         execution = self.config.execution
         # the executor first: a cluster that does not answer leaves no store file behind
         executor = make_executor(

@@ -308,3 +308,18 @@ def test_compress_smoke(tmp_path: Path) -> None:
     assert "## mlp" in text and "| imp |" in text and "| random |" in text
     assert "channels, 90% of FLOPs removed" in text and "latency ms (32 examples)" in text
     assert "imp 90% vs dense" in text and "random 90% vs imp" in text
+
+
+@pytest.mark.slow
+def test_transfer_nbg_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "transfer.md"
+    _run(
+        "transfer_nbg.py",
+        *("--datasets", "citeseer", "--seeds", "1", "--budget", "12"),
+        *("--methods", "transfer", "bananas", "--out", str(out)),
+    )
+    text = out.read_text()
+    assert "| transfer |" in text and "| bananas |" in text
+    assert "### Mean validation regret at 10 architectures" in text
+    assert "median first proposal in the top 1%" in text
+    assert "- citeseer: nas-bench-graph:" in text  # the tasks it matched

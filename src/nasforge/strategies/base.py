@@ -130,6 +130,18 @@ class Strategy(ABC):
     def on_exhausted(self) -> None:  # noqa: B027
         """Hook: called when ``_propose`` has nothing more to offer."""
 
+    def bind(  # noqa: B027
+        self,
+        store: str,
+        experiment: str,
+        task: str | None,
+        note: Callable[[str], None] | None = None,
+    ) -> None:
+        """Hook: called once before a search runs, with its store (path or URL), its
+        experiment's name and its task (benchmark or task text, ``None`` if unknown); ``note``
+        hears what the strategy wants said before the first proposal (e.g. the knowledge a
+        transfer strategy found). Nothing by default."""
+
     @classmethod
     def option_defaults(cls, *, max_fidelity: int | None) -> dict[str, Any]:
         """Hook: option defaults that depend on what the search evaluates (none by default).

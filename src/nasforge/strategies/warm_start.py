@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -143,6 +144,15 @@ class WarmStart(Strategy):
     def _observe(self, arch: Architecture, key: str, score: float) -> None:
         if len(self._leading) < self.size:
             self._leading.append(key)
+
+    def bind(
+        self,
+        store: str,
+        experiment: str,
+        task: str | None,
+        note: Callable[[str], None] | None = None,
+    ) -> None:
+        self.inner.bind(store, experiment, task, note)
 
     def fidelity_for(self, arch: Architecture) -> int | None:
         return self.inner.fidelity_for(arch)

@@ -1,5 +1,6 @@
-"""Knowledge: what earlier searches (and shipped benchmark tables) measured, and which known
-tasks a new task resembles. Used by the ``transfer`` strategy."""
+"""Knowledge: what earlier searches (and shipped benchmark tables) measured, which known tasks
+a new task resembles, and a universal architecture encoding (any space's models as vectors).
+Used by the ``transfer`` strategy and by ``bananas -o encoding=universal``."""
 
 from nasforge.knowledge.base import (
     TABLES,
@@ -10,6 +11,7 @@ from nasforge.knowledge.base import (
     table_tasks,
     task_label,
 )
+from nasforge.knowledge.encoding import UniversalEncoder, computation_graph, wl_vector
 from nasforge.knowledge.similarity import MIN_SHARED, Match, match_tasks
 
 __all__ = [
@@ -18,9 +20,12 @@ __all__ = [
     "Knowledge",
     "KnownTask",
     "Match",
+    "UniversalEncoder",
+    "computation_graph",
     "match_tasks",
     "read_knowledge",
     "store_tasks",
     "table_tasks",
     "task_label",
+    "wl_vector",
 ]

@@ -19,8 +19,10 @@ from nasforge.strategies.predictors import PREDICTORS, PredictorEnsemble
 
 __all__ = ["ACQUISITIONS", "ENCODINGS", "Bananas"]
 
-ENCODINGS: tuple[str, ...] = ("auto", "adjacency", "path")
-"""``auto``: the path encoding where the space has one, else the adjacency encoding."""
+ENCODINGS: tuple[str, ...] = ("auto", "adjacency", "path", "universal")
+"""``auto``: the path encoding where the space has one, else the adjacency encoding;
+``universal``: the space-independent encoding of the built model's computation graph
+(:mod:`nasforge.knowledge.encoding`)."""
 
 ACQUISITIONS: tuple[str, ...] = ("its", "ucb")
 """Independent Thompson sampling, or upper confidence bound."""
@@ -58,8 +60,10 @@ class Bananas(Strategy):
         n_init: Random architectures evaluated before the predictor guides the search.
         ensemble_size: Members of the ensemble (at least 2).
         predictors: Member kinds used in turn, from ``("mlp", "gbt")``.
-        encoding: ``"auto"``, ``"adjacency"`` (``space.encode``) or ``"path"``
-            (``space.path_encoding``: the space must have one).
+        encoding: ``"auto"``, ``"adjacency"`` (``space.encode``), ``"path"``
+            (``space.path_encoding``: the space must have one) or ``"universal"`` (the
+            built model's computation graph: any space with models; it builds and runs a
+            small model per architecture, tens of milliseconds each).
         acquisition: ``"its"`` (independent Thompson sampling) or ``"ucb"``.
         beta: Weight of the ensemble's standard deviation in UCB.
         n_candidates: Candidates scored per proposal.
@@ -127,6 +131,10 @@ class Bananas(Strategy):
         self._encode: Callable[[Architecture], np.ndarray] = (
             space.path_encoding if use_path else space.encode  # type: ignore[attr-defined]
         )
+        if encoding == "universal":
+            from nasforge.knowledge.encoding import UniversalEncoder
+
+            self._encode = UniversalEncoder(space)
         if acquisition not in ACQUISITIONS:
             raise ConfigError(
                 f"acquisition must be one of {', '.join(ACQUISITIONS)}, got {acquisition!r}"

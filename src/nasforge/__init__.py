@@ -15,6 +15,7 @@ from nasforge.api import (
     plan,
     report,
     search,
+    similar,
     trials,
 )
 from nasforge.architecture import Architecture
@@ -74,5 +75,6 @@ __all__ = [
     "register_task",
     "report",
     "search",
+    "similar",
     "trials",
 ]

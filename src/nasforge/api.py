@@ -21,6 +21,7 @@ from nasforge.errors import ConfigError
 from nasforge.evaluators.base import BENCHMARKS
 from nasforge.execution.base import EXECUTORS
 from nasforge.experiment import Progress
+from nasforge.knowledge.retrieval import Similar
 from nasforge.objective import Objective, best_trial, trial_score
 from nasforge.plan import SearchPlan, SearchResult, default_name, plan_search
 from nasforge.result import Status
@@ -183,6 +184,60 @@ def best(name: str, *, db: str | os.PathLike[str] | None = None) -> TrialRecord 
         return best_trial(space_members(record, store.trials(record.id)), objective_of(record))
     finally:
         store.close()
+
+
+def similar(
+    name: str,
+    *,
+    db: str | os.PathLike[str] | None = None,
+    knowledge: Sequence[str] = (),
+    tables: bool = True,
+    top: int = 10,
+    encoding: str = "auto",
+) -> Similar:
+    """The known tasks most like search ``name``'s task (by how they rank the architectures it
+    evaluated) and the known architectures nearest to its best one (by encoding distance).
+
+    Args:
+        name: The search.
+        db: Its store, read only (the knowledge's default source too).
+        knowledge: Stores of earlier searches to compare with (default: ``db``).
+        tables: Add NAS-Bench-Graph's nine tables.
+        top: How many nearest architectures.
+        encoding: ``"auto"`` (the space's own) or ``"universal"`` (the built model's graph).
+
+    Raises:
+        StoreError: For a store or knowledge source that cannot be read.
+        ConfigError: For a search with no completed trial, or an unknown encoding.
+    """
+    from nasforge.knowledge.retrieval import similar_to
+    from nasforge.store.sql import store_target
+
+    record, store = _experiment(name, db)
+    try:
+        stored = space_members(record, store.trials(record.id))
+    finally:
+        store.close()
+    space = SPACES.create(record.search.space)
+    objective = objective_of(record)
+    scores: dict[str, float] = {}
+    for t in stored:
+        if t.status is Status.COMPLETE:
+            value = objective.score_of(True, t.metrics, t.costs)
+            if math.isfinite(value) and value > scores.get(t.key, -math.inf):
+                scores[t.key] = value
+    return similar_to(
+        name,
+        db=store_target(db),
+        space=space,
+        trials=stored,
+        source=dict(record.search.source or {}),
+        objective_scores=scores,
+        knowledge=knowledge,
+        tables=tables,
+        top=top,
+        encoding=encoding,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -637,6 +637,39 @@ def _output_parsers(sub: Any) -> None:
     )
     _add_db(rp)
 
+    sm = sub.add_parser(
+        "similar",
+        help="the known tasks and architectures most like a search's (earlier searches in "
+        "stores, NAS-Bench-Graph's tables)",
+    )
+    _add_name(sm)
+    sm.add_argument(
+        "--knowledge",
+        action="append",
+        default=[],
+        metavar="DB_OR_URL",
+        help="a store of earlier searches to compare with, read only (repeatable; default: "
+        "the search's own store)",
+    )
+    sm.add_argument(
+        "--no-tables", action="store_true", help="leave NAS-Bench-Graph's nine tables out"
+    )
+    sm.add_argument(
+        "--top",
+        type=_positive_int,
+        default=10,
+        metavar="N",
+        help="nearest known architectures to list (default 10)",
+    )
+    sm.add_argument(
+        "--encoding",
+        choices=("auto", "universal"),
+        default="auto",
+        help="distance on the space's own encoding (auto) or on the built model's "
+        "computation graph (universal: builds a small model per known architecture)",
+    )
+    _add_db(sm)
+
     ls = sub.add_parser(
         "list",
         help="list spaces, strategies, benchmarks, task kinds, executors, proxies or stored "
@@ -1242,6 +1275,61 @@ def _cmd_compress(args: argparse.Namespace) -> int:
     return EXIT_ERROR if failed else EXIT_OK
 
 
+def _cmd_similar(args: argparse.Namespace) -> int:
+    found = api.similar(
+        args.name,
+        db=args.db,
+        knowledge=args.knowledge,
+        tables=not args.no_tables,
+        top=args.top,
+        encoding=args.encoding,
+    )
+    for note in found.notes:
+        err.print(f"note: {_line(note)}")
+    best = found.best
+    out.print(
+        f"[bold]{escape(found.name)}[/] (task {escape(found.task or 'not recorded')}): "
+        f"{found.evaluated} architectures evaluated; best trial {best.number}: "
+        f"{escape(str(best.arch))}"
+    )
+    if not found.tasks:
+        out.print("no known task of this space: nothing to compare with")
+        return EXIT_OK
+    tasks = Table(
+        title="known tasks, most alike first: Spearman's rho of the two tasks' scores on the "
+        "architectures both evaluated"
+    )
+    for col in ("task", "rho", "shared", "weight", "its best architecture", "its best"):
+        tasks.add_column(
+            col, justify="left" if col in ("task", "its best architecture") else "right"
+        )
+    for t in found.tasks:
+        tasks.add_row(
+            escape(t.label),
+            f"{t.rho:+.2f}",
+            str(t.shared),
+            f"{t.weight:.2f}",
+            escape(str(t.best)),
+            _fmt(t.best_score),
+        )
+    out.print(tasks)
+    near = Table(
+        title=f"known architectures nearest to trial {best.number} "
+        f"({'universal' if args.encoding == 'universal' else 'the space'}'s encoding)"
+    )
+    for col in ("distance", "architecture", "measured on (score, top %)"):
+        near.add_column(col, justify="right" if col == "distance" else "left")
+    for n in found.neighbours:
+        measured = "; ".join(
+            f"{m.label} {_fmt(m.score)} (top {100 * (1 - m.percentile):.1f}%)" for m in n.measured
+        )
+        near.add_row(f"{n.distance:.3f}", escape(str(n.arch)), escape(measured))
+    out.print(near)
+    sources = sorted({t.source for t in found.tasks})
+    out.print(f"knowledge read from: {escape('; '.join(sources))}")
+    return EXIT_OK
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     path = api.report(args.name, args.out, db=args.db, top=args.top)
     out.print(f"report of [bold]{escape(args.name)}[/] written to [bold]{escape(str(path))}[/]")
@@ -1261,10 +1349,11 @@ _COMMANDS = {
     "export": _cmd_export,
     "compress": _cmd_compress,
     "report": _cmd_report,
+    "similar": _cmd_similar,
 }
 
 
-_NAMED = ("trials", "best", "pareto", "export", "compress", "report")
+_NAMED = ("trials", "best", "pareto", "export", "compress", "report", "similar")
 """Commands that read one experiment: ``--name`` defaults to the store's only one."""
 
 

@@ -9,10 +9,11 @@ import sys
 from pathlib import Path
 
 import nasforge
+from nasforge.plan import SearchPlan
 from nasforge.strategies.transfer import Transfer
 
 
-def _plan(dataset: str = "cora", **extra: object) -> nasforge.SearchPlan:
+def _plan(dataset: str = "cora", **extra: object) -> SearchPlan:
     return nasforge.plan(
         benchmark=f"nas-bench-graph:{dataset}", strategy="transfer", seed=0, **extra
     )
@@ -106,3 +107,29 @@ def test_cli_names_the_knowledge_before_the_first_trial_and_refuses_bad_sources(
     other = _cli(*base, "--strategy", "random", "--name", "v", "--knowledge", db)
     assert other.returncode == 2 and "--knowledge applies to --strategy transfer" in other.stderr
     assert [t.name for t in nasforge.list_experiments(db)] == ["t"]
+
+
+def test_similar_lists_alike_tasks_and_the_nearest_known_architectures(tmp_path: Path) -> None:
+    db = tmp_path / "runs.db"
+    nasforge.search(
+        benchmark="nas-bench-graph:citeseer", strategy="random", budget=25, db=db, name="early"
+    )
+    nasforge.search(
+        benchmark="nas-bench-graph:cora", strategy="random", budget=25, db=db, name="now"
+    )
+    found = nasforge.similar("now", db=db, top=4)
+    labels = [t.label for t in found.tasks]
+    assert "nas-bench-graph:cora" not in labels  # the searched table is not knowledge
+    assert "nas-bench-graph:citeseer" in labels and len(labels) == 9  # 8 tables + the store's
+    assert [t.rho for t in found.tasks] == sorted((t.rho for t in found.tasks), reverse=True)
+    assert found.best.key == nasforge.best("now", db=db).key  # type: ignore[union-attr]
+    assert len(found.neighbours) == 4
+    distances = [n.distance for n in found.neighbours]
+    assert distances == sorted(distances) and distances[0] == 0.0  # the best itself is known
+    assert found.neighbours[0].key == found.best.key
+    assert all(0 < m.percentile <= 1 for n in found.neighbours for m in n.measured)
+    done = _cli("similar", "--name", "now", "--db", str(db), "--top", "3", "--no-tables")
+    assert done.returncode == 0, done.stderr
+    assert "nas-bench-graph:citeseer" in done.stdout and "nearest to trial" in done.stdout
+    bad = _cli("similar", "--name", "now", "--db", str(db), "--knowledge", str(tmp_path / "x"))
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "no such file" in bad.stderr

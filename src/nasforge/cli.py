@@ -643,6 +643,22 @@ def _output_parsers(sub: Any) -> None:
         "stores, NAS-Bench-Graph's tables)",
     )
     _add_name(sm)
+    probe = sm.add_mutually_exclusive_group()
+    probe.add_argument(
+        "--task",
+        help="a new task instead of a stored search: its probes (the known tasks' best "
+        "architectures) are evaluated on it first, as a transfer search named --name "
+        "(default similar-<task>), then compared",
+    )
+    probe.add_argument("--benchmark", help="as --task, for a benchmark table")
+    sm.add_argument(
+        "--probes",
+        type=_positive_int,
+        default=5,
+        metavar="N",
+        help="with --task/--benchmark: architectures evaluated to place the task (default 5)",
+    )
+    sm.add_argument("--data-root", help="with --task: folder holding <Name>/raw/ (Planetoid)")
     sm.add_argument(
         "--knowledge",
         action="append",
@@ -1276,6 +1292,8 @@ def _cmd_compress(args: argparse.Namespace) -> int:
 
 
 def _cmd_similar(args: argparse.Namespace) -> int:
+    if args.task or args.benchmark:
+        _probe_new_task(args)
     found = api.similar(
         args.name,
         db=args.db,
@@ -1330,6 +1348,28 @@ def _cmd_similar(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _probe_new_task(args: argparse.Namespace) -> None:
+    """Evaluate the probes of a transfer search on a new task (``similar --task``): stored as
+    the experiment ``args.name``, so a second call resumes instead of training again."""
+    spec = args.task or args.benchmark
+    if args.name is None:
+        stem = "".join(c if c.isalnum() or c in "._-" else "-" for c in spec)
+        args.name = f"similar-{stem}"
+    options: dict[str, Any] = {"n_probes": max(args.probes, 2), "tables": not args.no_tables}
+    if args.knowledge:
+        options["knowledge"] = list(args.knowledge)
+    source = {"task": args.task, "data_root": args.data_root} if args.task else {}
+    settings = api.plan(
+        benchmark=args.benchmark,
+        strategy="transfer",
+        budget=args.probes,
+        name=args.name,
+        options=options,
+        **{k: v for k, v in source.items() if v is not None},
+    )
+    settings.run(db=args.db, callback=_trial_line(settings), on_note=_note)
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     path = api.report(args.name, args.out, db=args.db, top=args.top)
     out.print(f"report of [bold]{escape(args.name)}[/] written to [bold]{escape(str(path))}[/]")
@@ -1365,6 +1405,8 @@ def _fill_defaults(args: argparse.Namespace) -> None:
     """
     if args.command not in _NAMED:
         return
+    if args.command == "similar" and (args.task or args.benchmark):
+        return  # the probes' experiment is named after the task
     if args.name is None:
         args.name = _only_experiment(args.db)
     if args.command in ("export", "report") and args.out is None:

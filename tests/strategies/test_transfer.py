@@ -133,3 +133,17 @@ def test_similar_lists_alike_tasks_and_the_nearest_known_architectures(tmp_path:
     assert "nas-bench-graph:citeseer" in done.stdout and "nearest to trial" in done.stdout
     bad = _cli("similar", "--name", "now", "--db", str(db), "--knowledge", str(tmp_path / "x"))
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "no such file" in bad.stderr
+
+
+def test_similar_places_a_new_task_by_its_probes_and_resumes_them(tmp_path: Path) -> None:
+    db = str(tmp_path / "probes.db")
+    args = ["similar", "--benchmark", "nas-bench-graph:photo", "--db", db, "--top", "2"]
+    first = _cli(*args)
+    assert first.returncode == 0, first.stderr
+    assert first.stderr.count(": trial ") == 5  # the probes, evaluated and stored
+    table = first.stdout[first.stdout.index("known tasks") :]
+    assert "nas-bench-graph:photo " not in table  # the new task is not its own knowledge
+    again = _cli(*args)
+    assert again.returncode == 0 and ": trial " not in again.stderr  # resumed, nothing rerun
+    [record] = nasforge.list_experiments(db)
+    assert record.name == "similar-nas-bench-graph-photo"

@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 import nasforge
 from nasforge.errors import StoreError
@@ -110,3 +111,14 @@ def test_tasks_that_rank_alike_match() -> None:
     assert [m.weight for m in matches] == [1.0, 0.0, 0.0]
     few = dict(list(observed.items())[: MIN_SHARED - 1])
     assert [m.weight for m in match_tasks([alike, reversed_], few)] == [0.5, 0.5]
+
+
+@pytest.mark.postgres
+def test_a_postgresql_store_is_knowledge_too(pg_store_url: str) -> None:
+    nasforge.search(
+        benchmark="nas-bench-graph:pubmed", strategy="random", budget=10, db=pg_store_url, name="pg"
+    )
+    [task] = read_knowledge([pg_store_url], tables=False).tasks
+    assert (task.label, len(task)) == ("nas-bench-graph:pubmed", 10)
+    password = sa.make_url(pg_store_url).password
+    assert password and password not in task.source and "***" in task.source

@@ -23,8 +23,8 @@ from nasforge.architecture import Architecture
 from nasforge.cli import main
 from nasforge.errors import ConfigError
 from nasforge.evaluators.base import BENCHMARKS
+from nasforge.paths import store_label
 from nasforge.reporting import rank_trials
-from nasforge.reporting.html import store_label
 from nasforge.result import Result, Status
 from nasforge.spaces.base import SPACES, ArchGraph
 from nasforge.store.base import ExperimentRecord, TrialRecord

@@ -64,13 +64,13 @@ def test_an_earlier_search_in_the_store_is_knowledge(tmp_path: Path) -> None:
     [task] = strategy.known.tasks
     assert (task.label, task.source, task.experiments) == (
         "nas-bench-graph:citeseer",
-        str(db),
+        str(db.resolve()),
         ("early",),
     )
     best_early = nasforge.best("early", db=db)
     assert best_early is not None
     assert _keys("new", db)[0] == best_early.key  # the known task's best is probed first
-    assert any(str(db) in n and "nas-bench-graph:citeseer (30)" in n for n in notes)
+    assert any(str(db.resolve()) in n and "nas-bench-graph:citeseer (30)" in n for n in notes)
 
 
 def test_without_knowledge_of_the_space_it_says_so_and_searches(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from nasforge.architecture import Architecture
 from nasforge.errors import ConfigError, InvalidArchitectureError, StoreError
+from nasforge.paths import store_label
 from nasforge.result import Status
 
 if TYPE_CHECKING:
@@ -49,7 +50,8 @@ class KnownTask:
 
     Attributes:
         label: The task (``"nas-bench-graph:cora"``, ``"node:cora"``, ``"image:digits"``).
-        source: Where it was read (a store's path or URL, or the shipped tables).
+        source: Where it was read: a store's absolute path or its URL without password, or
+            the shipped tables.
         space: The space its architectures belong to.
         metric: The validation metric its scores come from.
         scores: Canonical key -> validation score, oriented so that larger is better.
@@ -182,8 +184,9 @@ def store_tasks(target: str, *, exclude: str | None = None) -> list[KnownTask]:
                     group["archs"][trial.key] = trial.arch
     finally:
         store.close()
+    shown = store_label(target)  # a URL's password is never shown
     return [
-        KnownTask(label, target, space, metric, g["scores"], g["archs"], tuple(g["experiments"]))
+        KnownTask(label, shown, space, metric, g["scores"], g["archs"], tuple(g["experiments"]))
         for (label, space, metric), g in groups.items()
         if g["scores"]
     ]
@@ -265,16 +268,18 @@ def read_knowledge(
             raise StoreError(
                 f"knowledge source {target}: no such file; name a store that nasforge "
                 "searches wrote (a SQLite file or a database URL)"
-            )
+            )  # a path: nothing secret in it
         try:
             tasks = store_tasks(target, exclude=exclude_experiment if target == current else None)
         except StoreError as exc:
             if target == current:
-                found.notes.append(f"the search's own store {target} holds no other search yet")
+                found.notes.append(
+                    f"the search's own store {store_label(target)} holds no other search yet"
+                )
                 continue
-            raise StoreError(f"knowledge source {target}: {exc}") from None
+            raise StoreError(f"knowledge source {store_label(target)}: {exc}") from None
         if not tasks:
-            found.notes.append(f"{target} holds no completed trial of another search")
+            found.notes.append(f"{store_label(target)} holds no completed trial of another search")
         found.tasks.extend(tasks)
     if tables:
         found.tasks.extend(table_tasks(exclude=exclude_task))

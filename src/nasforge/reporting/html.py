@@ -21,6 +21,7 @@ from nasforge.compression.plan import compression_of
 from nasforge.errors import ConfigError, NasforgeError
 from nasforge.objective import Direction, Objective, is_better, rank_trials
 from nasforge.pareto import objective_values, pareto_front
+from nasforge.paths import store_label
 from nasforge.reporting.compression import compression_section
 from nasforge.reporting.diagram import diagram_svg
 from nasforge.reporting.phase import phase_section
@@ -89,18 +90,6 @@ def _duration(seconds: float) -> str:
     if seconds < 7200:
         return f"{seconds / 60:.1f} min"
     return f"{seconds / 3600:.2f} h"
-
-
-def store_label(target: str) -> str:
-    """Where the store is, for people: an absolute path, or the URL without its password."""
-    if "://" not in target:
-        return os.path.abspath(target)
-    try:
-        import sqlalchemy as sa
-
-        return sa.make_url(target).render_as_string(hide_password=True)
-    except Exception:  # not a URL SQLAlchemy parses: show only its scheme
-        return target.split("://", 1)[0] + "://…"
 
 
 def _direction_text(objective: Objective) -> str:

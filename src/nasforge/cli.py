@@ -682,7 +682,8 @@ def _output_parsers(sub: Any) -> None:
         choices=("auto", "universal"),
         default="auto",
         help="distance on the space's own encoding (auto) or on the built model's "
-        "computation graph (universal: builds a small model per known architecture)",
+        "computation graph (universal: a small model built per known architecture, for the "
+        "500 nearest by the space's encoding)",
     )
     _add_db(sm)
 

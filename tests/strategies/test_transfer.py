@@ -128,6 +128,14 @@ def test_similar_lists_alike_tasks_and_the_nearest_known_architectures(tmp_path:
     assert distances == sorted(distances) and distances[0] == 0.0  # the best itself is known
     assert found.neighbours[0].key == found.best.key
     assert all(0 < m.percentile <= 1 for n in found.neighbours for m in n.measured)
+    universal = nasforge.similar("now", db=db, top=3, tables=False, encoding="universal")
+    assert len(universal.neighbours) == 3  # the 25 architectures of the earlier search
+    assert [n.distance for n in universal.neighbours] == sorted(
+        n.distance for n in universal.neighbours
+    )
+    assert {m.label for n in universal.neighbours for m in n.measured} == {
+        "nas-bench-graph:citeseer"
+    }
     done = _cli("similar", "--name", "now", "--db", str(db), "--top", "3", "--no-tables")
     assert done.returncode == 0, done.stderr
     assert "nas-bench-graph:citeseer" in done.stdout and "nearest to trial" in done.stdout

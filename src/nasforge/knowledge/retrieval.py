@@ -24,6 +24,10 @@ __all__ = ["ENCODINGS", "Measured", "Neighbour", "Similar", "SimilarTask", "simi
 ENCODINGS = ("auto", "universal")
 """``auto``: the space's own encoding; ``universal``: the built model's computation graph."""
 
+UNIVERSAL_POOL = 500
+"""Known architectures given universal distances at most (each needs a model built and run):
+the nearest by the space's own encoding."""
+
 
 @dataclass(frozen=True)
 class SimilarTask:
@@ -132,37 +136,48 @@ def similar_to(
         ),
         key=lambda s: (-s.rho, s.label),
     )
-    return Similar(
-        name,
-        label,
-        best,
-        len(complete),
-        tuple(tasks),
-        tuple(_neighbours(space, best.arch, found, top, encoding)),
-        tuple(found.notes),
-    )
+    notes = list(found.notes)
+    neighbours = _neighbours(space, best.arch, found, top, encoding, notes)
+    return Similar(name, label, best, len(complete), tuple(tasks), tuple(neighbours), tuple(notes))
+
+
+def _distances(
+    encode: Callable[[Architecture], np.ndarray], arch: Architecture, others: list[Architecture]
+) -> np.ndarray:
+    codes = np.stack([np.asarray(encode(a), dtype=np.float64) for a in others])
+    own = np.asarray(encode(arch), dtype=np.float64)
+    return np.asarray(np.sqrt(((codes - own) ** 2).sum(axis=1)))
 
 
 def _neighbours(
-    space: SearchSpace, arch: Architecture, found: Knowledge, top: int, encoding: str
+    space: SearchSpace,
+    arch: Architecture,
+    found: Knowledge,
+    top: int,
+    encoding: str,
+    notes: list[str],
 ) -> list[Neighbour]:
     """The ``top`` measurements of known architectures nearest to ``arch`` (Euclidean
     distance of encodings; one row per task that measured an architecture)."""
     if not found.tasks or top < 1:
         return []
-    encode: Callable[[Architecture], np.ndarray] = space.encode
-    if encoding == "universal":
-        from nasforge.knowledge.encoding import UniversalEncoder
-
-        encode = UniversalEncoder(space)
     archs: dict[str, Architecture] = {}
     for task in found.tasks:
         for key, known in task.archs.items():
             archs.setdefault(key, known)
     keys = sorted(archs)
-    codes = np.stack([np.asarray(encode(archs[k]), dtype=np.float64) for k in keys])
-    own = np.asarray(encode(arch), dtype=np.float64)
-    distance = np.sqrt(((codes - own) ** 2).sum(axis=1))
+    distance = _distances(space.encode, arch, [archs[k] for k in keys])
+    if encoding == "universal":
+        from nasforge.knowledge.encoding import UniversalEncoder
+
+        if len(keys) > UNIVERSAL_POOL:  # a model built per architecture: the nearest few
+            keep = np.argsort(distance, kind="stable")[:UNIVERSAL_POOL]
+            keys = [keys[int(i)] for i in sorted(keep)]
+            notes.append(
+                f"universal distances of the {UNIVERSAL_POOL} known architectures nearest by "
+                f"the space's own encoding (of {len(archs)})"
+            )
+        distance = _distances(UniversalEncoder(space), arch, [archs[k] for k in keys])
     percentiles = [task.percentiles() for task in found.tasks]
     rows: list[Neighbour] = []
     for i in np.argsort(distance, kind="stable")[:top]:

@@ -323,11 +323,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         "whose knowledge is the gnn tables cut to its architectures."
         + (f" Datasets ran {args.jobs} at a time, 1 thread each." if args.jobs > 1 else ""),
         "",
-        "`bananas-universal`: `bananas` on the universal encoding (the built model's "
-        "computation graph, Weisfeiler-Lehman features; `-o encoding=universal`) instead of "
-        "the space's path encoding, same seeds: what the space-independent encoding loses or "
-        "gains. Its seconds include building and running a small model per architecture "
-        "encoded (cached per process, shared by the runs of a worker).",
+        (
+            "`bananas-universal`: `bananas` on the universal encoding (the built model's "
+            "computation graph, Weisfeiler-Lehman features; `-o encoding=universal`) instead "
+            "of the space's path encoding, same seeds: what the space-independent encoding "
+            "loses or gains. Its seconds include building and running a small model per "
+            "architecture encoded (cached per process, shared by the runs of a worker)."
+            if "bananas-universal" in args.methods
+            else "`bananas-universal` (`bananas` on the universal encoding) is not in this "
+            "run: see `--methods`."
+        ),
         "",
         "## Results",
         "",

@@ -180,24 +180,20 @@ def report(args: argparse.Namespace, tables: Sequence[Table], runs: Sequence[Run
     checkpoints = [b for b in CHECKPOINTS if b <= args.budget]
     for b in checkpoints:
         lines += [f"### Mean validation regret at {b} architectures (points; lower is better)", ""]
-        rows = [
-            [m, *(f"{mean([regret(t, r, b) for r in by[(m, t.dataset)]]):.3f}" for t in tables)]
-            for m in args.methods
-        ]
-        lines += [*markdown_table(["method", *names], rows), ""]
+        rows = []
+        for m in args.methods:
+            per = [mean([regret(t, r, b) for r in by[(m, t.dataset)]]) for t in tables]
+            rows.append([m, *(f"{v:.3f}" for v in per), f"{mean(per):.3f}"])
+        lines += [*markdown_table(["method", *names, "mean"], rows), ""]
     b = checkpoints[-1]
     lines += [f"### Runs that reached the space's best validation accuracy at {b}", ""]
-    rows = [
-        [
-            m,
-            *(
-                f"{sum(regret(t, r, b) == 0 for r in by[(m, t.dataset)])}/{len(by[(m, t.dataset)])}"
-                for t in tables
-            ),
-        ]
-        for m in args.methods
-    ]
-    lines += [*markdown_table(["method", *names], rows), ""]
+    rows = []
+    for m in args.methods:
+        hits = [sum(regret(t, r, b) == 0 for r in by[(m, t.dataset)]) for t in tables]
+        runs_ = [len(by[(m, t.dataset)]) for t in tables]
+        cells = [f"{h}/{n}" for h, n in zip(hits, runs_, strict=True)]
+        rows.append([m, *cells, f"{sum(hits)}/{sum(runs_)}"])
+    lines += [*markdown_table(["method", *names, "all"], rows), ""]
     lines += [f"### Test accuracy of the found architecture at {b} (mean over seeds, x100)", ""]
     rows = [
         [m, *(f"{100 * mean([found(r, b)[1] for r in by[(m, t.dataset)]]):.2f}" for t in tables)]

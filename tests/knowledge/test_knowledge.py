@@ -122,3 +122,12 @@ def test_a_postgresql_store_is_knowledge_too(pg_store_url: str) -> None:
     assert (task.label, len(task)) == ("nas-bench-graph:pubmed", 10)
     password = sa.make_url(pg_store_url).password
     assert password and password not in task.source and "***" in task.source
+
+
+def test_compression_experiments_are_not_knowledge(tmp_path: Path) -> None:
+    db = tmp_path / "runs.db"
+    nasforge.search(task="tabular:wine", budget=2, epochs=2, executor="inline", db=db, name="wine")
+    nasforge.compress("wine", method="magnitude", sparsity=[0.5], db=db)
+    assert len(nasforge.list_experiments(db)) == 2
+    [task] = store_tasks(str(db))
+    assert (task.label, task.space, task.experiments) == ("tabular:wine", "mlp", ("wine",))

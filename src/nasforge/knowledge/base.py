@@ -3,9 +3,10 @@
 A :class:`KnownTask` is one task's validation scores of architectures of one space, keyed by
 canonical key and oriented so that larger is better. :func:`read_knowledge` gathers them from
 
-* stores (SQLite files or PostgreSQL URLs, read only): every COMPLETE trial of every
-  experiment, grouped by the task the experiment measured (its benchmark or task text) and
-  its space; experiments of one task and space are merged (an architecture's best score);
+* stores (SQLite files or PostgreSQL URLs, read only): every COMPLETE trial of every search
+  experiment (not compression experiments: their scores are of pruned networks), grouped by
+  the task the experiment measured (its benchmark or task text) and its space; experiments
+  of one task and space are merged (an architecture's best score);
 * the NAS-Bench-Graph tables of the nine datasets, read from the installed
   ``nas-bench-graph`` package (validation accuracy only).
 
@@ -156,14 +157,15 @@ def store_tasks(target: str, *, exclude: str | None = None) -> list[KnownTask]:
         StoreError: If there is no nasforge store at ``target`` (a missing file, another
             application's database), with one line saying so.
     """
+    from nasforge.compression.plan import compression_of
     from nasforge.store.sql import open_store  # SQLAlchemy: when a store is read
 
     store = open_store(target, create=False)
     groups: dict[tuple[str, str, str], dict[str, Any]] = {}
     try:
         for record in store.list_experiments():
-            if record.name == exclude:
-                continue
+            if record.name == exclude or compression_of(record) is not None:
+                continue  # the search itself; pruned networks say nothing of architectures
             try:
                 search = record.search
             except ConfigError:

@@ -255,9 +255,21 @@ def _ms(values: Sequence[float]) -> str:
     return f"{statistics.fmean(values):.3g} ({min(values):.3g} to {max(values):.3g})"
 
 
-def report(cases: list[Case], args: argparse.Namespace, methods: Sequence[str], wall: float) -> str:
+def report(
+    cases: list[Case],
+    args: argparse.Namespace,
+    methods: Sequence[str],
+    wall: float,
+    planned: int | None = None,
+) -> str:
     started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = header("Compression of searched networks", started, wall, machine_lines())
+    if planned is not None and len(cases) < planned:
+        lines += [
+            "",
+            f"**Partial report**: {len(cases)} of {planned} cases (task x seed) done when it "
+            "was written; the run was still going (each finished case rewrites this file).",
+        ]
     levels = tuple(args.sparsity)
     lines += [
         "",
@@ -353,7 +365,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"no Cora raw files under {args.data_root}: skipping gnn (pass --data-root)")
         tasks.remove("gnn")
     start = time.perf_counter()
-    cases = [run_case(t, s, args, methods) for t in tasks for s in range(args.seeds)]
+    planned = [(t, s) for t in tasks for s in range(args.seeds)]
+    cases: list[Case] = []
+    for task, seed in planned:
+        cases.append(run_case(task, seed, args, methods))
+        if len(cases) < len(planned):  # a run stopped early still leaves its figures
+            partial = report(cases, args, methods, time.perf_counter() - start, len(planned))
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(partial, encoding="utf-8")
     publish(report(cases, args, methods, time.perf_counter() - start), args.out)
 
 

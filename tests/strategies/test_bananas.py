@@ -267,7 +267,10 @@ def test_path_encoding_needs_a_space_that_has_one() -> None:
             {"predictors": ("mlp", "gp")},
             r"predictors must be a non-empty sequence of mlp, gbt; got \('mlp', 'gp'\)",
         ),
-        ({"encoding": "onehot"}, "encoding must be one of auto, adjacency, path, got 'onehot'"),
+        (
+            {"encoding": "onehot"},
+            "encoding must be one of auto, adjacency, path, universal, got 'onehot'",
+        ),
         ({"acquisition": "ei"}, "acquisition must be one of its, ucb, got 'ei'"),
         ({"beta": -1.0}, "beta must be a number >= 0, got -1.0"),
         ({"beta": True}, "beta must be a number >= 0, got True"),

@@ -37,14 +37,14 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from _report import header, machine_lines, markdown_table, publish
+from nbg_strategies import TIE
+from nbg_strategies import found as best_queried
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "transfer_nbg.md"
 METHODS = ("transfer", "bananas", "bananas-universal", "optuna-tpe", "random")
 VARIANTS = {"bananas-universal": ("bananas", {"encoding": "universal"})}
 """Methods that are a registered strategy with options."""
 CHECKPOINTS = (10, 30, 100)
-TIE = 1e-9
-"""Validation accuracies closer than this are equal (the tables hold means of 3 runs)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,11 +147,7 @@ def _one_thread() -> None:
 # -- figures -----------------------------------------------------------------------------------
 def found(run: Run, budget: int) -> tuple[float, float]:
     """(val, test) of the best validation among the first ``budget`` (earliest on ties)."""
-    best = (math.nan, math.nan)
-    for val, test in run.queried[:budget]:
-        if math.isfinite(val) and (math.isnan(best[0]) or val > best[0] + TIE):
-            best = (val, test)
-    return best
+    return best_queried(run.queried[:budget])
 
 
 def regret(table: Table, run: Run, budget: int) -> float:

@@ -74,18 +74,11 @@ class KnownTask:
     def percentiles(self) -> dict[str, float]:
         """Canonical key -> the share of this task's architectures scoring lower (ties share
         the mean rank), in (0, 1]."""
-        ordered = sorted(self.scores.items(), key=lambda kv: kv[1])
-        out: dict[str, float] = {}
-        n, i = len(ordered), 0
-        while i < n:
-            j = i
-            while j + 1 < n and ordered[j + 1][1] == ordered[i][1]:
-                j += 1
-            rank = (i + j) / 2 + 1
-            for key, _ in ordered[i : j + 1]:
-                out[key] = rank / n
-            i = j + 1
-        return out
+        from scipy.stats import rankdata  # scipy.stats takes a while to import: when used
+
+        keys = list(self.scores)
+        ranks = rankdata([self.scores[k] for k in keys]) / len(keys)
+        return dict(zip(keys, ranks.tolist(), strict=True))
 
 
 @dataclass

@@ -176,7 +176,7 @@ class Bananas(Strategy):
             return self.sample_unseen()
         model = self._fit()
         if model is None:
-            return self.sample_unseen()
+            return self._without_model()
         candidates = self._candidates()
         if not candidates:
             return self.sample_unseen()
@@ -187,6 +187,10 @@ class Bananas(Strategy):
         else:
             value = mean + self.beta * std
         return candidates[int(np.argmax(value))][1]
+
+    def _without_model(self) -> Architecture | None:
+        """The proposal while no predictor can be fitted (fewer than 2 finite results)."""
+        return self.sample_unseen()
 
     # -- the predictor ------------------------------------------------------------------------
     def _code(self, key: str, arch: Architecture) -> np.ndarray:

@@ -190,31 +190,26 @@ class Transfer(Bananas):
 
     # -- proposals ----------------------------------------------------------------------------
     def _propose(self) -> Architecture | None:
-        if not self.informed:
-            return super()._propose()
-        if len(self._order) < self.n_probes:
+        if self.informed and len(self._order) < self.n_probes:
             for key in self._probes:
                 if key not in self._seen:
                     return self._archs[key]
-            top = self._prior_top(1)
-            return top[0][1] if top else self.sample_unseen()
-        model = self._fit()
-        if model is None:
-            top = self._prior_top(1)
-            return top[0][1] if top else self.sample_unseen()
-        candidates = dict(self._candidates())
-        for key, arch in self._prior_top(self.prior_candidates):
-            candidates.setdefault(key, arch)
-        if not candidates:
-            return self.sample_unseen()
-        items = list(candidates.items())
-        x = np.stack([self._code(key, arch) for key, arch in items])
-        mean, std = model.predict(x)
-        if self.acquisition == "its":
-            value = mean + std * self.rng.standard_normal(len(mean))
-        else:
-            value = mean + self.beta * std
-        return items[int(np.argmax(value))][1]
+            return self._without_model()
+        return super()._propose()
+
+    def _without_model(self) -> Architecture | None:
+        if not self.informed:
+            return super()._without_model()
+        top = self._prior_top(1)
+        return top[0][1] if top else self.sample_unseen()
+
+    def _candidates(self) -> list[tuple[str, Architecture]]:
+        """BANANAS' candidates, then the matched tasks' best unseen architectures."""
+        candidates = dict(super()._candidates())
+        if self.informed:
+            for key, arch in self._prior_top(self.prior_candidates):
+                candidates.setdefault(key, arch)
+        return list(candidates.items())
 
     def _prior_top(self, m: int) -> list[tuple[str, Architecture]]:
         """The ``m`` unseen architectures the matched tasks rank highest."""

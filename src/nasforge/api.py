@@ -107,7 +107,7 @@ def search(
             and the warm start (:class:`~nasforge.config.StrategySettings`); ``epochs``,
             ``training``, ``early_stopping``, ``latency_backend``, ``keep_weights``
             (:class:`~nasforge.config.TrainingSettings`); ``executor``, ``workers``,
-            ``ray_address``, ``max_retries``, ``trial_timeout``
+            ``ray_address``, ``max_retries``, ``trial_timeout``, ``device``
             (:class:`~nasforge.config.ExecutionSettings`); ``objectives``, ``constraints``
             (:class:`~nasforge.config.GoalSettings`); ``budget`` (distinct architectures
             such as ``100``, or ``"500trials"``, ``"10m"``) and ``name`` (an existing

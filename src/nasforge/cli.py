@@ -315,6 +315,11 @@ def _execution_flags(s: argparse.ArgumentParser) -> None:
         "trial is FAILED (executor process or ray)",
     )
     training.add_argument(
+        "--device",
+        help="where candidates train and are timed: auto (the default: CUDA when there is a "
+        "GPU), cpu, cuda (several workers: one GPU each), cuda:N",
+    )
+    training.add_argument(
         "--keep-weights",
         action="store_true",
         help="save each completed trial's weights as safetensors next to the store; export "
@@ -472,6 +477,7 @@ def _tool_parsers(sub: Any) -> None:
     px.add_argument("--top", type=_positive_int, default=20, help="rows to show (default 20)")
     px.add_argument("--data-root", help="folder holding <Name>/raw/ of Planetoid data")
     px.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+    px.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
 
     pa = sub.add_parser("pareto", help="show the Pareto front of a multi-objective experiment")
     _add_name(pa)
@@ -533,6 +539,11 @@ def _tool_parsers(sub: Any) -> None:
     lt.add_argument("--seed", type=_seed, default=0, help="seed of the sample")
     lt.add_argument("--refresh", action="store_true", help="measure the table again")
     lt.add_argument("--data-root", help="folder holding <Name>/raw/ of Planetoid data")
+    lt.add_argument(
+        "--device",
+        default="cpu",
+        help="where torch runs the models: cpu (default), auto, cuda, cuda:N",
+    )
 
 
 def _output_parsers(sub: Any) -> None:
@@ -902,6 +913,8 @@ def _print_best(best: TrialRecord | None) -> None:
     out.print(f"  canonical key: {escape(best.key)}")
     metrics = {**best.metrics, **best.test_metrics, **best.costs}
     out.print(escape("  " + ", ".join(f"{k}={_fmt(v)}" for k, v in metrics.items())))
+    if best.device:
+        out.print(escape(f"  trained on {best.device} ({best.device_name or 'unnamed'})"))
 
 
 def _finite(value: Any) -> Any:
@@ -933,6 +946,8 @@ def _trial_json(t: TrialRecord) -> dict[str, Any]:
         "costs": dict(t.costs),
         "error": t.error,
         "wall_time": t.wall_time,
+        "device": t.device,
+        "device_name": t.device_name,
     }
 
 
@@ -1048,7 +1063,13 @@ def _cmd_proxies(args: argparse.Namespace) -> int:
     names = tuple(args.proxy or PROXIES)
     check_proxies(names)
     rows = rank_sample(
-        args.task, args.space, n=args.n, proxies=names, seed=args.seed, data_root=args.data_root
+        args.task,
+        args.space,
+        n=args.n,
+        proxies=names,
+        seed=args.seed,
+        data_root=args.data_root,
+        device=args.device,
     )
     if args.json:
         for row in rows:
@@ -1156,6 +1177,7 @@ def _cmd_latency(args: argparse.Namespace) -> int:
         repeats=args.repeats,
         data_root=args.data_root,
         refresh=args.refresh,
+        device=args.device,
     )
     if table.measurements:
         source = f"measured {table.measurements} entries in {table.build_seconds:.1f} s"

@@ -200,6 +200,11 @@ class ExecutionSettings:
             search was killed) is run again (default 2). A candidate's own failure is not.
         trial_timeout: Seconds a trial may run; then its worker's process tree is killed and
             the trial is FAILED (needs the ``process`` or ``ray`` executor).
+        device: Where candidates train and are timed (``--task`` searches): ``"auto"`` (the
+            default: CUDA when PyTorch sees a GPU, else the CPU), ``"cpu"``, ``"cuda"`` (with
+            several local workers each takes its own GPU; each Ray trial reserves one) or
+            ``"cuda:N"``. Not part of the search's identity: a search resumes on another
+            device.
     """
 
     executor: str | None = None
@@ -207,6 +212,7 @@ class ExecutionSettings:
     ray_address: str | None = None
     max_retries: int = DEFAULT_MAX_RETRIES
     trial_timeout: float | None = None
+    device: str = "auto"
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ from nasforge.oneshot import PhaseProgress
 from nasforge.spaces.base import SPACES, SearchSpace
 from nasforge.store.base import TrialRecord
 from nasforge.strategies.base import STRATEGIES, Strategy, make_strategy
+from nasforge.train.device import check_device
 
 __all__ = [
     "FEASIBILITY_SAMPLE",
@@ -262,6 +263,10 @@ def _benchmark(config: SearchConfig, name: str) -> tuple[SearchSpace, Evaluator]
         raise ConfigError(
             "keep-weights applies to --task searches only: a benchmark search trains no model"
         )
+    if check_device(config.execution.device).startswith("cuda"):
+        raise ConfigError(
+            "--device cuda applies to --task searches only: a benchmark search trains no model"
+        )
     accepted = benchmark_options(name)
     options: dict[str, Any] = {}
     if source.table is not None:
@@ -307,6 +312,7 @@ def _training(config: SearchConfig, task: str) -> tuple[SearchSpace, Evaluator]:
     space = SPACES.create(source.space or setup.space)
     # torch is imported by searches that train, once their data is known to be there
     from nasforge.evaluators.training import TrainingEvaluator
+    from nasforge.train.device import resolve_device
 
     hyper, train = _overrides(space, space.settings_for(setup.hyper), setup.train, training)
     stopper = None
@@ -327,7 +333,9 @@ def _training(config: SearchConfig, task: str) -> tuple[SearchSpace, Evaluator]:
         stopper=stopper,
         latency_backend=training.latency_backend,
         keep_weights=training.keep_weights,
+        device=config.execution.device,
     )
+    resolve_device(evaluator.device)  # a GPU asked for where there is none: refused here
     return space, evaluator
 
 

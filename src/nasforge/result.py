@@ -82,6 +82,9 @@ class Result:
         weights: The trained model's tensors (its state dict), when the evaluator was asked to
             keep them; the search saves them as safetensors next to the store (never in the
             database) and drops them from the result.
+        device: Where the model was trained and timed (``cpu``, ``cuda:0``); ``None`` for
+            evaluations that run no model (table look-ups).
+        device_name: What that device is: the GPU's name, or the CPU's model.
     """
 
     status: Status = Status.COMPLETE
@@ -95,6 +98,8 @@ class Result:
     lost: bool = False
     started: bool = True
     weights: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
+    device: str | None = None
+    device_name: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", Status(self.status))

@@ -323,3 +323,33 @@ def test_transfer_nbg_smoke(tmp_path: Path) -> None:
     assert "### Mean validation regret at 10 architectures" in text
     assert "median first proposal in the top 1%" in text
     assert "- citeseer: nas-bench-graph:" in text  # the tasks it matched
+
+
+def test_gpu_check_says_why_it_cannot_run_without_a_gpu(tmp_path: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: gpu_check runs for real there")
+    out = tmp_path / "gpu.md"
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPTS / "gpu_check.py"), "--budget", "1", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=SCRIPTS.parent,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.strip().startswith("gpu_check: no CUDA device here")
+    assert len(proc.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_gpu_check_smoke_on_two_cpus(tmp_path: Path) -> None:
+    """The whole script, with the CPU standing in for the GPU (its report path, not a GPU)."""
+    out = tmp_path / "gpu.md"
+    _run(
+        "gpu_check.py",
+        *("--devices", "cpu,cpu", "--tasks", "tabular:digits", "--budget", "2"),
+        *("--epochs", "2", "--proxy-sample", "3", "--out", str(out)),
+    )
+    text = out.read_text()
+    assert "| tabular:digits | 2 | 2 |" in text and "Spearman rho" in text

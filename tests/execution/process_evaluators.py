@@ -125,3 +125,27 @@ class ThreadWatchingEvaluator(NasBenchGraphEvaluator):
         result = super().evaluate(arch, budget)
         costs = {"threads_first": seen[0], "threads_last": seen[-1], "threads_base": base}
         return Result(metrics=result.metrics, costs={**result.costs, **costs})
+
+
+class DeviceReportingEvaluator(NasBenchGraphEvaluator):
+    """Looks up the table after ``seconds``, and reports the worker number its process was
+    given (cost ``worker``, -1 for none) and the device its spec resolves to there."""
+
+    def __init__(self, *, device: str = "auto", seconds: float = 0.3) -> None:
+        super().__init__(dataset="cora")
+        self.device = device
+        self.seconds = seconds
+
+    def evaluate(self, arch: Architecture, budget: int | None = None) -> Result:
+        from nasforge.train import device as devices
+
+        time.sleep(self.seconds)  # both workers get trials
+        result = super().evaluate(arch, budget)
+        where = devices.resolve_device(self.device)
+        worker = devices._worker if devices._worker is not None else -1
+        return Result(
+            metrics=result.metrics,
+            costs={"worker": float(worker)},
+            device=str(where),
+            device_name=devices.device_name(where),
+        )

@@ -23,6 +23,7 @@ from tests.execution.process_evaluators import (
     SLEEP,
     SLOW,
     UNPICKLABLE,
+    DeviceReportingEvaluator,
     MisbehavingEvaluator,
     ThreadWatchingEvaluator,
     UnstartableEvaluator,
@@ -127,6 +128,20 @@ def test_eight_trials_on_two_workers_complete_with_the_tables_values(
         assert time.monotonic() - start < 0.5  # submit never waits for a worker
         for arch, future in zip(archs, futures, strict=True):
             _assert_table_values(future.result(timeout=RESULT_TIMEOUT_S), arch, table)
+
+
+def test_each_worker_knows_its_number_and_reports_its_device(no_leftovers: None) -> None:
+    """Worker i is told i (device "cuda" takes GPU i % GPUs there); each result names the
+    device it ran on and the device's name."""
+    archs = [_fine(i) for i in range(6)]
+    evaluator = DeviceReportingEvaluator(device="cpu", seconds=1.5)
+    with ProcessExecutor(evaluator, workers=2) as executor:
+        futures = [executor.submit(arch) for arch in archs]
+        results = [future.result(timeout=RESULT_TIMEOUT_S) for future in futures]
+    assert all(r.status is Status.COMPLETE for r in results), [r.reason for r in results]
+    assert {r.costs["worker"] for r in results} == {0.0, 1.0}
+    assert {r.device for r in results} == {"cpu"}
+    assert all(r.device_name for r in results)
 
 
 def test_a_worker_killed_mid_trial_costs_only_its_own_trial(

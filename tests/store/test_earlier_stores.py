@@ -64,9 +64,15 @@ def db(tmp_path: Path) -> Path:
     return path
 
 
+def _columns() -> str:
+    """The trial columns the fixture was written with (an upgrade adds empty ones)."""
+    with sqlite3.connect(FIXTURE) as conn:
+        return ", ".join(row[1] for row in conn.execute("PRAGMA table_info(nasforge_trials)"))
+
+
 def _rows(db: Path) -> list[tuple[Any, ...]]:
     with sqlite3.connect(db) as conn:
-        return conn.execute("SELECT * FROM nasforge_trials ORDER BY id").fetchall()
+        return conn.execute(f"SELECT {_columns()} FROM nasforge_trials ORDER BY id").fetchall()
 
 
 def test_every_experiment_reads_as_typed_records(db: Path) -> None:

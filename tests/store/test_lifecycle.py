@@ -205,11 +205,11 @@ def test_a_schema_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
     with SqlStore(db) as store:
         [old] = store.trials(1)
         assert old.metrics == {"val_acc": 0.5} and old.attempt == 1 and not old.lost
-        assert old.status is Status.COMPLETE
+        assert old.status is Status.COMPLETE and old.device is None
         new = store.reserve_trial(1, arch(1), "k1", fidelity=None, owner="me", dedup_fidelity=False)
         assert new.trial is not None and new.trial.number == 1
         assert store.integrity_check() == "ok"
     conn = sqlite3.connect(db)
     version = conn.execute("SELECT value FROM nasforge_meta WHERE key='schema_version'").fetchone()
     conn.close()
-    assert int(version[0]) == SCHEMA_VERSION == 3
+    assert int(version[0]) == SCHEMA_VERSION == 4

@@ -22,8 +22,9 @@ from nasforge.objective import Direction, Objective
 from nasforge.proxies import PROXIES, check_proxies, make_batch, score
 from nasforge.result import Result
 from nasforge.spaces.base import SearchSpace
-from nasforge.tasks.base import Task, task_setup
+from nasforge.tasks.base import ProxyBatch, Task, task_setup
 from nasforge.train.cost import count_flops, count_params
+from nasforge.train.device import check_device, device_name, resolve_device
 
 __all__ = ["ProxyEvaluator", "ProxyRow", "rank_by_proxy", "rank_sample"]
 
@@ -57,6 +58,9 @@ class ProxyEvaluator(Evaluator):
         max_rows: Training nodes of a graph that ``jacov`` correlates (at most).
         costs: Report ``params`` and ``flops`` (counting FLOPs takes one more forward pass
             when ``flops`` is not among the proxies).
+        device: Where the proxies run (``auto``, ``cpu``, ``cuda``, ``cuda:N``; see
+            :mod:`nasforge.train.device`); the weights are drawn on the CPU from the seed,
+            so a result is the same architecture's up to the device's rounding.
 
     Raises:
         ConfigError: If the space cannot build models for the task, or for an unknown or
@@ -75,8 +79,10 @@ class ProxyEvaluator(Evaluator):
         batch_size: int = 64,
         max_rows: int = 256,
         costs: bool = True,
+        device: str = "auto",
     ) -> None:
         space.check_task(task)
+        self.device = check_device(device)
         self.proxies = check_proxies(proxies)
         objective = self.proxies[0] if objective is None else objective
         if objective not in self.proxies:
@@ -115,13 +121,15 @@ class ProxyEvaluator(Evaluator):
                 f"this evaluator scores space {self.space_name!r}, got {arch.space!r}"
             )
         start = time.perf_counter()
+        device = resolve_device(self.device)
+        batch = self.batch.to(device)
         try:
-            model = self.build_model(arch)
-            values = score(lambda: copy.deepcopy(model), self.batch, self.proxies)
+            model = self.build_model(arch).to(device)
+            values = score(lambda: copy.deepcopy(model), batch, self.proxies)
             costs: dict[str, float] = {}
             if self.costs:
                 costs["params"] = values.get("params", float(count_params(model)))
-                costs["flops"] = values["flops"] if "flops" in values else self._flops(model)
+                costs["flops"] = values["flops"] if "flops" in values else self._flops(model, batch)
         except InvalidArchitectureError:
             raise
         except Exception as exc:  # a proxy that cannot run on this model fails the trial
@@ -134,11 +142,13 @@ class ProxyEvaluator(Evaluator):
             metrics={f"proxy_{name}": value for name, value in values.items()},
             costs=costs,
             wall_time=time.perf_counter() - start,
+            device=str(device),
+            device_name=device_name(device),
         )
 
-    def _flops(self, model: nn.Module) -> float:
+    def _flops(self, model: nn.Module, batch: ProxyBatch) -> float:
         model.eval()
-        inputs = self.batch.one_pass()
+        inputs = batch.one_pass()
         return float(count_flops(lambda: model(*inputs)))
 
     def describe(self) -> dict[str, Any]:
@@ -210,7 +220,13 @@ def rank_by_proxy(
             f"{type(source).__name__} (a table look-up has no data)"
         )
     evaluator = ProxyEvaluator(
-        task=task, space=space, hyper=model_hyper, proxies=[proxy], seed=seed, costs=False
+        task=task,
+        space=space,
+        hyper=model_hyper,
+        proxies=[proxy],
+        seed=seed,
+        costs=False,
+        device=getattr(source, "device", "auto"),  # where the source evaluator trains
     )
     candidates = space.sample_distinct(n_samples, np.random.default_rng(seed), exclude)
     scored: list[tuple[Architecture, float]] = []
@@ -255,6 +271,7 @@ def rank_sample(
     download: bool = False,
     hyper: Any = None,
     task_options: Mapping[str, Any] | None = None,
+    device: str = "auto",
 ) -> list[ProxyRow]:
     """Draw ``n`` distinct architectures, compute ``proxies`` for each, rank by the first.
 
@@ -274,10 +291,11 @@ def rank_sample(
             Planetoid, a small network for images) when ``space`` is the task's kind of
             space, else the space's defaults.
         task_options: Options of the task spec (see :func:`~nasforge.tasks.resolve_task`).
+        device: Where the proxies run (``auto``, ``cpu``, ``cuda``, ``cuda:N``).
 
     Raises:
-        ConfigError: For an unknown task, space or proxy, or a space that does not fit the
-            task.
+        ConfigError: For an unknown task, space, proxy or device, or a space that does not
+            fit the task.
     """
     _check_count("n", n)
     names = check_proxies(proxies)
@@ -288,7 +306,7 @@ def rank_sample(
     if hyper is None:
         hyper = setup.hyper
     evaluator = ProxyEvaluator(
-        task=task_obj, space=space_obj, hyper=hyper, proxies=names, seed=seed
+        task=task_obj, space=space_obj, hyper=hyper, proxies=names, seed=seed, device=device
     )
     archs = space_obj.sample_distinct(n, np.random.default_rng(seed))
     results = [(arch, evaluator.evaluate(arch)) for arch in archs]

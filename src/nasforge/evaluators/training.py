@@ -19,6 +19,7 @@ from nasforge.spaces.base import SearchSpace
 from nasforge.stopping import LearningCurveStopper
 from nasforge.tasks.base import Task
 from nasforge.train.cost import count_flops, count_params
+from nasforge.train.device import check_device, device_name, resolve_device, to_device
 from nasforge.train.trainer import (
     StopRule,
     TrainConfig,
@@ -58,9 +59,15 @@ class TrainingEvaluator(Evaluator):
             (``Result.weights``: the state dict of the best validation epoch, the one the test
             metric was computed with, as CPU tensors) for the search to save as safetensors.
             It does not change the results, so it is not part of :meth:`describe`.
+        device: Where candidates train and are timed: ``auto`` (CUDA when there is a GPU),
+            ``cpu``, ``cuda`` (a worker of a local search with several workers takes GPU
+            ``worker % GPUs``) or ``cuda:N`` (see :mod:`nasforge.train.device`). Resolved in
+            the process that trains; each result names the device and its name. Not part of
+            :meth:`describe`: a search resumes on another device.
 
     Raises:
-        ConfigError: If the space cannot build models for the task.
+        ConfigError: If the space cannot build models for the task, or ``device`` is not a
+            device spec.
     """
 
     def __init__(
@@ -74,8 +81,10 @@ class TrainingEvaluator(Evaluator):
         stopper: LearningCurveStopper | None = None,
         latency_backend: str = "torch",
         keep_weights: bool = False,
+        device: str = "auto",
     ) -> None:
         space.check_task(task)
+        self.device = check_device(device)
         self.latency_backend = _check_latency_backend(latency_backend)
         self.stopper = stopper
         self.keep_weights = keep_weights
@@ -106,15 +115,17 @@ class TrainingEvaluator(Evaluator):
             )
         config = replace(self.train, epochs=budget) if budget else self.train
         start = time.perf_counter()
+        device = resolve_device(self.device)
         torch.manual_seed(config.seed)
-        model = self.space.build(arch, self.task, self.hyper)
+        # built on the CPU from the seed, then moved: the same initial weights on any device
+        model = self.space.build(arch, self.task, self.hyper).to(device)
         try:
             fit = self.task.fit(model, config, keep_state=self.keep_weights, stop=self._stop_rule())
         except TrainingDiverged as exc:
             return Result.failed(str(exc), wall_time=time.perf_counter() - start)
         model.eval()
 
-        costs = self._costs(model, self.task.example_inputs())
+        costs = self._costs(model, to_device(self.task.example_inputs(), device))
         status = Status.PRUNED if fit.stopped else Status.COMPLETE
         return Result(
             status=status,
@@ -126,6 +137,8 @@ class TrainingEvaluator(Evaluator):
             wall_time=time.perf_counter() - start,
             reason=fit.stopped or diverged_reason(fit.diverged_at),
             weights=cpu_state(fit.state) if status is Status.COMPLETE and fit.state else None,
+            device=str(device),
+            device_name=device_name(device),
         )
 
     def known_costs(self, arch: Architecture, names: Collection[str]) -> dict[str, float]:
@@ -147,13 +160,14 @@ class TrainingEvaluator(Evaluator):
         return {name: out[name] for name in (*wanted, *out.keys() - {"params", "flops"})}
 
     def latency_table(self) -> Any:
-        """The per-operation latency table of this space and task (measured once per device
-        and stored; read from the cache afterwards)."""
+        """The per-operation latency table of this space and task on this evaluator's device
+        (measured once per device and stored; read from the cache afterwards)."""
         if self._latency_table is None:
             from nasforge.latency.table import LatencyTable
 
+            device = resolve_device(self.device) if self.latency_backend == "torch" else "cpu"
             self._latency_table = LatencyTable.for_task(
-                self.space, self.task, self.hyper, backend=self.latency_backend
+                self.space, self.task, self.hyper, backend=self.latency_backend, device=str(device)
             )
         return self._latency_table
 

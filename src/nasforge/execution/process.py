@@ -139,8 +139,10 @@ def _worker_main(
         import torch
 
         from nasforge.train import threads as thread_share
+        from nasforge.train.device import assign_worker
 
         torch.set_num_interop_threads(1)
+        assign_worker(slot)  # device "cuda" takes GPU slot % GPUs: one per worker
         share = None if shares is None else (lambda: int(shares[slot]))
         thread_share.configure(threads, share)
         evaluator: Evaluator = pickle.loads(evaluator_bytes)
@@ -540,6 +542,8 @@ class ProcessExecutor(Executor):
     submission then carries only the architecture, and its result comes back over the same
     pipe. The machine's CPU threads are split evenly between workers so that they do not
     oversubscribe the cores. Submissions beyond ``capacity`` queue; ``submit`` never blocks.
+    Worker ``i`` knows its number: an evaluator on device ``cuda`` (or ``auto`` on a machine
+    with GPUs) trains there on GPU ``i % GPUs``, so the machine's GPUs are shared out.
 
     Failures cost only their own trial (a FAILED result, never an exception of the future):
 

@@ -28,6 +28,7 @@ from nasforge.errors import ConfigError, NasforgeError, WorkersUnavailable
 from nasforge.evaluators.base import Evaluator
 from nasforge.execution.base import Executor, check_trial_timeout, evaluate_safely
 from nasforge.result import Result
+from nasforge.train.device import trial_gpus
 
 __all__ = ["RayExecutor", "import_ray"]
 
@@ -199,7 +200,9 @@ class RayExecutor(Executor):
     """Evaluates trials as Ray tasks on a Ray cluster, or on a local Ray started here.
 
     Each trial is one remote task reserving ``cpus_per_trial`` CPUs of the cluster, with as
-    many torch threads. Tasks are not retried: a trial whose worker or node dies is reported
+    many torch threads, and one GPU when the evaluator's device asks for CUDA (``cuda``, or
+    ``auto`` on a cluster with GPUs): Ray then shows the task only its own GPU. Tasks are
+    not retried: a trial whose worker or node dies is reported
     as a FAILED result with the reason and ``lost=True`` (the search may retry it), and the
     search goes on. A trial still running at ``trial_timeout`` is force-cancelled (Ray kills
     its worker process) and reported as FAILED, not lost (it would hang again). An evaluator
@@ -219,7 +222,8 @@ class RayExecutor(Executor):
             ``"HOST:PORT"`` to the cluster of that head node (its GCS port, 6379 by default).
             If Ray is already initialised in this process, that instance is used (and left
             running by :meth:`close`); an address naming another cluster is then refused.
-        workers: Trials in flight at once (default: the cluster's CPUs // ``cpus_per_trial``).
+        workers: Trials in flight at once (default: the cluster's CPUs // ``cpus_per_trial``,
+            and no more than its GPUs when each trial reserves one).
         cpus_per_trial: CPUs each trial reserves, and its torch threads.
         connect_timeout: Seconds the head node's address may take to answer; nothing or
             something other than Ray answering there is a ConfigError within that time.
@@ -289,10 +293,18 @@ class RayExecutor(Executor):
             if not self._owns_connection and address not in (None, "auto"):
                 self._check_same_cluster(address)
             self._check_fits(cpus_per_trial)
-            cluster_cpus = int(ray.cluster_resources().get("CPU", 0))
-            self.capacity = workers or max(1, cluster_cpus // cpus_per_trial)
+            resources = ray.cluster_resources()
+            cluster_cpus = int(resources.get("CPU", 0))
+            device = getattr(evaluator, "device", "cpu")
+            self.gpus_per_trial = trial_gpus(device, float(resources.get("GPU", 0)))
+            capacity = cluster_cpus // cpus_per_trial
+            if self.gpus_per_trial:  # as many trials at once as there are GPUs for them
+                capacity = min(capacity, int(resources.get("GPU", 0) // self.gpus_per_trial))
+            self.capacity = workers or max(1, capacity)
             self._evaluator_ref = ray.put(evaluator)
-            self._task = ray.remote(num_cpus=cpus_per_trial, max_retries=0)(_run_trial)
+            self._task = ray.remote(
+                num_cpus=cpus_per_trial, num_gpus=self.gpus_per_trial, max_retries=0
+            )(_run_trial)
         except BaseException:
             self.close()
             raise

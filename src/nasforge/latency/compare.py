@@ -86,6 +86,7 @@ def latency_sample(
     hyper: Any = None,
     cache: str | os.PathLike[str] | None = None,
     refresh: bool = False,
+    device: str = "cpu",
 ) -> tuple[LatencyTable, list[LatencyRow]]:
     """Build or load the table of ``task``, then predict and measure ``n`` random
     architectures of distinct canonical keys (what ``nasforge latency`` prints).
@@ -104,16 +105,21 @@ def latency_sample(
         cache: Folder of stored tables (default
             :func:`~nasforge.latency.cache.latency_cache_dir`).
         refresh: Measure the table again even if it is stored.
+        device: Where the torch backend runs (``cpu``, ``auto``, ``cuda``, ``cuda:N``); each
+            device has its own table.
 
     Raises:
-        ConfigError: For an unknown task, space or backend, a space without tables, or
-            ``n < 1``.
+        ConfigError: For an unknown task, space, backend or device, a space without tables,
+            or ``n < 1``.
         LatencyTableError: As :meth:`LatencyTable.for_task`.
     """
     from nasforge.tasks.base import task_setup
 
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ConfigError(f"n must be an integer >= 1, got {n!r}")
+    from nasforge.train.device import resolve_device
+
+    where = str(resolve_device(device)) if backend == "torch" else "cpu"
     setup = task_setup(task, space, data_root=data_root, seed=seed)
     space_obj, task = setup.space, setup.task
     table = LatencyTable.for_task(
@@ -125,6 +131,7 @@ def latency_sample(
         repeats=repeats,
         cache=cache,
         refresh=refresh,
+        device=where,
     )
     rows: list[LatencyRow] = []
     for arch in space_obj.sample_distinct(n, np.random.default_rng(seed)):
@@ -136,6 +143,7 @@ def latency_sample(
             backend=backend,
             warmup=warmup,
             repeats=repeats,
+            device=where,
         )
         rows.append(LatencyRow(arch, table.predict(arch), measured))
     return table, rows

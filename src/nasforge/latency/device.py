@@ -12,10 +12,11 @@ import torch
 from nasforge.latency.onnx import onnxruntime
 from nasforge.latency.timing import check_backend
 
-__all__ = ["device_fingerprint"]
+__all__ = ["cpu_model", "device_fingerprint"]
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as file:
             for line in file:
@@ -33,9 +34,10 @@ def _version(package: str) -> str:
         return "not installed"
 
 
-def device_fingerprint(backend: str = "torch") -> dict[str, Any]:
-    """What a latency table depends on besides the model: CPU model, core counts, PyTorch's
-    thread count, library versions and the backend.
+def device_fingerprint(backend: str = "torch", device: str = "cpu") -> dict[str, Any]:
+    """What a latency table depends on besides the model: the device (``cpu``, ``cuda:0``)
+    and, for a GPU, its name and CUDA version; CPU model, core counts, PyTorch's thread count,
+    library versions and the backend.
 
     Raises:
         ConfigError: For an unknown backend, or ``"onnxruntime"`` without the extra.
@@ -43,7 +45,8 @@ def device_fingerprint(backend: str = "torch") -> dict[str, Any]:
     check_backend(backend)
     affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     fingerprint: dict[str, Any] = {
-        "cpu": _cpu_model(),
+        "device": device,
+        "cpu": cpu_model(),
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
         "usable_cpus": len(affinity) if affinity is not None else os.cpu_count(),
@@ -52,6 +55,9 @@ def device_fingerprint(backend: str = "torch") -> dict[str, Any]:
         "torch_geometric": _version("torch-geometric"),
         "backend": backend,
     }
+    if device.startswith("cuda"):
+        fingerprint["gpu"] = str(torch.cuda.get_device_name(torch.device(device)))
+        fingerprint["cuda"] = torch.version.cuda
     if backend == "onnxruntime":
         fingerprint["onnxruntime"] = str(onnxruntime().__version__)
     return fingerprint

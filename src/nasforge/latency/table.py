@@ -106,6 +106,7 @@ class LatencyTable:
         repeats: int = 10,
         cache: str | os.PathLike[str] | None = None,
         refresh: bool = False,
+        device: str = "cpu",
     ) -> LatencyTable:
         """The table of ``space`` on ``task``: read from the cache, or measured and stored.
 
@@ -125,6 +126,9 @@ class LatencyTable:
             cache: Folder of the stored tables (default
                 :func:`~nasforge.latency.cache.latency_cache_dir`).
             refresh: Measure again even if a matching file exists.
+            device: Where the torch backend runs the entries (``cpu``, ``cuda:0``; the
+                resolved device, see :func:`nasforge.train.device.resolve_device`); part of
+                the fingerprint, so each device has its own table.
 
         Raises:
             ConfigError: For a space without tables, a task or settings that do not fit it,
@@ -143,7 +147,7 @@ class LatencyTable:
             "space": space.name,
             "shape": space.latency_shape(task, hyper),
             "timing": {"warmup": warmup, "repeats": repeats},
-            "device": device_fingerprint(backend),
+            "device": device_fingerprint(backend, str(device)),
         }
         key = json.loads(json.dumps(key))  # as it reads back from the file
         folder = Path(cache) if cache is not None else latency_cache_dir()
@@ -161,7 +165,9 @@ class LatencyTable:
                     build_seconds=seconds,
                 )
         start = time.perf_counter()
-        entries = _measure(space, task, hyper, backend=backend, warmup=warmup, repeats=repeats)
+        entries = _measure(
+            space, task, hyper, backend=backend, warmup=warmup, repeats=repeats, device=device
+        )
         seconds = time.perf_counter() - start
         write_table(path, {"key": key, "entries": entries, "build_seconds": seconds})
         return cls(
@@ -199,15 +205,23 @@ class LatencyTable:
 
 
 def _measure(
-    space: SearchSpace, task: Any, hyper: Any, *, backend: str, warmup: int, repeats: int
+    space: SearchSpace,
+    task: Any,
+    hyper: Any,
+    *,
+    backend: str,
+    warmup: int,
+    repeats: int,
+    device: str = "cpu",
 ) -> dict[str, float]:
     with seeded(0):  # fixed weights, and the caller's RNG untouched
         plan = list(space.latency_entries(task, hyper))
     entries: dict[str, float] = {}
     for entry in plan:
+        module = entry.module.to(device) if backend == "torch" else entry.module
         try:
             entries[entry.name] = measure_latency(
-                entry.module, entry.inputs, backend=backend, warmup=warmup, repeats=repeats
+                module, entry.inputs, backend=backend, warmup=warmup, repeats=repeats
             )
         except LatencyTableError as exc:
             raise LatencyTableError(f"table entry {entry.name!r}: {exc}") from exc

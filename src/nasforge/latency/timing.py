@@ -52,7 +52,9 @@ def measure_latency(
 ) -> float:
     """Median inference time of ``model(*inputs)`` in ms on this machine.
 
-    The model runs in eval mode without gradients (its mode is restored afterwards). With
+    With ``backend="torch"`` the model runs on its own device (the inputs are moved there;
+    on a GPU each call is timed until its work has run). The model runs in eval mode without
+    gradients (its mode is restored afterwards). With
     ``backend="torch"`` this is :func:`nasforge.train.cost.measure_latency_ms`, what
     :class:`~nasforge.evaluators.training.TrainingEvaluator` reports as ``latency_ms``; with
     ``"onnxruntime"`` the model is exported to ONNX and run by ONNX Runtime's
@@ -71,6 +73,8 @@ def measure_latency(
             ``onnx`` extra installed.
         LatencyTableError: If the model cannot be exported to ONNX.
     """
+    from nasforge.train.device import model_device, to_device
+
     check_backend(backend)
     check_timing(warmup, repeats)
     args = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
@@ -78,15 +82,17 @@ def measure_latency(
     model.eval()
     try:
         if backend == "torch":
+            device = model_device(model)
+            args = to_device(args, device)
 
             def forward() -> object:
                 return model(*args)
 
-        else:
-            from nasforge.latency.onnx import onnx_runner  # exports to ONNX: only when asked
+            return measure_latency_ms(forward, warmup=warmup, repeats=repeats, device=device)
+        from nasforge.latency.onnx import onnx_runner  # exports to ONNX: only when asked
 
-            forward = onnx_runner(model, args)
-        return measure_latency_ms(forward, warmup=warmup, repeats=repeats)
+        runner = onnx_runner(model, args)
+        return measure_latency_ms(runner, warmup=warmup, repeats=repeats)
     finally:
         model.train(was_training)
 
@@ -130,8 +136,10 @@ def measure_architecture(
     backend: str = "torch",
     warmup: int = 3,
     repeats: int = 10,
+    device: str = "cpu",
 ) -> float:
-    """Measured latency (ms) of ``space.build(arch, task, hyper)`` on :func:`example_inputs`.
+    """Measured latency (ms) of ``space.build(arch, task, hyper)`` on :func:`example_inputs`
+    (with the torch backend, on ``device``: ``cpu`` or ``cuda:N``).
 
     Raises:
         ConfigError: As :func:`measure_latency`, or if the space cannot build ``arch``.
@@ -139,6 +147,8 @@ def measure_architecture(
     """
     with seeded(0):
         model = space.build(arch, task, hyper if hyper is not None else space.default_settings())
+    if backend == "torch":
+        model = model.to(device)
     return measure_latency(
         model, example_inputs(task), backend=backend, warmup=warmup, repeats=repeats
     )
@@ -149,8 +159,10 @@ def measure_costs(
 ) -> dict[str, float]:
     """``params``, ``flops`` and (unless ``latency`` is ``None``) ``latency_ms`` of one
     forward pass of ``model`` on ``inputs``; latency is timed at the process's base threads,
-    by torch or by another backend of :data:`BACKENDS` (``onnxruntime``)."""
+    by torch (on the model's device, where ``inputs`` must be) or by another backend of
+    :data:`BACKENDS` (``onnxruntime``)."""
     from nasforge.train import threads
+    from nasforge.train.device import model_device
 
     def forward() -> object:
         return model(*inputs)
@@ -161,7 +173,7 @@ def measure_costs(
     }
     with threads.at_base():
         if latency == "torch":
-            costs["latency_ms"] = measure_latency_ms(forward)
+            costs["latency_ms"] = measure_latency_ms(forward, device=model_device(model))
         elif latency is not None:
             costs["latency_ms"] = measure_latency(model, inputs, backend=latency)
     return costs

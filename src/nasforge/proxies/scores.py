@@ -191,7 +191,7 @@ def _fisher_hooks(model: nn.Module, terms: list[Tensor]) -> list[Any]:
 
 def _jacov_score(grad: Tensor, probe: Tensor) -> float:
     """Mellor et al.'s score of the input-gradient rows ``grad[probe]``."""
-    jac = grad[probe].reshape(len(probe), -1).double().numpy()  # (B, D)
+    jac = grad[probe].reshape(len(probe), -1).double().cpu().numpy()  # (B, D)
     if not np.isfinite(jac).all():
         raise ProxyError("jacov: the input gradients hold NaN or infinite values")
     centred = jac - jac.mean(axis=1, keepdims=True)
@@ -224,15 +224,15 @@ def _gradient_pass(model: nn.Module, batch: ProxyBatch, wanted: Sequence[str]) -
             grads = torch.autograd.grad(
                 loss, weights, retain_graph="jacov" in wanted, allow_unused=True
             )
-            snip_total = torch.zeros((), dtype=torch.float64)
-            norm_total = torch.zeros((), dtype=torch.float64)
+            snip_total = torch.zeros((), dtype=torch.float64, device=x.device)
+            norm_total = torch.zeros((), dtype=torch.float64, device=x.device)
             for w, g in zip(weights, grads, strict=True):
                 if g is not None:  # None: a weight the forward pass does not use
                     snip_total += (w.detach() * g).abs().sum().double()
                     norm_total += g.double().norm()
             out["snip"] = _to_float(snip_total, "snip")
             out["grad_norm"] = _to_float(norm_total, "grad_norm")
-            fisher_total = sum(terms, torch.zeros((), dtype=torch.float64))
+            fisher_total = sum(terms, torch.zeros((), dtype=torch.float64, device=x.device))
             out["fisher"] = _to_float(fisher_total, "fisher")
     finally:
         for handle in handles:
@@ -264,7 +264,7 @@ def synflow(model: nn.Module, batch: ProxyBatch) -> float:
         raise ProxyError(f"synflow: the output of an all-ones input is {r} in float64")
     scale = r if r > 0 else 1.0
     (total / scale).backward()
-    s = torch.zeros((), dtype=torch.float64)
+    s = torch.zeros((), dtype=torch.float64, device=total.device)
     for w in _weights(model):
         if w.grad is not None:
             s += (w.detach() * w.grad).abs().sum()

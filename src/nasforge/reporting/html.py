@@ -143,6 +143,7 @@ def _header(
             ", ".join(f"<code>{_e(c)}</code>" for c in constraints) if constraints else "none",
         ),
         ("data source", _e(stored.source_text())),
+        ("trained on", _devices(trials)),
         ("store", _e(store) if store else "–"),
         (
             "trials",
@@ -160,6 +161,18 @@ def _header(
         f'<h1 id="experiment-name">{_e(record.name)}</h1>\n<dl class="facts">\n{rows}\n</dl>\n'
         f"<details><summary>full configuration</summary><pre>{_e(full)}</pre></details>"
         "</header>"
+    )
+
+
+def _devices(trials: Sequence[TrialRecord]) -> str:
+    """The devices the trials ran on, with their names and trial counts (``–`` for table
+    look-ups, which run no model)."""
+    counts = Counter((t.device, t.device_name) for t in trials if t.device)
+    if not counts:
+        return "–"
+    return "; ".join(
+        f"<code>{_e(device)}</code> {_e(name or '')} ({n} trials)"
+        for (device, name), n in sorted(counts.items(), key=lambda item: -item[1])
     )
 
 

@@ -96,6 +96,8 @@ class TrialRecord:
     lost: bool = False
     owner: str | None = None
     heartbeat_at: float | None = None
+    device: str | None = None
+    device_name: str | None = None
 
     @property
     def final(self) -> bool:
@@ -123,6 +125,8 @@ class TrialRecord:
             wall_time=self.wall_time or 0.0,
             reason=self.error,
             lost=self.lost,
+            device=self.device,
+            device_name=self.device_name,
         )
 
 

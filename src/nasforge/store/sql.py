@@ -39,7 +39,7 @@ from nasforge.store.direct import DirectSqlite, Transaction
 
 __all__ = ["DEFAULT_DB", "SCHEMA_VERSION", "SqlStore", "open_store", "store_target"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """1: finished trials only. 2: RUNNING trials with owner, heartbeat, attempt and lost flag.
 3: the records of a search's supernet phase (``nasforge_phase``)."""
 _WRITE_RETRIES = 8
@@ -90,6 +90,8 @@ trials = sa.Table(
     sa.Column("lost", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("owner", sa.String(255), nullable=True),
     sa.Column("heartbeat_at", sa.Float, nullable=True),
+    sa.Column("device", sa.String(64), nullable=True),
+    sa.Column("device_name", sa.String(255), nullable=True),
     sa.UniqueConstraint("experiment_id", "number", name="uq_trial_number"),
     sa.Index("ix_trials_experiment_key", "experiment_id", "key"),
     sa.Index("ix_trials_experiment_status", "experiment_id", "status"),
@@ -111,6 +113,7 @@ phase_table = sa.Table(
     sa.UniqueConstraint("experiment_id", "kind", "step", name="uq_phase_step"),
 )
 _ADDED_IN_2 = ("attempt", "lost", "owner", "heartbeat_at")
+_ADDED_IN_4 = ("device", "device_name")
 _JSON = ("status", "metrics", "test_metrics", "costs", "curve")  # converted for the record
 
 _SCORES = ("metrics", "test_metrics", "costs")
@@ -164,6 +167,11 @@ _MINE = sa.and_(
     trials.c.owner == sa.bindparam("own"),
 )
 _UPDATE_MINE = trials.update().where(_MINE)  # SET: the parameters named after columns
+
+
+def _clip(text: str | None, size: int) -> str | None:
+    """``text`` cut to a column of ``size`` characters."""
+    return None if text is None else text[:size]
 
 
 def _finite(values: Mapping[str, float]) -> dict[str, float | None]:
@@ -526,9 +534,10 @@ class SqlStore(Store):
         self._run(check)
 
     def _upgrade(self, conn: Connection) -> None:
-        """Bring a schema-1 or -2 store to the current schema, in the caller's transaction."""
+        """Bring a schema-1, -2 or -3 store to the current schema, in the caller's
+        transaction."""
         have = {c["name"] for c in sa.inspect(conn).get_columns(trials.name)}
-        for name in _ADDED_IN_2:
+        for name in (*_ADDED_IN_2, *_ADDED_IN_4):
             if name in have:
                 continue
             column = trials.c[name]
@@ -785,6 +794,8 @@ class SqlStore(Store):
             "finished_at": finished_at,
             "wall_time": result.wall_time,
             "lost": bool(result.lost and result.status is Status.FAILED),
+            "device": _clip(result.device, 64),
+            "device_name": _clip(result.device_name, 255),
         }
 
     @staticmethod
@@ -811,6 +822,8 @@ class SqlStore(Store):
             lost=p["lost"],
             owner=p["owner"],
             heartbeat_at=p["heartbeat_at"],
+            device=p.get("device"),
+            device_name=p.get("device_name"),
         )
 
     def reserve_trial(
@@ -860,6 +873,8 @@ class SqlStore(Store):
                 "finished_at": None,
                 "wall_time": None,
                 "lost": False,
+                "device": None,
+                "device_name": None,
             }
             if concurrent:
                 trial_id, number = self._insert_numbered(tx, params)
@@ -1005,6 +1020,8 @@ class SqlStore(Store):
                     "finished_at": None,
                     "error": None,
                     "wall_time": None,
+                    "device": None,
+                    "device_name": None,
                 }
                 conn.execute(trials.update().where(trials.c.id == old.id).values(**values))
             return replace(
@@ -1018,6 +1035,8 @@ class SqlStore(Store):
                 finished_at=None,
                 error=None,
                 wall_time=None,
+                device=None,
+                device_name=None,
             )
 
         return self._run(claim, write=True)
@@ -1069,6 +1088,8 @@ class SqlStore(Store):
             lost=bool(lost),
             owner=_text_of(row, "owner"),
             heartbeat_at=_time_of(row, "heartbeat_at"),
+            device=_text_of(row, "device"),
+            device_name=_text_of(row, "device_name"),
         )
 
     def _experiment_name(self, experiment_id: int) -> str:

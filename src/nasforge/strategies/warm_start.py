@@ -188,6 +188,7 @@ class WarmStart(Strategy):
             proxies=[self.proxy],
             seed=self.pool_seed,
             costs=False,
+            device=getattr(self.source, "device", "auto"),  # where the search trains
         )
         scored: list[tuple[Architecture, float]] = []
         for arch, key in zip(pool, keys, strict=True):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from nasforge.errors import ConfigError
@@ -75,12 +75,24 @@ class ProxyBatch:
 
         x = self.inputs[0]
         if self.graph:
-            return (torch.ones(x.shape, dtype=dtype), *self.inputs[1:])
-        return (torch.ones((1, *x.shape[1:]), dtype=dtype),)
+            return (torch.ones(x.shape, dtype=dtype, device=x.device), *self.inputs[1:])
+        return (torch.ones((1, *x.shape[1:]), dtype=dtype, device=x.device),)
 
     def one_pass(self) -> tuple[Tensor, ...]:
         """Inputs whose forward pass costs are reported: the graph, or one example."""
         return self.inputs if self.graph else (self.inputs[0][:1],)
+
+    def to(self, device: Any) -> ProxyBatch:
+        """The same batch on ``device`` (itself where it is there already)."""
+        if self.inputs[0].device == device:
+            return self
+        return replace(
+            self,
+            inputs=tuple(t.to(device) for t in self.inputs),
+            target=self.target.to(device),
+            rows=None if self.rows is None else self.rows.to(device),
+            probe=self.probe.to(device),
+        )
 
 
 class Task(ABC):

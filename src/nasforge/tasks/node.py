@@ -142,9 +142,12 @@ class NodeClassificationTask(Task):
     def score(self, model: nn.Module) -> dict[str, float]:
         import torch
 
-        data = self.data
+        from nasforge.train.device import model_device
+
+        data, device = self.data, model_device(model)
         with torch.no_grad():
-            correct = model(data.x, data.edge_index).argmax(dim=-1) == data.y  # (N,)
+            out = model(data.x.to(device), data.edge_index.to(device)).cpu()
+            correct = out.argmax(dim=-1) == data.y  # (N,)
         return {
             "val_acc": int(correct[data.val_mask].sum()) / int(data.val_mask.sum()),
             "test_acc": int(correct[data.test_mask].sum()) / int(data.test_mask.sum()),

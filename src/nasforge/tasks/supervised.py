@@ -131,9 +131,10 @@ class SupervisedTask(Task):
 
         scale = self.target_scale()
         pair = (0.0, 1.0) if scale is None else (float(scale[0]), float(scale[1]))
+        val, test = predict(model, self.x_val).cpu(), predict(model, self.x_test).cpu()
         return {
-            f"val_{self.metric}": score(predict(model, self.x_val), self.y_val, self.kind, pair),
-            f"test_{self.metric}": score(predict(model, self.x_test), self.y_test, self.kind, pair),
+            f"val_{self.metric}": score(val, self.y_val, self.kind, pair),
+            f"test_{self.metric}": score(test, self.y_test, self.kind, pair),
         }
 
     def proxy_batch(self, *, seed: int, batch_size: int, max_rows: int) -> ProxyBatch:

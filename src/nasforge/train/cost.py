@@ -31,15 +31,25 @@ def count_flops(forward: Callable[[], object]) -> int:
 
 
 def measure_latency_ms(
-    forward: Callable[[], object], *, warmup: int = 3, repeats: int = 10
+    forward: Callable[[], object],
+    *,
+    warmup: int = 3,
+    repeats: int = 10,
+    device: torch.device | None = None,
 ) -> float:
-    """Median wall time of ``forward`` in ms over ``repeats`` calls, after ``warmup`` calls."""
+    """Median wall time of ``forward`` in ms over ``repeats`` calls, after ``warmup`` calls;
+    on a CUDA ``device`` each call is timed until its queued work has run."""
+    from nasforge.train.device import synchronize
+
+    where = device if device is not None else torch.device("cpu")
     with torch.no_grad():
         for _ in range(warmup):
             forward()
         times = []
         for _ in range(repeats):
+            synchronize(where)
             start = time.perf_counter()
             forward()
+            synchronize(where)
             times.append(time.perf_counter() - start)
     return statistics.median(times) * 1e3

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from nasforge.train import fastops
+from nasforge.train.device import model_device
 from nasforge.train.fastops import exact_ops
 from nasforge.train.trainer import (
     Distill,
@@ -59,10 +60,14 @@ class Splits(Protocol):
 
 
 def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The model's outputs on ``x`` in eval mode, computed in chunks."""
+    """The model's outputs on ``x`` in eval mode, computed in chunks on the model's device
+    (where the outputs stay)."""
     model.eval()
+    device = model_device(model)
     with torch.no_grad():
-        return torch.cat([model(x[i : i + _EVAL_BATCH]) for i in range(0, len(x), _EVAL_BATCH)])
+        return torch.cat(
+            [model(x[i : i + _EVAL_BATCH].to(device)) for i in range(0, len(x), _EVAL_BATCH)]
+        )
 
 
 def score(out: torch.Tensor, y: torch.Tensor, kind: str, scale: tuple[float, float]) -> float:
@@ -91,7 +96,8 @@ def train_supervised(
     values are the ones at the best validation epoch (earliest on ties; by validation loss
     with ``config.select == "loss"``), and the curve holds only the training loss and
     validation metrics. The model is built by the caller (seed it with
-    ``torch.manual_seed(config.seed)`` first); ``config.seed`` also fixes the batch order and
+    ``torch.manual_seed(config.seed)`` first) and trains where it is: the data is moved to
+    the model's device. ``config.seed`` also fixes the batch order and
     dropout. ``stop`` may end the run after any epoch; its reason is returned as ``stopped``.
     With ``distill``, the loss also follows a teacher's outputs
     (:class:`~nasforge.train.trainer.Distill`).
@@ -105,7 +111,10 @@ def train_supervised(
     opt = make_optimizer(model, config)
     schedule = make_schedule(opt, config)
     regression = task.kind == "regression"
-    x, y = task.x_train, task.y_train
+    device = model_device(model)  # the data goes where the model is (as is on the CPU)
+    x, y = task.x_train.to(device), task.y_train.to(device)
+    x_val, y_val = task.x_val.to(device), task.y_val.to(device)
+    x_test, y_test = task.x_test.to(device), task.y_test.to(device)
     if regression:
         mean, std = float(y.mean()), float(y.std()) or 1.0
         target = (y - mean) / std
@@ -132,7 +141,7 @@ def train_supervised(
     with exact_ops(config.exact), fastops.image_layout(model, x) as layout:
         for epoch in range(1, config.epochs + 1):
             model.train()
-            perm = torch.randperm(n, generator=order)
+            perm = torch.randperm(n, generator=order).to(device)
             total, seen = 0.0, 0
             finite = True
             # drop a last batch of one example: BatchNorm cannot train on it
@@ -161,10 +170,10 @@ def train_supervised(
                 break
             if schedule is not None:
                 schedule.step()
-            val_out = predict(model, task.x_val)
-            val = score(val_out, task.y_val, task.kind, (mean, std))
-            test = score(predict(model, task.x_test), task.y_test, task.kind, (mean, std))
-            val_loss = float(nn.functional.cross_entropy(val_out, task.y_val)) if by_loss else None
+            val_out = predict(model, x_val)
+            val = score(val_out, y_val, task.kind, (mean, std))
+            test = score(predict(model, x_test), y_test, task.kind, (mean, std))
+            val_loss = float(nn.functional.cross_entropy(val_out, y_val)) if by_loss else None
             if not math.isfinite(val):
                 if config.on_divergence == "fail" or log.best_epoch == 0:
                     raise TrainingDiverged(f"validation {metric} became {val} at epoch {epoch}")

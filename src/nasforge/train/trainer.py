@@ -16,6 +16,7 @@ from torch_geometric.data import Data
 
 from nasforge.errors import ConfigError
 from nasforge.train import threads
+from nasforge.train.device import model_device
 from nasforge.train.fastops import exact_ops
 
 __all__ = [
@@ -351,8 +352,9 @@ def train_node_classifier(
 ) -> TrainOutcome:
     """Train ``model`` on ``data.train_mask``; evaluate every epoch on validation and test.
 
-    The model is built by the caller (seed it with ``torch.manual_seed(config.seed)`` first);
-    this seeds dropout. Validation accuracy (or, with ``config.select == "loss"``, validation
+    The model is built by the caller (seed it with ``torch.manual_seed(config.seed)`` first)
+    and trains where it is: the graph is moved to the model's device. This seeds dropout.
+    Validation accuracy (or, with ``config.select == "loss"``, validation
     loss) picks the reported epoch and drives early stopping; the returned validation and
     test accuracies are the ones at that epoch (earliest on ties), and the curve holds only
     training loss and validation metrics. ``stop`` (e.g. a learning-curve predictor) may end
@@ -365,8 +367,11 @@ def train_node_classifier(
     torch.manual_seed(config.seed)
     opt = make_optimizer(model, config)
     schedule = make_schedule(opt, config)
-    x, edge_index, y = data.x, data.edge_index, data.y
-    train_mask, val_mask, test_mask = data.train_mask, data.val_mask, data.test_mask
+    device = model_device(model)  # the graph goes where the model is (as is on the CPU)
+    x, edge_index, y = data.x.to(device), data.edge_index.to(device), data.y.to(device)
+    train_mask, val_mask, test_mask = (
+        m.to(device) for m in (data.train_mask, data.val_mask, data.test_mask)
+    )
     soft = None if distill is None else distill.targets(x, edge_index)[train_mask]
     n_val, n_test = int(val_mask.sum()), int(test_mask.sum())
     by_loss = config.select == "loss"

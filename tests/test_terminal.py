@@ -44,3 +44,47 @@ def test_search_into_a_pipe_writes_one_whole_line_per_trial(tmp_path: Path) -> N
     command = shlex.split(hint.removeprefix("next: "))
     assert command == ["nasforge", "trials", "--name", name, "--db", db]
     assert max(map(len, done.stdout.splitlines())) > 80
+
+
+def test_on_a_terminal_the_bar_shows_the_running_trials_epochs(tmp_path: Path) -> None:
+    """A real pseudo-terminal: the progress bar reads each running trial's epochs from the
+    worker processes (``epoch 17/80``) while it trains."""
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "nasforge.cli",
+            "search",
+            "--task",
+            "tabular:digits",
+            "--budget",
+            "2",
+            "--epochs",
+            "80",
+            "--db",
+            str(tmp_path / "t.db"),
+        ],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env={**PIPE_ENV, "COLUMNS": "200", "TERM": "xterm-256color"},
+        close_fds=True,
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    assert proc.wait(timeout=300) == 0
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode(errors="replace"))
+    seen = {int(done) for done in re.findall(r"epoch (\d+)/80", text)}
+    assert len(seen) >= 2 and max(seen) <= 80, text[-2000:]

@@ -20,11 +20,13 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     SpinnerColumn,
     TextColumn,
     TimeElapsedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from nasforge import api, terminal
 from nasforge.architecture import Architecture
@@ -34,7 +36,7 @@ from nasforge.config import MAX_SEED, SearchConfig, check_seed
 from nasforge.constraint import Constraint
 from nasforge.errors import ConfigError, DamagedRowWarning, NasforgeError
 from nasforge.evaluators.base import BENCHMARKS
-from nasforge.execution.base import EXECUTORS
+from nasforge.execution.base import EXECUTORS, Executor
 from nasforge.experiment import Progress as SearchProgress
 from nasforge.objective import Objective
 from nasforge.oneshot import PhaseProgress
@@ -791,6 +793,19 @@ def _all_failed(name: str, db: str) -> str | None:
     )
 
 
+class _EpochsColumn(ProgressColumn):
+    """The running trials' epochs, read from the executor at every refresh of the bar."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.executor: Executor | None = None
+
+    def render(self, task: Any) -> Text:
+        executor = self.executor
+        running = executor.epochs() if executor is not None else []
+        return Text(terminal.epochs_text(running), style="dim")
+
+
 def _run_with_progress(settings: api.SearchPlan, args: argparse.Namespace) -> api.SearchResult:
     """The search, drawing a progress bar on a terminal and writing one plain line per finished
     trial elsewhere (a log, CI); neither with ``--no-progress``."""
@@ -802,6 +817,7 @@ def _run_with_progress(settings: api.SearchPlan, args: argparse.Namespace) -> ap
         )
     budget = settings.budget
     total = budget.amount
+    epochs = _EpochsColumn()
     with Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
@@ -809,6 +825,7 @@ def _run_with_progress(settings: api.SearchPlan, args: argparse.Namespace) -> ap
         MofNCompleteColumn() if budget.unit is not BudgetUnit.SECONDS else TextColumn(""),
         TextColumn("{task.fields[unit]}"),
         TextColumn("best [cyan]{task.fields[best]}"),
+        epochs,
         TimeElapsedColumn(),
         console=err,
         transient=False,
@@ -829,7 +846,16 @@ def _run_with_progress(settings: api.SearchPlan, args: argparse.Namespace) -> ap
         def on_note(text: str) -> None:
             bar.console.print(text, markup=False)
 
-        return settings.run(db=args.db, callback=on_progress, on_phase=on_phase, on_note=on_note)
+        def on_executor(executor: Executor) -> None:
+            epochs.executor = executor
+
+        return settings.run(
+            db=args.db,
+            callback=on_progress,
+            on_phase=on_phase,
+            on_note=on_note,
+            on_executor=on_executor,
+        )
 
 
 def _trial_line(settings: api.SearchPlan) -> Callable[[SearchProgress], None]:

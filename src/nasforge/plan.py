@@ -19,7 +19,7 @@ from nasforge.config import SearchConfig, check_experiment_name
 from nasforge.constraint import Constraint
 from nasforge.errors import ConfigError
 from nasforge.evaluators.base import BENCHMARKS, Evaluator, benchmark_options
-from nasforge.execution.base import refuse_while_a_worker_starts
+from nasforge.execution.base import Executor, refuse_while_a_worker_starts
 from nasforge.execution.factory import (
     ExecutorChoice,
     check_executor,
@@ -107,10 +107,13 @@ class SearchPlan:
         callback: Callable[[Progress], None] | None = None,
         on_phase: Callable[[PhaseProgress], None] | None = None,
         on_note: Callable[[str], None] | None = None,
+        on_executor: Callable[[Executor], None] | None = None,
     ) -> SearchResult:
         """Run (or resume) the search in the store ``db``; ``on_phase`` hears each epoch of
         a one-shot strategy's supernet phase, ``on_note`` what the strategy says of its
-        start (the knowledge a ``transfer`` search found, and the tasks it matched)."""
+        start (the knowledge a ``transfer`` search found, and the tasks it matched),
+        ``on_executor`` is given the executor once it started (a live display reads its
+        running trials' epochs, :meth:`~nasforge.execution.base.Executor.epochs`)."""
         from nasforge.knowledge import task_label
         from nasforge.store.sql import open_store, store_target  # SQLAlchemy: when it runs
 
@@ -129,6 +132,8 @@ class SearchPlan:
         )
         try:
             store = open_store(target)
+            if on_executor is not None:
+                on_executor(executor)
         except BaseException:
             executor.close()
             raise

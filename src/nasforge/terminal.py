@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -17,7 +18,15 @@ from nasforge.budget import BudgetUnit
 if TYPE_CHECKING:
     from nasforge.experiment import Progress
 
-__all__ = ["RULE_WIDTH", "console", "printable", "rule", "spent", "trial_line"]
+__all__ = [
+    "RULE_WIDTH",
+    "console",
+    "epochs_text",
+    "printable",
+    "rule",
+    "spent",
+    "trial_line",
+]
 
 # Width given to Rich when the output is not a terminal: wide enough that no table or line of
 # ours is ever folded; tables and text take only the width of their content.
@@ -74,3 +83,12 @@ def trial_line(name: str, p: Progress) -> str:
         f"best={_number(p.best_value)} ({spent(p):.0f}{of} {budget.unit.value}, "
         f"{p.elapsed:.1f} s) {printable(str(last.arch))}"
     )
+
+
+def epochs_text(running: Sequence[tuple[int, int]]) -> str:
+    """The epochs of the trials training now, for a progress bar: ``epoch 37/200`` for one,
+    ``epochs 37/200 5/200`` for several, empty for none."""
+    if not running:
+        return ""
+    pairs = " ".join(f"{done}/{planned}" for done, planned in running)
+    return f"epoch{'s' if len(running) > 1 else ''} {pairs}"

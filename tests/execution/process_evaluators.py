@@ -149,3 +149,20 @@ class DeviceReportingEvaluator(NasBenchGraphEvaluator):
             device=str(where),
             device_name=devices.device_name(where),
         )
+
+
+class EpochsEvaluator(NasBenchGraphEvaluator):
+    """Looks up the table after "training" ``epochs`` epochs of ``seconds`` each, reporting
+    each one as the trainers do."""
+
+    def __init__(self, *, epochs: int, seconds: float) -> None:
+        super().__init__(dataset="cora")
+        self.epochs, self.seconds = epochs, seconds
+
+    def evaluate(self, arch: Architecture, budget: int | None = None) -> Result:
+        from nasforge.train import progress
+
+        for epoch in range(1, self.epochs + 1):
+            time.sleep(self.seconds)
+            progress.epoch_done(epoch, self.epochs)
+        return super().evaluate(arch, budget)

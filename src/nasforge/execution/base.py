@@ -164,6 +164,11 @@ class Executor(ABC):
     def submit(self, arch: Architecture, budget: int | None = None) -> Future[Result]:
         """Start evaluating ``arch`` (at fidelity ``budget``)."""
 
+    def epochs(self) -> list[tuple[int, int]]:
+        """``(epoch done, epochs planned)`` of each trial training now, for a live display
+        (safe to call from another thread); empty where the kind does not follow them."""
+        return []
+
     def close(self) -> None:  # noqa: B027
         """Release workers."""
 
@@ -182,6 +187,7 @@ class InlineExecutor(Executor):
 
     def __init__(self, evaluator: Evaluator) -> None:
         self.evaluator = evaluator
+        self._running = False
 
     @classmethod
     def create(
@@ -196,9 +202,24 @@ class InlineExecutor(Executor):
         return cls(evaluator)
 
     def submit(self, arch: Architecture, budget: int | None = None) -> Future[Result]:
+        from nasforge.train import progress
+
         future: Future[Result] = Future()
-        future.set_result(evaluate_safely(self.evaluator, arch, budget))
+        progress.reset()
+        self._running = True
+        try:
+            future.set_result(evaluate_safely(self.evaluator, arch, budget))
+        finally:
+            self._running = False
+            progress.reset()
         return future
+
+    def epochs(self) -> list[tuple[int, int]]:
+        """The epochs of the trial this process is training, if any."""
+        from nasforge.train import progress
+
+        done, planned = progress.current()
+        return [(done, planned)] if self._running and planned else []
 
 
 def refuse_while_a_worker_starts() -> None:

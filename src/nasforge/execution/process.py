@@ -15,6 +15,7 @@ adopt their new share between epochs (:mod:`nasforge.train.threads`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import pickle
@@ -127,6 +128,7 @@ def _worker_main(
     parent: int,
     shares: Any = None,
     slot: int = 0,
+    epochs: Any = None,
 ) -> None:
     """Body of a worker: set up, then evaluate the jobs read from ``conn`` until it closes.
 
@@ -138,11 +140,14 @@ def _worker_main(
     try:
         import torch
 
+        from nasforge.train import progress
         from nasforge.train import threads as thread_share
         from nasforge.train.device import assign_worker
 
         torch.set_num_interop_threads(1)
         assign_worker(slot)  # device "cuda" takes GPU slot % GPUs: one per worker
+        if epochs is not None:  # the search shows each running trial's epochs
+            progress.report_to(functools.partial(_write_epochs, epochs, slot))
         share = None if shares is None else (lambda: int(shares[slot]))
         thread_share.configure(threads, share)
         evaluator: Evaluator = pickle.loads(evaluator_bytes)
@@ -158,6 +163,10 @@ def _worker_main(
             return
         thread_share.between_epochs()  # start with this worker's current share
         conn.send_bytes(_result_message(_evaluate(evaluator, arch, budget)))
+
+
+def _write_epochs(epochs: Any, slot: int, done: int, planned: int) -> None:
+    epochs[2 * slot], epochs[2 * slot + 1] = done, planned
 
 
 def _evaluate(evaluator: Evaluator, arch: dict[str, Any], budget: int | None) -> Result:
@@ -291,6 +300,7 @@ class _Pool:
     slots: list[_Slot]
     cpus: int = 1
     shares: Any = None  # shared array of each slot's current threads, or None (fixed threads)
+    epochs: Any = None  # shared array: slot i's trial at epoch [2i] of [2i + 1] (0: none)
     lock: threading.Lock = field(default_factory=threading.Lock)
     queue: deque[_Job] = field(default_factory=deque)
     closed: bool = False
@@ -401,6 +411,7 @@ class _Pool:
                 job.started = time.monotonic()
                 with contextlib.suppress(OSError):  # it died: its sentinel reports that
                     worker.conn.send_bytes(pickle.dumps((job.arch, job.budget)))
+                self._clear_epochs(self.slots.index(slot))
                 worker.job = job
                 if worker.ready:
                     worker.deadline = job.started + (self.trial_timeout or math.inf)
@@ -425,11 +436,23 @@ class _Pool:
             self.shares[i] = max(self.threads, each + (rank < extra))
         self.grown = True
 
+    def _clear_epochs(self, index: int) -> None:
+        if self.epochs is not None:
+            self.epochs[2 * index] = self.epochs[2 * index + 1] = 0
+
     def _start(self, index: int) -> _Worker:
         parent, child = get_context("spawn").Pipe(duplex=True)
         process = get_context("spawn").Process(
             target=_worker_main,
-            args=(child, self.evaluator, self.threads, os.getpid(), self.shares, index),
+            args=(
+                child,
+                self.evaluator,
+                self.threads,
+                os.getpid(),
+                self.shares,
+                index,
+                self.epochs,
+            ),
             name="nasforge-worker",
         )
         process.start()
@@ -457,6 +480,7 @@ class _Pool:
         elif worker.job is not None:
             settle.append((worker.job.future, message[1]))
             worker.job = None
+            self._clear_epochs(self.slots.index(slot))
 
     def _lost(
         self,
@@ -468,6 +492,7 @@ class _Pool:
         """The worker died or failed to start: fail its trial, reap it, free the slot."""
         self._stop(worker)
         slot.worker = None
+        self._clear_epochs(self.slots.index(slot))
         job = worker.job
         if not worker.ready:  # no restart until a job needs the slot: no busy loop
             status = _exit_status(worker.process)
@@ -627,6 +652,7 @@ class ProcessExecutor(Executor):
             [_Slot() for _ in range(workers)],
             cpus=cpus or 1,
             shares=shares,
+            epochs=get_context("spawn").RawArray("i", 2 * workers),
         )
         pool.wake_r, pool.wake_w = os.pipe()
         os.set_blocking(pool.wake_r, False)
@@ -641,6 +667,13 @@ class ProcessExecutor(Executor):
         future: Future[Result] = Future()
         self._pool.submit(_Job(arch.to_dict(), budget, future))
         return future
+
+    def epochs(self) -> list[tuple[int, int]]:
+        """``(epoch done, planned)`` of each worker's trial that has finished an epoch."""
+        values = list(self._pool.epochs)
+        return [
+            (values[i], values[i + 1]) for i in range(0, len(values), 2) if values[i + 1] > 0
+        ]
 
     def close(self) -> None:
         """Fail the trials not finished, kill every worker's process tree and reap it."""

@@ -15,7 +15,7 @@ from torch import nn
 from torch_geometric.data import Data
 
 from nasforge.errors import ConfigError
-from nasforge.train import threads
+from nasforge.train import progress, threads
 from nasforge.train.device import model_device
 from nasforge.train.fastops import exact_ops
 
@@ -323,6 +323,7 @@ class EpochLog:
         when training should end here."""
         epoch = int(point["epoch"])
         self.curve.append(point)
+        progress.epoch_done(epoch, self.config.epochs)  # for the search's live display
         threads.between_epochs()  # take up cores other workers of the search left idle
         key = val if score is None else score
         if self.better(key, self.best_score):

@@ -353,3 +353,15 @@ def test_gpu_check_smoke_on_two_cpus(tmp_path: Path) -> None:
     )
     text = out.read_text()
     assert "| tabular:digits | 2 | 2 |" in text and "Spearman rho" in text
+
+
+def test_contention_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "contention.md"
+    _run(
+        "contention.py",
+        *("--repeats", "1", "--digits-budget", "0", "--env", "OMP_WAIT_POLICY=PASSIVE"),
+        *("--out", str(out)),
+    )
+    text = out.read_text()
+    assert "| default | with competitor |" in text
+    assert "| OMP_WAIT_POLICY=PASSIVE | alone |" in text

@@ -335,6 +335,7 @@ def test_cli_latency(
     assert main(argv) == 0
     text = capsys.readouterr().out
     assert "measured" in text and "MAPE" in text and "Spearman" in text
+    assert "latency table (torch, cpu): measured" in text
     assert main(argv) == 0
     assert "read from the cache" in capsys.readouterr().out
     assert main([*argv, "--space", "mlp"]) == 2

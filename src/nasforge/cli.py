@@ -1209,7 +1209,8 @@ def _cmd_latency(args: argparse.Namespace) -> int:
         source = f"measured {table.measurements} entries in {table.build_seconds:.1f} s"
     else:
         source = "read from the cache"
-    out.print(f"latency table ({args.backend}): {source}: {escape(str(table.path))}")
+    where = table.key["device"]["device"]
+    out.print(f"latency table ({args.backend}, {where}): {source}: {escape(str(table.path))}")
     view = Table(title=f"{len(rows)} architectures of {escape(args.task)}: latency in ms")
     view.add_column("architecture", overflow="fold")
     for column in ("predicted", "measured", "error %"):

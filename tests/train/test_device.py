@@ -188,3 +188,11 @@ def test_bad_devices_get_one_line_and_exit_2_with_nothing_written(
     assert done.returncode == 2, done.stderr
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert not db.exists()
+
+
+@pytest.mark.parametrize("command", ["proxies", "latency"])
+def test_proxies_and_latency_refuse_a_bad_device_in_one_line(command: str) -> None:
+    done = _cli(command, "--task", "image:digits", "-n", "2", "--device", "gpu")
+    assert done.returncode == 2, done.stderr
+    assert "unknown device 'gpu'; accepted: auto, cpu, cuda, cuda:N" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

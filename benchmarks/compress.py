@@ -365,7 +365,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"no Cora raw files under {args.data_root}: skipping gnn (pass --data-root)")
         tasks.remove("gnn")
     start = time.perf_counter()
-    planned = [(t, s) for t in tasks for s in range(args.seeds)]
+    # seed by seed: a run stopped early has every task side by side on its first seeds
+    planned = [(t, s) for s in range(args.seeds) for t in tasks]
     cases: list[Case] = []
     for task, seed in planned:
         cases.append(run_case(task, seed, args, methods))

@@ -671,9 +671,7 @@ class ProcessExecutor(Executor):
     def epochs(self) -> list[tuple[int, int]]:
         """``(epoch done, planned)`` of each worker's trial that has finished an epoch."""
         values = list(self._pool.epochs)
-        return [
-            (values[i], values[i + 1]) for i in range(0, len(values), 2) if values[i + 1] > 0
-        ]
+        return [(values[i], values[i + 1]) for i in range(0, len(values), 2) if values[i + 1] > 0]
 
     def close(self) -> None:
         """Fail the trials not finished, kill every worker's process tree and reap it."""

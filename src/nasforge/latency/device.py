@@ -11,20 +11,9 @@ import torch
 
 from nasforge.latency.onnx import onnxruntime
 from nasforge.latency.timing import check_backend
+from nasforge.train.device import cpu_model
 
 __all__ = ["cpu_model", "device_fingerprint"]
-
-
-def cpu_model() -> str:
-    """The CPU's model name (from /proc/cpuinfo where there is one)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as file:
-            for line in file:
-                if line.startswith("model name"):
-                    return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _version(package: str) -> str:

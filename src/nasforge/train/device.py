@@ -30,6 +30,7 @@ __all__ = [
     "DEVICE_FORMS",
     "assign_worker",
     "check_device",
+    "cpu_model",
     "device_name",
     "model_device",
     "resolve_device",
@@ -122,9 +123,19 @@ def device_name(device: torch.device) -> str:
 
     if device.type == "cuda":
         return str(torch.cuda.get_device_name(device))
-    from nasforge.latency.device import cpu_model
+    return cpu_model()
 
-    return cpu_model() or platform.machine()
+
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as file:
+            for line in file:
+                if line.startswith("model name"):
+                    return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def model_device(model: nn.Module) -> torch.device:

@@ -409,9 +409,9 @@ class _Pool:
                 if not job.future.set_running_or_notify_cancel():
                     continue  # cancelled while queued
                 job.started = time.monotonic()
+                self._clear_epochs(self.slots.index(slot))  # before the worker can report
                 with contextlib.suppress(OSError):  # it died: its sentinel reports that
                     worker.conn.send_bytes(pickle.dumps((job.arch, job.budget)))
-                self._clear_epochs(self.slots.index(slot))
                 worker.job = job
                 if worker.ready:
                     worker.deadline = job.started + (self.trial_timeout or math.inf)

@@ -17,13 +17,14 @@ import torch
 from nasforge.errors import ConfigError
 from nasforge.evaluators.proxies import ProxyEvaluator
 from nasforge.evaluators.training import TrainingEvaluator
-from nasforge.latency.device import cpu_model, device_fingerprint
+from nasforge.latency.device import device_fingerprint
 from nasforge.spaces.base import SPACES
 from nasforge.tasks.base import resolve_task
 from nasforge.train import device as devices
 from nasforge.train.device import (
     DEVICE_FORMS,
     check_device,
+    cpu_model,
     resolve_device,
     to_device,
     trial_gpus,

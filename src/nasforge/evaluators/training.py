@@ -165,9 +165,8 @@ class TrainingEvaluator(Evaluator):
         if self._latency_table is None:
             from nasforge.latency.table import LatencyTable
 
-            device = resolve_device(self.device) if self.latency_backend == "torch" else "cpu"
             self._latency_table = LatencyTable.for_task(
-                self.space, self.task, self.hyper, backend=self.latency_backend, device=str(device)
+                self.space, self.task, self.hyper, backend=self.latency_backend, device=self.device
             )
         return self._latency_table
 

@@ -117,9 +117,6 @@ def latency_sample(
 
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ConfigError(f"n must be an integer >= 1, got {n!r}")
-    from nasforge.train.device import resolve_device
-
-    where = str(resolve_device(device)) if backend == "torch" else "cpu"
     setup = task_setup(task, space, data_root=data_root, seed=seed)
     space_obj, task = setup.space, setup.task
     table = LatencyTable.for_task(
@@ -131,7 +128,7 @@ def latency_sample(
         repeats=repeats,
         cache=cache,
         refresh=refresh,
-        device=where,
+        device=device,
     )
     rows: list[LatencyRow] = []
     for arch in space_obj.sample_distinct(n, np.random.default_rng(seed)):
@@ -143,7 +140,7 @@ def latency_sample(
             backend=backend,
             warmup=warmup,
             repeats=repeats,
-            device=where,
+            device=device,
         )
         rows.append(LatencyRow(arch, table.predict(arch), measured))
     return table, rows

@@ -13,7 +13,7 @@ from nasforge.latency.onnx import onnxruntime
 from nasforge.latency.timing import check_backend
 from nasforge.train.device import cpu_model
 
-__all__ = ["cpu_model", "device_fingerprint"]
+__all__ = ["device_fingerprint"]
 
 
 def _version(package: str) -> str:

@@ -28,7 +28,13 @@ from nasforge.architecture import Architecture
 from nasforge.errors import LatencyTableError
 from nasforge.latency.cache import digest, latency_cache_dir, read_table, write_table
 from nasforge.latency.device import device_fingerprint
-from nasforge.latency.timing import check_timing, example_inputs, measure_latency, seeded
+from nasforge.latency.timing import (
+    check_timing,
+    example_inputs,
+    measure_latency,
+    seeded,
+    timing_device,
+)
 from nasforge.spaces.base import SearchSpace
 
 __all__ = ["TABLE_FORMAT", "LatencyTable", "entry_names"]
@@ -126,9 +132,9 @@ class LatencyTable:
             cache: Folder of the stored tables (default
                 :func:`~nasforge.latency.cache.latency_cache_dir`).
             refresh: Measure again even if a matching file exists.
-            device: Where the torch backend runs the entries (``cpu``, ``cuda:0``; the
-                resolved device, see :func:`nasforge.train.device.resolve_device`); part of
-                the fingerprint, so each device has its own table.
+            device: The device spec (``cpu``, ``auto``, ``cuda``, ``cuda:N``) the torch
+                backend runs the entries on (:func:`~nasforge.latency.timing.timing_device`);
+                the device is part of the fingerprint, so each device has its own table.
 
         Raises:
             ConfigError: For a space without tables, a task or settings that do not fit it,
@@ -147,7 +153,7 @@ class LatencyTable:
             "space": space.name,
             "shape": space.latency_shape(task, hyper),
             "timing": {"warmup": warmup, "repeats": repeats},
-            "device": device_fingerprint(backend, str(device)),
+            "device": device_fingerprint(backend, timing_device(backend, device)),
         }
         key = json.loads(json.dumps(key))  # as it reads back from the file
         folder = Path(cache) if cache is not None else latency_cache_dir()
@@ -166,7 +172,13 @@ class LatencyTable:
                 )
         start = time.perf_counter()
         entries = _measure(
-            space, task, hyper, backend=backend, warmup=warmup, repeats=repeats, device=device
+            space,
+            task,
+            hyper,
+            backend=backend,
+            warmup=warmup,
+            repeats=repeats,
+            device=key["device"]["device"],
         )
         seconds = time.perf_counter() - start
         write_table(path, {"key": key, "entries": entries, "build_seconds": seconds})

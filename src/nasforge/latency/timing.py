@@ -23,6 +23,7 @@ __all__ = [
     "measure_costs",
     "measure_latency",
     "seeded",
+    "timing_device",
 ]
 
 BACKENDS = ("torch", "onnxruntime")
@@ -33,6 +34,18 @@ def check_backend(backend: str) -> None:
     """Raises ConfigError for a backend not in :data:`BACKENDS`."""
     if backend not in BACKENDS:
         raise ConfigError(f"unknown latency backend {backend!r}; valid: {', '.join(BACKENDS)}")
+
+
+def timing_device(backend: str, device: str = "cpu") -> str:
+    """Where ``backend`` times models for the device spec ``device`` (``auto``, ``cpu``,
+    ``cuda``, ``cuda:N``): the resolved device for torch, the CPU for ONNX Runtime.
+
+    Raises:
+        ConfigError: For a bad spec, or a GPU asked for where there is none (torch only).
+    """
+    from nasforge.train.device import resolve_device
+
+    return str(resolve_device(device)) if backend == "torch" else "cpu"
 
 
 def check_timing(warmup: int, repeats: int) -> None:
@@ -139,7 +152,7 @@ def measure_architecture(
     device: str = "cpu",
 ) -> float:
     """Measured latency (ms) of ``space.build(arch, task, hyper)`` on :func:`example_inputs`
-    (with the torch backend, on ``device``: ``cpu`` or ``cuda:N``).
+    (with the torch backend, on the device the spec ``device`` names: :func:`timing_device`).
 
     Raises:
         ConfigError: As :func:`measure_latency`, or if the space cannot build ``arch``.
@@ -147,8 +160,7 @@ def measure_architecture(
     """
     with seeded(0):
         model = space.build(arch, task, hyper if hyper is not None else space.default_settings())
-    if backend == "torch":
-        model = model.to(device)
+    model = model.to(timing_device(backend, device))
     return measure_latency(
         model, example_inputs(task), backend=backend, warmup=warmup, repeats=repeats
     )

@@ -117,8 +117,10 @@ def resolve_device(spec: str = "auto") -> torch.device:
     return _resolved(check_device(spec))
 
 
+@functools.cache
 def device_name(device: torch.device) -> str:
-    """What the device is: the GPU's name, or the CPU's model."""
+    """What the device is: the GPU's name, or the CPU's model (read once per process: every
+    trial's result names it)."""
     import torch
 
     if device.type == "cuda":
@@ -126,8 +128,9 @@ def device_name(device: torch.device) -> str:
     return cpu_model()
 
 
+@functools.cache
 def cpu_model() -> str:
-    """The CPU's model name (from /proc/cpuinfo where there is one)."""
+    """The CPU's model name (from /proc/cpuinfo where there is one; read once per process)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as file:
             for line in file:

@@ -40,21 +40,24 @@ EPOCHS = {"image:digits": 20, "tabular:digits": 50, "planetoid:Cora": 200, "synt
 
 @dataclass(frozen=True, slots=True)
 class Side:
-    """One device's search of one task."""
+    """One device's search of one task: the devices the store recorded, and per canonical
+    key the trial's validation and test accuracy, seconds and latency."""
 
-    device: str
     names: tuple[str, ...]
     val: dict[str, float]
     test: dict[str, float]
     seconds: dict[str, float]
     latency: dict[str, float]
-    wall: float
+
+    def median(self, values: str, keys: Sequence[str]) -> float:
+        """The median of ``values`` (``seconds`` or ``latency``) over ``keys``."""
+        column: dict[str, float] = getattr(self, values)
+        return statistics.median(column[k] for k in keys) if keys else float("nan")
 
 
 def search(
     task: str, device: str, side: int, *, budget: int, epochs: int, seed: int, db: Path, root: str
 ) -> Side:
-    start = time.perf_counter()
     result = api.search(
         task=task,
         strategy="random",
@@ -66,16 +69,13 @@ def search(
         name=f"{task}-{side}-{device}",
         db=db,
     )
-    wall = time.perf_counter() - start
     trials = [t for t in api.trials(result.name, db=db) if t.status is Status.COMPLETE]
     return Side(
-        device=device,
         names=tuple(sorted({f"{t.device} ({t.device_name})" for t in trials})),
         val={t.key: t.metrics["val_acc"] for t in trials},
         test={t.key: t.test_metrics["test_acc"] for t in trials},
         seconds={t.key: t.wall_time or 0.0 for t in trials},
         latency={t.key: t.costs.get("latency_ms", float("nan")) for t in trials},
-        wall=wall,
     )
 
 
@@ -153,10 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             names.update(gpu.names + cpu.names)
             shared = sorted(set(gpu.val) & set(cpu.val))
             diff = max((abs(gpu.val[k] - cpu.val[k]) for k in shared), default=float("nan"))
-            sec_gpu = statistics.median(gpu.seconds[k] for k in shared) if shared else float("nan")
-            sec_cpu = statistics.median(cpu.seconds[k] for k in shared) if shared else float("nan")
-            lat_gpu = statistics.median(gpu.latency[k] for k in shared) if shared else float("nan")
-            lat_cpu = statistics.median(cpu.latency[k] for k in shared) if shared else float("nan")
+            sec_gpu, sec_cpu = gpu.median("seconds", shared), cpu.median("seconds", shared)
+            lat_gpu, lat_cpu = gpu.median("latency", shared), cpu.median("latency", shared)
             rows.append(
                 [
                     task,

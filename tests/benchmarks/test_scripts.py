@@ -11,8 +11,11 @@ import pytest
 SCRIPTS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
-def _run(script: str, *args: str, timeout: float = 300) -> None:
-    """Run a benchmark script; ``timeout`` is generous: these run on busy machines too."""
+def _run(
+    script: str, *args: str, timeout: float = 300, code: int = 0
+) -> subprocess.CompletedProcess[str]:
+    """Run a benchmark script, expecting exit status ``code``; ``timeout`` is generous:
+    these run on busy machines too."""
     proc = subprocess.run(
         [sys.executable, str(SCRIPTS / script), *args],
         capture_output=True,
@@ -20,7 +23,8 @@ def _run(script: str, *args: str, timeout: float = 300) -> None:
         timeout=timeout,
         cwd=SCRIPTS.parent,
     )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert proc.returncode == code, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return proc
 
 
 def test_nbg_reproduce_refuses_unknown_anchors(tmp_path: Path) -> None:
@@ -331,14 +335,7 @@ def test_gpu_check_says_why_it_cannot_run_without_a_gpu(tmp_path: Path) -> None:
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU: gpu_check runs for real there")
     out = tmp_path / "gpu.md"
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPTS / "gpu_check.py"), "--budget", "1", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=SCRIPTS.parent,
-    )
-    assert proc.returncode == 1, proc.stderr
+    proc = _run("gpu_check.py", "--budget", "1", "--out", str(out), timeout=120, code=1)
     assert proc.stderr.strip().startswith("gpu_check: no CUDA device here")
     assert len(proc.stderr.strip().splitlines()) == 1 and not out.exists()
 
